@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test`. Each creates or reuses .venv and installs first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CONFIG ?= conf/dev.toml
+
+.PHONY: run test install clean
+
+run: $(INSTALLED)
+	$(BIN)/twistd --nodaemon --pidfile= wampgate --config $(CONFIG)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+install: $(INSTALLED)
+
+# compat editable mode keeps the checkout on sys.path, so twisted/plugins/ is found (a PEP 660 install hides it).
+$(INSTALLED): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	find . -name dropin.cache -delete

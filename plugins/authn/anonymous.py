@@ -1,0 +1,41 @@
+"""The `anonymous` authenticator: anyone may join, with the configured role. For development and public realms."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from zope.interface import implementer
+
+from router.interfaces import IAuthenticator, PluginConfigError
+from router.model import AuthRequest, Denied, Identity
+
+_KEYS = ("role",)
+
+
+@implementer(IAuthenticator)
+class AnonymousAuthenticator:
+    """Accepts every HELLO; the authid is random (never the client's claim), the role is fixed by config."""
+
+    authmethod = "anonymous"
+
+    def __init__(self, config: Mapping[str, Any], *, reactor: Any = None):
+        for key in config:
+            if key not in _KEYS:
+                raise PluginConfigError(key, f"unknown key; allowed: {', '.join(_KEYS)}")
+        role = config.get("role")
+        if not isinstance(role, str) or not role:
+            raise PluginConfigError("role", "missing; expected the role name anonymous clients get")
+        self.role = role
+
+    def begin(self, request: AuthRequest) -> Identity:
+        return Identity(
+            authid=f"anonymous-{secrets.token_hex(8)}",
+            authrole=self.role,
+            authmethod="anonymous",
+            authprovider="static",
+        )
+
+    def finish(self, request, challenge, signature, extra) -> Denied:
+        return Denied("anonymous authentication has no challenge")

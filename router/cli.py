@@ -1,0 +1,39 @@
+"""The `wampgate` command: helpers around the router (the router itself runs under `twistd wampgate`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from router.config import ConfigError, load
+
+
+def check_config(path: str) -> int:
+    """Validate a config file without starting anything; print the same messages as start-up."""
+    try:
+        config = load(path)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    for listener in config.listeners:
+        tls = " (TLS)" if listener.tls else ""
+        print(f"listener {listener.name}: {listener.endpoint}{tls} {'+'.join(listener.transports)}")
+    for realm in config.realms.values():
+        print(f"realm {realm.name}: roles {', '.join(realm.roles) or 'none'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wampgate", description="Wampgate helpers; run the router with twistd.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check-config", help="validate a config file without starting the router")
+    check.add_argument("file")
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.file)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

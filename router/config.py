@@ -1,0 +1,334 @@
+"""The router's configuration: one TOML file turned into frozen dataclasses, validated fully before anything listens.
+
+Every problem is reported as one line naming the key path, the value found and what is allowed; unknown keys are
+errors. Paths inside the file (certificates, static directories) are relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from router import loader
+from router.configreader import TableReader, show
+from router.core.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
+from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
+
+TRANSPORTS = ("websocket", "rawsocket")
+SERIALIZERS = ("json", "msgpack", "cbor")
+ACTIONS = ("publish", "subscribe", "call", "register")
+TLS_VERSIONS = ("1.2", "1.3")
+DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES"
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
+MIN_MESSAGE_SIZE = 512
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    certificate: Path  # PEM: the server certificate, then its intermediates
+    private_key: Path
+    client_ca: Path | None  # verify client certificates against this CA bundle
+    require_client_certificate: bool
+    ciphers: str
+    min_version: str
+
+
+@dataclass(frozen=True)
+class WebSocketConfig:
+    path: str
+    static_dir: Path | None
+    max_frame_size: int
+    open_handshake_timeout: float
+    close_handshake_timeout: float
+    auto_ping_interval: float
+    auto_ping_timeout: float
+    server_header: str
+
+
+@dataclass(frozen=True)
+class AuthMethodConfig:
+    method: str
+    options: Mapping[str, Any]  # the plugin's own table, validated by the plugin
+    realms: tuple[str, ...] | None  # None: every realm
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    name: str
+    endpoint: str
+    transports: tuple[str, ...]
+    serializers: tuple[str, ...]
+    max_message_size: int
+    tls: TlsConfig | None
+    websocket: WebSocketConfig
+    auth: tuple[AuthMethodConfig, ...]
+
+
+@dataclass(frozen=True)
+class Permission:
+    uri: str
+    match: str
+    allow: frozenset[str]
+    disclose: bool
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    name: str
+    permissions: tuple[Permission, ...]
+
+
+@dataclass(frozen=True)
+class RealmConfig:
+    name: str
+    uri_policy: UriPolicy
+    roles: Mapping[str, RoleConfig]
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    hello_timeout: float  # seconds from connection to WELCOME (HELLO and authentication)
+    goodbye_timeout: float  # seconds to wait for the client's GOODBYE reply before closing
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    source: Path
+    listeners: tuple[ListenerConfig, ...]
+    realms: Mapping[str, RealmConfig]
+    limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(10.0, 5.0))
+
+
+def load(path: str | Path) -> RouterConfig:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read the config file: {e.strerror or e}"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+    return parse(raw, path)
+
+
+def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
+    problems: list[str] = []
+    top = TableReader(dict(raw), "", problems)
+    base = source.parent
+    limits = _limits(top.table("limits"))
+    realms = _realms(top.tables("realms", required=True))
+    listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
+    top.close()
+    _check_listeners(listeners, realms, problems)
+    if problems:
+        raise ConfigError(problems)
+    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits)
+
+
+def _limits(t: TableReader) -> LimitsConfig:
+    limits = LimitsConfig(
+        hello_timeout=t.number("hello_timeout", 10.0, 0.1, 600.0),
+        goodbye_timeout=t.number("goodbye_timeout", 5.0, 0.1, 600.0),
+    )
+    t.close()
+    return limits
+
+
+def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
+    realms: dict[str, RealmConfig] = {}
+    for t in tables:
+        name = t.string("name", required=True)
+        if name is not None and UriPolicy().problem(name) is not None:
+            t.problem("name", "expected a realm name: a valid WAMP URI such as \"realm1\"")
+            name = None
+        strict = t.string("uri_check", "loose", choices=("loose", "strict")) == "strict"
+        policy = UriPolicy(strict=strict, max_length=t.integer("max_uri_length", DEFAULT_MAX_URI_LENGTH, 16, 4096))
+        roles = _roles(t.tables("roles"), policy)
+        t.close()
+        if name in realms:
+            t.problem("name", "expected a unique realm name; this one is defined twice")
+        elif name is not None:
+            realms[name] = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles))
+    return realms
+
+
+def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig]:
+    roles: dict[str, RoleConfig] = {}
+    for t in tables:
+        name = t.string("name", required=True)
+        permissions = tuple(p for p in (_permission(p, policy) for p in t.tables("permissions")) if p is not None)
+        seen: set[tuple[str, str]] = set()
+        for i, permission in enumerate(permissions):
+            if (permission.uri, permission.match) in seen:
+                t.problems.append(
+                    f"{t.key('permissions')}[{i}].uri = {show(permission.uri)}: "
+                    f"a {permission.match} rule for this URI is already defined in this role"
+                )
+            seen.add((permission.uri, permission.match))
+        t.close()
+        if name in roles:
+            t.problem("name", "expected a unique role name within the realm; this one is defined twice")
+        elif name is not None:
+            roles[name] = RoleConfig(name=name, permissions=permissions)
+    return roles
+
+
+def _permission(t: TableReader, policy: UriPolicy) -> Permission | None:
+    uri = t.string("uri", required=True)
+    match = t.string("match", "exact", choices=MATCH_POLICIES)
+    allow = t.strings("allow", (), choices=ACTIONS, non_empty=False)
+    disclose = t.boolean("disclose", False)
+    t.close()
+    if uri is None:
+        return None
+    if policy.problem(uri, match) is not None:
+        t.problem("uri", f"expected a valid {match} URI pattern for this realm")
+        return None
+    if match == PREFIX and uri and not uri.endswith("."):
+        t.problem(
+            "uri",
+            'expected a prefix ending in "." (or "" for every URI), so that a grant on "com.app.admin" '
+            'cannot also match "com.app.administrators"',
+        )
+        return None
+    return Permission(uri=uri, match=match, allow=frozenset(allow), disclose=disclose)
+
+
+def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
+    name = t.string("name", f"listener{index}")
+    endpoint = t.string("endpoint", "", required=True)
+    if endpoint:
+        problem = endpoint_problem(endpoint)
+        if problem:
+            t.problem("endpoint", problem)
+    transports = t.strings("transports", ("websocket",), choices=TRANSPORTS)
+    serializers = t.strings("serializers", SERIALIZERS, choices=SERIALIZERS)
+    max_size = "rawsocket" in transports and RAWSOCKET_MAX_MESSAGE_SIZE or 64 * 1024 * 1024
+    listener = ListenerConfig(
+        name=name,
+        endpoint=endpoint,
+        transports=transports,
+        serializers=serializers,
+        max_message_size=t.integer("max_message_size", DEFAULT_MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE, max_size),
+        tls=_tls(t.table("tls"), base) if t.has("tls") else None,
+        websocket=_websocket(t.table("websocket"), base),
+        auth=_auth(t.table("auth")),
+    )
+    t.raw("tls")
+    t.close()
+    return listener
+
+
+def _existing_file(t: TableReader, name: str, base: Path, required: bool) -> Path | None:
+    value = t.string(name, None, required=required)
+    if value is None:
+        return None
+    path = (base / value).resolve()
+    if not path.is_file():
+        t.problem(name, f"expected a readable file; {path} does not exist")
+    return path
+
+
+def _tls(t: TableReader, base: Path) -> TlsConfig:
+    tls = TlsConfig(
+        certificate=_existing_file(t, "certificate", base, True),
+        private_key=_existing_file(t, "private_key", base, True),
+        client_ca=_existing_file(t, "client_ca", base, False),
+        require_client_certificate=t.boolean("require_client_certificate", False),
+        ciphers=t.string("ciphers", DEFAULT_CIPHERS),
+        min_version=t.string("min_version", "1.2", choices=TLS_VERSIONS),
+    )
+    if tls.require_client_certificate and tls.client_ca is None and not t.has("client_ca"):
+        t.problem("require_client_certificate", "needs client_ca: the CA bundle client certificates are checked against")
+    t.close()
+    return tls
+
+
+def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
+    path = t.string("path", "/ws")
+    if not path.startswith("/") or any(not part for part in path.split("/")[1:]) or "?" in path:
+        t.problem("path", 'expected an absolute URL path such as "/ws"')
+        path = "/ws"
+    static = t.string("static_dir", None)
+    static_dir = None
+    if static is not None:
+        static_dir = (base / static).resolve()
+        if not static_dir.is_dir():
+            t.problem("static_dir", f"expected a directory; {static_dir} does not exist")
+    websocket = WebSocketConfig(
+        path=path,
+        static_dir=static_dir,
+        max_frame_size=t.integer("max_frame_size", DEFAULT_MAX_MESSAGE_SIZE, 125, 64 * 1024 * 1024),
+        open_handshake_timeout=t.number("open_handshake_timeout", 5.0, 0.1, 300.0),
+        close_handshake_timeout=t.number("close_handshake_timeout", 1.0, 0.1, 300.0),
+        auto_ping_interval=t.number("auto_ping_interval", 0.0, 0.0, 3600.0),
+        auto_ping_timeout=t.number("auto_ping_timeout", 0.0, 0.0, 3600.0),
+        server_header=t.string("server_header", "Wampgate"),
+    )
+    t.close()
+    return websocket
+
+
+def _auth(t: TableReader) -> tuple[AuthMethodConfig, ...]:
+    methods = []
+    for method in t.names():
+        options = t.table(method)
+        try:
+            loader.resolve(loader.AUTHENTICATORS, method)
+        except loader.PluginError as e:
+            t.problem(method, f"expected an installed authenticator: {e}")
+        realms = options.raw("realms")
+        if realms is not None and not (isinstance(realms, list) and all(isinstance(r, str) for r in realms)):
+            options.problem("realms", "expected an array of realm names")
+            realms = None
+        plugin_options = {k: v for k, v in options.items() if k != "realms"}
+        methods.append(
+            AuthMethodConfig(
+                method=method,
+                options=MappingProxyType(plugin_options),
+                realms=tuple(realms) if realms is not None else None,
+            )
+        )
+    return tuple(methods)
+
+
+def _check_listeners(listeners: tuple[ListenerConfig, ...], realms: Mapping[str, RealmConfig], problems: list[str]):
+    """Cross-checks: unique names and ports, realms referenced by listeners exist."""
+    names: dict[str, int] = {}
+    bound: list[tuple[tuple, int]] = []
+    for i, listener in enumerate(listeners):
+        if listener.name in names:
+            problems.append(
+                f"listeners[{i}].name = {show(listener.name)}: expected a unique name; "
+                f"listeners[{names[listener.name]}] has it too"
+            )
+        names.setdefault(listener.name, i)
+        address = endpoint_address(listener.endpoint)
+        clash = next((j for other, j in bound if address is not None and addresses_clash(address, other)), None)
+        if clash is not None:
+            problems.append(
+                f"listeners[{i}].endpoint = {show(listener.endpoint)}: the address is already used by "
+                f"listeners[{clash}]; expected a port no other listener uses"
+            )
+        elif address is not None:
+            bound.append((address, i))
+        for method in listener.auth:
+            for realm in method.realms or ():
+                if realm not in realms:
+                    problems.append(
+                        f"listeners[{i}].auth.{method.method}.realms: unknown realm {show(realm)}; "
+                        f"defined realms: {', '.join(sorted(realms)) or 'none'}"
+                    )

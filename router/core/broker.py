@@ -1,0 +1,197 @@
+"""The pub/sub broker: SUBSCRIBE / UNSUBSCRIBE / PUBLISH in, effects out. No I/O, no clock, no randomness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from autobahn.wamp import message as wamp
+
+from router.core import errors
+from router.core.effects import Effect, Send, reply
+from router.core.peer import Peer
+from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
+
+
+class Subscription:
+    """One (topic, match) pair; every session subscribed to it shares its id."""
+
+    __slots__ = ("id", "uri", "match", "subscribers")
+
+    def __init__(self, subscription_id: int, uri: str, match: str):
+        self.id = subscription_id
+        self.uri = uri
+        self.match = match
+        self.subscribers: dict[int, Peer] = {}
+
+
+class _Filter:
+    """The black/white-listing options of one PUBLISH, checked per candidate receiver."""
+
+    __slots__ = ("exclude", "eligible", "exclude_authid", "eligible_authid", "exclude_authrole", "eligible_authrole")
+
+    def __init__(self, publish: wamp.Publish):
+        self.exclude = frozenset(publish.exclude or ())
+        self.exclude_authid = frozenset(publish.exclude_authid or ())
+        self.exclude_authrole = frozenset(publish.exclude_authrole or ())
+        self.eligible = None if publish.eligible is None else frozenset(publish.eligible)
+        self.eligible_authid = None if publish.eligible_authid is None else frozenset(publish.eligible_authid)
+        self.eligible_authrole = None if publish.eligible_authrole is None else frozenset(publish.eligible_authrole)
+
+    def admits(self, peer: Peer) -> bool:
+        if peer.session_id in self.exclude or peer.authid in self.exclude_authid:
+            return False
+        if peer.authrole in self.exclude_authrole:
+            return False
+        if self.eligible is not None and peer.session_id not in self.eligible:
+            return False
+        if self.eligible_authid is not None and peer.authid not in self.eligible_authid:
+            return False
+        return self.eligible_authrole is None or peer.authrole in self.eligible_authrole
+
+
+def _has_filter(publish: wamp.Publish) -> bool:
+    return (
+        publish.exclude is not None
+        or publish.eligible is not None
+        or publish.exclude_authid is not None
+        or publish.eligible_authid is not None
+        or publish.exclude_authrole is not None
+        or publish.eligible_authrole is not None
+    )
+
+
+class Broker:
+    """Routes events from publishers to subscribers of one realm."""
+
+    def __init__(self, policy: UriPolicy, new_id: Callable[[], int]):
+        self._policy = policy
+        self._new_id = new_id
+        self._index: UriIndex[Subscription] = UriIndex()
+        self._by_id: dict[int, Subscription] = {}
+        self._by_session: dict[int, set[int]] = {}
+
+    # -- introspection (tests, meta API) --------------------------------------------------------------------
+
+    def subscription(self, subscription_id: int) -> Subscription | None:
+        return self._by_id.get(subscription_id)
+
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._by_id.values())
+
+    def subscriptions_of(self, session_id: int) -> list[Subscription]:
+        return [self._by_id[sid] for sid in self._by_session.get(session_id, ())]
+
+    # -- validation, before authorization ----------------------------------------------------------------------
+
+    def check_subscribe(self, peer: Peer, msg: wamp.Subscribe) -> list[Effect] | None:
+        problem = self._policy.problem(msg.topic, msg.match)
+        if problem is not None:
+            return _error(peer, wamp.Subscribe, msg.request, errors.INVALID_URI, f"invalid topic: {problem}")
+        return None
+
+    def check_publish(self, peer: Peer, msg: wamp.Publish) -> list[Effect] | None:
+        problem = self._policy.problem(msg.topic, EXACT)
+        if problem is None and is_reserved(msg.topic):
+            problem = "the 'wamp.' prefix is reserved for the router"
+        if problem is not None:
+            return _error(peer, wamp.Publish, msg.request, errors.INVALID_URI, f"invalid topic: {problem}")
+        return None
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def subscribe(self, peer: Peer, msg: wamp.Subscribe) -> list[Effect]:
+        subscription = self._index.get(msg.topic, msg.match)
+        if subscription is None:
+            subscription = Subscription(self._unused_id(), msg.topic, msg.match)
+            self._index.add(msg.topic, msg.match, subscription)
+            self._by_id[subscription.id] = subscription
+        subscription.subscribers[peer.session_id] = peer
+        self._by_session.setdefault(peer.session_id, set()).add(subscription.id)
+        return reply(peer, wamp.Subscribed(msg.request, subscription.id))
+
+    def unsubscribe(self, peer: Peer, msg: wamp.Unsubscribe) -> list[Effect]:
+        subscription = self._by_id.get(msg.subscription)
+        if subscription is None or peer.session_id not in subscription.subscribers:
+            return _error(
+                peer, wamp.Unsubscribe, msg.request, errors.NO_SUCH_SUBSCRIPTION, "no such subscription for this session"
+            )
+        self._drop(peer.session_id, subscription)
+        self._by_session[peer.session_id].discard(subscription.id)
+        return reply(peer, wamp.Unsubscribed(msg.request))
+
+    def publish(self, peer: Peer, msg: wamp.Publish, *, disclose: bool = False) -> list[Effect]:
+        """Fan one PUBLISH out: one EVENT per matching subscription, shared by all its receivers."""
+        publication = self._new_id()
+        effects: list[Effect] = []
+        exclude_me = msg.exclude_me is not False
+        filter_ = _Filter(msg) if _has_filter(msg) else None
+        me = peer.session_id
+        for subscription in self._index.matching(msg.topic):
+            subscribers = subscription.subscribers
+            if filter_ is not None:
+                receivers = [
+                    p for p in subscribers.values() if filter_.admits(p) and not (exclude_me and p is peer)
+                ]
+            elif exclude_me and me in subscribers:
+                receivers = [p for p in subscribers.values() if p is not peer]
+            else:
+                receivers = list(subscribers.values())
+            if receivers:
+                effects.append(Send(receivers, _event(subscription, publication, peer, msg, disclose)))
+        if msg.acknowledge:
+            effects.append(Send((peer,), wamp.Published(msg.request, publication)))
+        return effects
+
+    def deliver(self, topic: str, event_for: Callable[[Subscription], wamp.Event]) -> list[Effect]:
+        """Deliver an event that did not come from a local session (router-originated, or another node)."""
+        effects: list[Effect] = []
+        for subscription in self._index.matching(topic):
+            if subscription.subscribers:
+                effects.append(Send(list(subscription.subscribers.values()), event_for(subscription)))
+        return effects
+
+    def remove_session(self, peer: Peer) -> list[Effect]:
+        """Forget every subscription of a session that left."""
+        for subscription_id in self._by_session.pop(peer.session_id, ()):
+            subscription = self._by_id.get(subscription_id)
+            if subscription is not None:
+                self._drop(peer.session_id, subscription)
+        return []
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _drop(self, session_id: int, subscription: Subscription) -> None:
+        del subscription.subscribers[session_id]
+        if not subscription.subscribers:
+            self._index.remove(subscription.uri, subscription.match)
+            del self._by_id[subscription.id]
+
+    def _unused_id(self) -> int:
+        while True:
+            candidate = self._new_id()
+            if candidate not in self._by_id:
+                return candidate
+
+
+def _event(
+    subscription: Subscription, publication: int, publisher: Peer, msg: wamp.Publish, disclose: bool
+) -> wamp.Event:
+    """The EVENT for one subscription. `forward_for` from the PUBLISH is never copied: nobody poses as another."""
+    return wamp.Event(
+        subscription.id,
+        publication,
+        args=msg.args,
+        kwargs=msg.kwargs,
+        payload=msg.payload,
+        publisher=publisher.session_id if disclose else None,
+        publisher_authid=publisher.authid if disclose else None,
+        publisher_authrole=publisher.authrole if disclose else None,
+        topic=msg.topic if subscription.match != EXACT else None,
+        enc_algo=msg.enc_algo,
+        enc_key=msg.enc_key,
+        enc_serializer=msg.enc_serializer,
+    )
+
+
+def _error(peer: Peer, request_type: type, request: int, uri: str, text: str) -> list[Effect]:
+    return reply(peer, wamp.Error(request_type.MESSAGE_TYPE, request, uri, args=[text]))

@@ -1,0 +1,53 @@
+"""What the sans-I/O core asks the I/O layer to do: the core returns lists of these, never performs I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from autobahn.wamp.message import Message
+
+from router.core.peer import Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver one message to each recipient; it is serialized once per serializer, however many receive it."""
+
+    recipients: Sequence[Peer]
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """End a session with ABORT (reason URI, generic text) and close its transport."""
+
+    peer: Peer
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Call the owner's `on_timeout(key, now)` after `delay` seconds, unless a CancelTimer for `key` comes first.
+
+    Keys are unique per timer and never reused, so a timer that fires after its work ended finds nothing to do.
+    """
+
+    key: Hashable
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Forget the timer started under `key`; a key with no running timer is ignored."""
+
+    key: Hashable
+
+
+Effect = Send | Abort | StartTimer | CancelTimer
+
+
+def reply(peer: Peer, message: Message) -> list[Effect]:
+    """A one-message answer to the peer that asked."""
+    return [Send((peer,), message)]

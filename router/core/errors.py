@@ -1,0 +1,22 @@
+"""The WAMP error and close URIs the router sends, in one place so tests and code agree."""
+
+INVALID_URI = "wamp.error.invalid_uri"
+INVALID_ARGUMENT = "wamp.error.invalid_argument"
+NOT_AUTHORIZED = "wamp.error.not_authorized"
+NO_SUCH_REALM = "wamp.error.no_such_realm"
+NO_SUCH_ROLE = "wamp.error.no_such_role"
+NO_SUCH_SUBSCRIPTION = "wamp.error.no_such_subscription"
+PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
+NO_AUTH_METHOD = "wamp.error.no_auth_method"
+AUTHENTICATION_FAILED = "wamp.error.authentication_failed"
+SYSTEM_SHUTDOWN = "wamp.close.system_shutdown"
+CLOSE_NORMAL = "wamp.close.normal"
+GOODBYE_AND_OUT = "wamp.close.goodbye_and_out"
+NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
+PROCEDURE_ALREADY_EXISTS = "wamp.error.procedure_already_exists"
+NO_SUCH_REGISTRATION = "wamp.error.no_such_registration"
+CANCELED = "wamp.error.canceled"
+TIMEOUT = "wamp.error.timeout"
+# The spec has no URI of its own for "the callee went away mid-call"; like Crossbar, the caller gets CANCELED
+# (with the text "callee left"). The alias names the case where it is used.
+CALLEE_LOST = CANCELED

@@ -1,0 +1,34 @@
+"""The plugin contracts. A plugin is a callable `(config: Mapping, *, reactor) -> provider` that validates its own
+config table there, raising PluginConfigError naming the key; it is loaded and verified before any port opens."""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class PluginConfigError(Exception):
+    """A plugin's config table is wrong: `key` (relative to the plugin's table), the value, and what is allowed."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class IAuthenticator(Interface):
+    """Proves who a connecting client is."""
+
+    authmethod = Attribute("the WAMP authmethod this implements, e.g. 'ticket'")
+
+    def begin(request):
+        """Given an AuthRequest, return (now or via Deferred/coroutine) an Identity, a Challenge or a Denied."""
+
+    def finish(request, challenge, signature, extra):
+        """Given the client's AUTHENTICATE answer to `challenge`, return an Identity or a Denied."""
+
+
+class IAuthorizer(Interface):
+    """Decides whether a session may publish, subscribe, call or register on a URI."""
+
+    def authorize(request):
+        """Given an AuthorizationRequest, return a Decision (now, or via Deferred/coroutine)."""

@@ -1,0 +1,86 @@
+"""Frozen value types shared by the router and its plugins. Plugins get these, never sessions or transports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TransportInfo:
+    """What is known about a client's connection."""
+
+    listener: str  # the listener's name from the config
+    kind: str  # "websocket" or "rawsocket"
+    peer: str  # e.g. "tcp4:127.0.0.1:50312"
+    is_secure: bool
+    serializer: str  # "json", "msgpack" or "cbor"
+    http_headers: Mapping[str, str] = field(default_factory=dict)  # the WebSocket handshake's headers (lower-case)
+    http_path: str | None = None
+    peer_certificate: Mapping[str, Any] | None = None  # the verified TLS client certificate, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """A HELLO as an authenticator sees it."""
+
+    session_id: int
+    realm: str
+    authid: str | None
+    authmethods: tuple[str, ...]
+    authextra: Mapping[str, Any]
+    transport: TransportInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a session is, once authenticated: what authorization and flow control key on."""
+
+    authid: str
+    authrole: str
+    authmethod: str
+    authprovider: str
+    authextra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """Ask the client to prove itself: sent as CHALLENGE(method, extra)."""
+
+    method: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    state: Any = None  # kept by the router for `finish`, never sent
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """Authentication refused; `reason` is logged, never sent to the client."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """One action a session wants to take."""
+
+    session_id: int
+    realm: str
+    identity: Identity
+    transport: TransportInfo
+    action: str  # "publish", "subscribe", "call" or "register"
+    uri: str
+    match: str = "exact"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An authorizer's answer. Anything but an explicit allow is a deny."""
+
+    allow: bool
+    disclose: bool = False  # disclose the caller / publisher identity to the receivers
+    cache_ttl: float = 0.0  # seconds the answer may be reused for the same session (0: never)
+
+
+DENY = Decision(allow=False)

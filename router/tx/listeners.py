@@ -1,0 +1,63 @@
+"""Listener config -> a listening factory: WebSocket, RawSocket or both on one port, optionally TLS and static files."""
+
+from __future__ import annotations
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.internet.protocol import Factory
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web import resource, server, static
+
+from router.tx.rawsocket import RawSocketFactory
+from router.tx.runtime import ListenerRuntime, RouterContext
+from router.tx.tls import context_factory
+from router.tx.unisocket import UniSocketFactory
+from router.tx.websocket import WebSocketFactory
+
+
+def listener_factory(context: RouterContext, listener: ListenerRuntime, serializers: dict) -> Factory:
+    """The factory to listen with; raises TlsSetupError when the certificate files cannot be used."""
+    config = listener.config
+    web = None
+    if "websocket" in config.transports:
+        websocket = WebSocketFactory(context, listener, serializers)
+        web = _site(websocket, config) if config.websocket.static_dir is not None else websocket
+    rawsocket = RawSocketFactory(context, listener, serializers) if "rawsocket" in config.transports else None
+    if web is not None and rawsocket is not None:
+        factory = UniSocketFactory(rawsocket, web)
+    else:
+        factory = web or rawsocket
+    if config.tls is not None:
+        factory = TLSMemoryBIOFactory(context_factory(config.tls), False, factory)
+    return factory
+
+
+class _Request(server.Request):
+    """twisted.web's request with our Server header (or none) instead of Twisted's version string."""
+
+    server_header = b""
+
+    def setHeader(self, name, value):
+        if name.lower() in (b"server", "server"):
+            if not self.server_header:
+                return
+            value = self.server_header
+        super().setHeader(name, value)
+
+
+def _site(websocket: WebSocketFactory, config) -> server.Site:
+    """Static files from the configured directory, with the WAMP WebSocket at its path (same origin)."""
+    root = static.File(str(config.websocket.static_dir))
+    root.directoryListing = lambda: resource.ForbiddenResource("directory listing is off")
+    segments = [s.encode() for s in config.websocket.path.strip("/").split("/")]
+    parent = root
+    for segment in segments[:-1]:
+        child = resource.Resource()
+        parent.putChild(segment, child)
+        parent = child
+    parent.putChild(segments[-1], WebSocketResource(websocket))
+    request_class = type("Request", (_Request,), {"server_header": config.websocket.server_header.encode()})
+    site = server.Site(root, logPath=None)
+    site.requestFactory = request_class
+    site.displayTracebacks = False
+    site.noisy = False
+    return site

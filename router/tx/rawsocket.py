@@ -1,0 +1,200 @@
+"""WAMP over RawSocket, exactly as the spec's handshake and framing say.
+
+Autobahn's RawSocket server is reused for its factory, serializers and transport details, but its framing (a plain
+32-bit length) cannot see PING/PONG frames or reserved bits, and its handshake never answers errors; those two parts
+are done here.
+
+Handshake (4 octets each way): 0x7F, then LENGTH (high nibble: max length 2**(9+LENGTH)) | SERIALIZER (low nibble),
+then two reserved zero octets. Errors are answered as 0x7F, ERROR << 4, 0, 0 and the connection closed.
+Frames: one octet (5 reserved bits, 3 bits type: 0 message, 1 PING, 2 PONG), then a 24-bit big-endian length.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
+from autobahn.twisted.util import extract_peer_certificate
+from twisted.logger import Logger
+
+from router.config import ListenerConfig
+from router.model import TransportInfo
+from router.tx.runtime import ListenerRuntime, RouterContext
+from router.tx.session import RouterSession
+
+MAGIC = 0x7F
+ERROR_SERIALIZER_UNSUPPORTED = 1
+ERROR_LENGTH_UNACCEPTABLE = 2
+ERROR_RESERVED_BITS = 3
+ERROR_CONNECTION_COUNT = 4
+
+FRAME_MESSAGE = 0
+FRAME_PING = 1
+FRAME_PONG = 2
+
+
+def length_exponent(max_size: int) -> int:
+    """The largest LENGTH nibble whose 2**(9+LENGTH) does not exceed `max_size` (we never announce more)."""
+    exponent = max(0, min(15, max_size.bit_length() - 1 - 9))
+    return exponent
+
+
+def handshake_error(code: int) -> bytes:
+    return bytes((MAGIC, code << 4, 0, 0))
+
+
+class RawSocketChannel(WampRawSocketServerProtocol):
+    """One RawSocket connection."""
+
+    log = Logger()
+    session: RouterSession | None = None
+    serializer = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._inbox = bytearray()
+        self._receive_limit = 2 ** (9 + length_exponent(self.factory.listener.config.max_message_size))
+        self._send_limit = 0
+        self._closing = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._inbox += data
+        if not self._handshake_complete and not self._read_handshake():
+            return
+        self._read_frames()
+
+    def _read_handshake(self) -> bool:
+        inbox = self._inbox
+        if inbox[0] != MAGIC:
+            self.log.info("RawSocket: first octet {octet:#x} from {peer}; closing", octet=inbox[0], peer=self.peer)
+            self._fail(None)
+            return False
+        if len(inbox) < 4:
+            return False
+        octet = inbox[1]
+        if inbox[2] or inbox[3]:
+            self._fail(handshake_error(ERROR_RESERVED_BITS))
+            return False
+        serializer = self.factory._serializers.get(octet & 0x0F)
+        if serializer is None:
+            self._fail(handshake_error(ERROR_SERIALIZER_UNSUPPORTED))
+            return False
+        del inbox[:4]
+        self.serializer = serializer
+        self._binary = None  # RawSocket has no text/binary distinction
+        self._send_limit = 2 ** (9 + (octet >> 4))
+        exponent = length_exponent(self._receive_limit)
+        self.transport.write(bytes((MAGIC, (exponent << 4) | serializer.RAWSOCKET_SERIALIZER_ID, 0, 0)))
+        self._handshake_complete = True
+        self._open_session()
+        return True
+
+    def _open_session(self) -> None:
+        try:
+            if self._transport_details.is_secure:
+                self._transport_details.peer_cert = extract_peer_certificate(self.transport)
+            self.session = RouterSession(self.factory.context, self.factory.listener, self)
+        except Exception:
+            self.log.failure("cannot start a session")
+            self._fail(None)
+
+    def _read_frames(self) -> None:
+        inbox = self._inbox
+        offset = 0
+        size = len(inbox)
+        while size - offset >= 4 and not self._closing:
+            header = inbox[offset]
+            length = int.from_bytes(inbox[offset + 1 : offset + 4], "big")
+            if header & 0xF8 or (header & 0x07) > FRAME_PONG:
+                self.log.info("RawSocket: reserved bits or frame type {header:#x} from {peer}", header=header, peer=self.peer)
+                self._fail(None)
+                return
+            if length > self._receive_limit:
+                self.log.info(
+                    "RawSocket: {length}-byte message from {peer} exceeds the announced {limit}",
+                    length=length,
+                    peer=self.peer,
+                    limit=self._receive_limit,
+                )
+                self._fail(None)
+                return
+            end = offset + 4 + length
+            if end > size:
+                break
+            payload = bytes(inbox[offset + 4 : end])
+            offset = end
+            self._on_frame(header & 0x07, payload)
+        if offset:
+            del inbox[:offset]
+
+    def _on_frame(self, kind: int, payload: bytes) -> None:
+        if kind == FRAME_MESSAGE:
+            if self.session is not None:
+                self.session.on_payload(payload, None)
+        elif kind == FRAME_PING:
+            self.transport.write(bytes((FRAME_PONG,)) + len(payload).to_bytes(3, "big") + payload)
+
+    def _fail(self, reply: bytes | None) -> None:
+        self._closing = True
+        if reply:
+            self.transport.write(reply)
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason) -> None:
+        self._closing = True
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                session.on_close()
+            except Exception:
+                self.log.failure("error while ending a session")
+
+    # -- the channel interface the session uses -----------------------------------------------------------------
+
+    def send_message(self, msg) -> None:
+        if self._closing:
+            return
+        data = msg.serialize(self.serializer._serializer)
+        if len(data) > self._send_limit:
+            # The client announced it cannot take this; sending it anyway would break the connection for it.
+            self.log.warn(
+                "RawSocket: dropping a {size}-byte {kind} to {peer}, over the client's limit of {limit}",
+                size=len(data),
+                kind=type(msg).__name__.upper(),
+                peer=self.peer,
+                limit=self._send_limit,
+            )
+            return
+        self.transport.writeSequence((len(data).to_bytes(4, "big"), data))
+
+    def close_transport(self, code: int, reason: str | None) -> None:
+        if not self._closing:
+            self._closing = True
+            self.transport.loseConnection()
+
+    def transport_info(self) -> TransportInfo:
+        details = self._transport_details
+        return TransportInfo(
+            listener=self.factory.listener.config.name,
+            kind="rawsocket",
+            peer=details.peer if details else "unknown",
+            is_secure=bool(details and details.is_secure),
+            serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
+            peer_certificate=MappingProxyType(details.peer_cert) if details and details.peer_cert else None,
+        )
+
+
+class RawSocketFactory(WampRawSocketServerFactory):
+    """Autobahn's RawSocket factory with our protocol and the listener's serializers."""
+
+    protocol = RawSocketChannel
+    noisy = False
+
+    def __init__(self, context: RouterContext, listener: ListenerRuntime, serializers: dict):
+        config: ListenerConfig = listener.config
+        super().__init__(lambda: None, serializers=[serializers[name] for name in config.serializers])
+        self.context = context
+        self.listener = listener
+        self._max_message_size = config.max_message_size

@@ -1,0 +1,40 @@
+"""What a session is handed: the router's realms, plugins, clock and id source, built once from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from router.config import LimitsConfig, ListenerConfig, RealmConfig
+from router.core.realm import Realm
+
+
+@dataclass(frozen=True)
+class RealmRuntime:
+    core: Realm
+    config: RealmConfig
+    authorizer: Any  # IAuthorizer
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    authenticator: Any  # IAuthenticator
+    realms: frozenset[str] | None  # None: every realm
+
+    def serves(self, realm: str) -> bool:
+        return self.realms is None or realm in self.realms
+
+
+@dataclass(frozen=True)
+class ListenerRuntime:
+    config: ListenerConfig
+    methods: Mapping[str, AuthMethod]  # in the config's order
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    realms: Mapping[str, RealmRuntime]
+    clock: Any  # IReactorTime
+    new_id: Callable[[], int]  # random ids in [1, 2**53]
+    limits: LimitsConfig

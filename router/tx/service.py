@@ -1,0 +1,128 @@
+"""The router as a Twisted MultiService, built from a validated config: core, plugins, then listeners.
+
+Everything that can fail (plugins, TLS files) is built here, before any port opens; failures are collected and
+raised together as a ConfigError with one line each.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from types import MappingProxyType
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import endpoints
+from twisted.logger import Logger
+
+from plugins.authz.static import StaticAuthorizer
+from router import loader
+from router.config import ConfigError, ListenerConfig, RouterConfig
+from router.core.realm import Realm
+from router.interfaces import IAuthenticator, PluginConfigError
+from router.tx.listeners import listener_factory
+from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
+from router.tx.tls import TlsSetupError
+from router.tx.wire import make_serializers
+
+MAX_ID = 2**53
+
+
+def random_id() -> int:
+    """Session, subscription and publication ids: random in [1, 2**53], never a counter that could collide."""
+    return secrets.randbelow(MAX_ID) + 1
+
+
+class ListenerService(service.Service):
+    """Listens on one endpoint; logs the address, and stops start-up with one clear line when it cannot."""
+
+    log = Logger()
+
+    def __init__(self, config: ListenerConfig, endpoint, factory):
+        self.name = config.name
+        self.config = config
+        self._endpoint = endpoint
+        self._factory = factory
+        self.port = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        d = self._endpoint.listen(self._factory)
+        failures = []
+        d.addCallbacks(self._listening, failures.append)
+        if failures:
+            print(f"listener {self.name!r} cannot listen on {self.config.endpoint}: {failures[0].getErrorMessage()}",
+                  file=sys.stderr)
+            raise SystemExit(1)
+
+    def _listening(self, port) -> None:
+        self.port = port
+        self.log.info("listener {name} listening on {url}", name=self.name, url=self.describe())
+
+    def describe(self) -> str:
+        """The listener's address as clients write it, e.g. 'ws://127.0.0.1:8080/ws + rawsocket'."""
+        host = self.port.getHost() if self.port is not None else None
+        address = f"{host.host}:{host.port}" if hasattr(host, "port") else str(getattr(host, "name", host))
+        secure = self.config.tls is not None
+        names = []
+        if "websocket" in self.config.transports:
+            names.append(f"{'wss' if secure else 'ws'}://{address}{self.config.websocket.path}")
+        if "rawsocket" in self.config.transports:
+            names.append(f"rawsocket{'+tls' if secure else ''}://{address}")
+        return " + ".join(names)
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
+
+
+def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
+    """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
+    problems: list[str] = []
+    realms = {
+        name: RealmRuntime(
+            core=Realm(name, realm.uri_policy, random_id),
+            config=realm,
+            authorizer=StaticAuthorizer(realm.roles),
+        )
+        for name, realm in config.realms.items()
+    }
+    context = RouterContext(realms=MappingProxyType(realms), clock=reactor, new_id=random_id, limits=config.limits)
+    serializers = make_serializers()
+    top = service.MultiService()
+    top.context = context
+    for index, listener in enumerate(config.listeners):
+        methods = _authenticators(listener, index, reactor, problems)
+        runtime = ListenerRuntime(config=listener, methods=methods)
+        try:
+            factory = listener_factory(context, runtime, serializers)
+        except TlsSetupError as e:
+            problems.append(f"listeners[{index}].tls: {e}")
+            continue
+        endpoint = endpoints.serverFromString(reactor, listener.endpoint)
+        ListenerService(listener, endpoint, factory).setServiceParent(top)
+    if problems:
+        raise ConfigError(problems)
+    return top
+
+
+def _authenticators(listener: ListenerConfig, index: int, reactor: Any, problems: list[str]) -> dict[str, AuthMethod]:
+    methods: dict[str, AuthMethod] = {}
+    for method in listener.auth:
+        path = f"listeners[{index}].auth.{method.method}"
+        try:
+            plugin = loader.build(loader.AUTHENTICATORS, method.method, IAuthenticator, method.options, reactor=reactor)
+        except PluginConfigError as e:
+            problems.append(f"{path}.{e.key}: {e.problem}")
+            continue
+        except loader.PluginError as e:
+            problems.append(f"{path}: {e}")
+            continue
+        realms = frozenset(method.realms) if method.realms is not None else None
+        methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=realms)
+    if not methods:
+        problems.append(f"listeners[{index}].auth: no authentication method configured; nobody could join")
+    return methods

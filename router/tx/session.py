@@ -1,0 +1,380 @@
+"""The router side of one WAMP connection: handshake, routing through the core, and an orderly end.
+
+The transport protocols (WebSocket, RawSocket) hand this class raw payloads; it never raises back into them.
+A peer's mistakes become ABORT or ERROR with a generic text (details go to our log); our own bugs are logged with a
+traceback and end the session with a generic reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.wamp import message as wamp
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from router.core import errors
+from router.core.effects import Abort, Send
+from router.core.peer import Peer
+from router.core.realm import ACTIONS, match_of, uri_of
+from router.model import AuthorizationRequest, AuthRequest, Challenge, Decision, Denied, Identity, TransportInfo
+from router.tx import wire
+from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
+
+AWAIT_HELLO = "await-hello"
+AUTHENTICATING = "authenticating"
+CHALLENGED = "challenged"
+ESTABLISHED = "established"
+CLOSING = "closing"
+CLOSED = "closed"
+
+# Close codes for the WebSocket side (RawSocket simply closes).
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class RouterSession:
+    """One connection's session state machine; `channel` is the transport protocol it talks through."""
+
+    log = Logger()
+
+    def __init__(self, context: RouterContext, listener: ListenerRuntime, channel: Any):
+        self._context = context
+        self._listener = listener
+        self._channel = channel
+        self._state = AWAIT_HELLO
+        self._realm: RealmRuntime | None = None
+        self._peer: Peer | None = None
+        self._identity: Identity | None = None
+        self._auth: tuple[Any, AuthRequest, Challenge] | None = None
+        self._transport: TransportInfo | None = None
+        self._hello_roles: dict = {}
+        self._hello_timer = context.clock.callLater(context.limits.hello_timeout, self._on_hello_timeout)
+        self._goodbye_timer = None
+
+    # -- called by the transport protocol --------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def peer(self) -> Peer | None:
+        return self._peer
+
+    def on_payload(self, payload: bytes, is_binary: bool | None) -> None:
+        """One transport message in; nothing escapes to the transport."""
+        try:
+            items = wire.parse(self._channel.serializer, payload, is_binary)
+        except wire.ProtocolViolation as e:
+            self._violation(str(e))
+            return
+        try:
+            for item in items:
+                if self._state == CLOSED:
+                    break
+                self._handle(item)
+        except Exception:
+            self.log.failure("internal error while handling a message from {peer}", peer=self._peer_address())
+            self._close("internal error", CLOSE_INTERNAL_ERROR)
+
+    def on_close(self) -> None:
+        """The transport is gone: leave the realm, cancel timers. Idempotent."""
+        if self._state == CLOSED:
+            return
+        self._state = CLOSED
+        self._cancel_timers()
+        self._leave_realm()
+
+    # -- dispatch -----------------------------------------------------------------------------------------------
+
+    def _handle(self, item: wire.Inbound) -> None:
+        if type(item) is wire.UriRefusal:
+            self._on_uri_refusal(item)
+            return
+        msg, disclose_me = item
+        kind = type(msg)
+        state = self._state
+        if state == ESTABLISHED:
+            if kind is wamp.Goodbye:
+                self._on_goodbye(msg)
+            elif kind is wamp.Hello or kind is wamp.Authenticate:
+                self._violation(f"{kind.__name__.upper()} in an established session")
+            elif kind is wamp.Abort:
+                self._close(None, CLOSE_NORMAL)
+            else:
+                self._on_request(msg, disclose_me)
+        elif state == AWAIT_HELLO and kind is wamp.Hello:
+            self._on_hello(msg)
+        elif state == CHALLENGED and kind is wamp.Authenticate:
+            self._on_authenticate(msg)
+        elif state in (AWAIT_HELLO, CHALLENGED) and kind is wamp.Abort:
+            self._close(None, CLOSE_NORMAL)
+        elif state == CLOSING:
+            if kind is wamp.Goodbye:
+                self._close(None, CLOSE_NORMAL)
+        else:
+            self._violation(f"{kind.__name__.upper()} while {state}")
+
+    def _on_uri_refusal(self, refusal: wire.UriRefusal) -> None:
+        self.log.info("invalid URI from {peer}: {detail}", peer=self._peer_address(), detail=refusal.detail)
+        if refusal.request_type == wamp.Hello.MESSAGE_TYPE:
+            if self._state == AWAIT_HELLO:
+                self._abort(errors.INVALID_URI, "the realm is not a valid URI")
+            else:
+                self._violation("HELLO while " + self._state)
+        elif self._state == ESTABLISHED:
+            self._send(wamp.Error(refusal.request_type, refusal.request, errors.INVALID_URI, args=["invalid URI"]))
+        else:
+            self._violation(f"request before the session is established ({self._state})")
+
+    # -- opening handshake ---------------------------------------------------------------------------------------
+
+    def _on_hello(self, hello: wamp.Hello) -> None:
+        realm = self._context.realms.get(hello.realm) if hello.realm is not None else None
+        if realm is None:
+            self._abort(errors.NO_SUCH_REALM, "no such realm")
+            return
+        offered = tuple(hello.authmethods or ("anonymous",))
+        chosen = next(
+            (m for m in offered if m in self._listener.methods and self._listener.methods[m].serves(realm.config.name)),
+            None,
+        )
+        if chosen is None:
+            self.log.info(
+                "no acceptable authmethod from {peer}: offered {offered}", peer=self._peer_address(), offered=offered
+            )
+            self._abort(errors.NO_AUTH_METHOD, "none of the offered authentication methods is allowed here")
+            return
+        self._realm = realm
+        request = AuthRequest(
+            session_id=self._context.new_id(),
+            realm=realm.config.name,
+            authid=hello.authid,
+            authmethods=offered,
+            authextra=hello.authextra or {},
+            transport=self._transport_info(),
+        )
+        self._state = AUTHENTICATING
+        self._hello_roles = hello.roles
+        authenticator = self._listener.methods[chosen].authenticator
+        self._auth = (authenticator, request, None)
+        d = defer.maybeDeferred(authenticator.begin, request)
+        d.addCallbacks(self._on_auth_answer, self._on_auth_error, callbackArgs=(request,), errbackArgs=(request,))
+
+    def _on_authenticate(self, msg: wamp.Authenticate) -> None:
+        authenticator, request, challenge = self._auth
+        self._state = AUTHENTICATING
+        d = defer.maybeDeferred(authenticator.finish, request, challenge, msg.signature, msg.extra or {})
+        d.addCallbacks(self._on_auth_answer, self._on_auth_error, callbackArgs=(request,), errbackArgs=(request,))
+
+    def _on_auth_answer(self, answer: Any, request: AuthRequest) -> None:
+        if self._state != AUTHENTICATING:
+            return  # the client left or timed out meanwhile
+        if isinstance(answer, Identity):
+            self._welcome(request, answer)
+        elif isinstance(answer, Challenge):
+            self._auth = (self._auth[0], request, answer)
+            self._state = CHALLENGED
+            self._send(wamp.Challenge(answer.method, dict(answer.extra)))
+        else:
+            reason = answer.reason if isinstance(answer, Denied) else f"unexpected answer {type(answer).__name__}"
+            self.log.info(
+                "authentication failed for {authid!r} from {peer}: {reason}",
+                authid=request.authid,
+                peer=request.transport.peer,
+                reason=reason,
+            )
+            self._abort(errors.AUTHENTICATION_FAILED, "authentication failed")
+
+    def _on_auth_error(self, failure, request: AuthRequest) -> None:
+        self.log.failure("authenticator raised for {peer}", failure=failure, peer=request.transport.peer)
+        if self._state == AUTHENTICATING:
+            self._abort(errors.AUTHENTICATION_FAILED, "authentication failed")
+
+    def _welcome(self, request: AuthRequest, identity: Identity) -> None:
+        realm = self._realm
+        if identity.authrole not in realm.config.roles:
+            self.log.warn(
+                "authenticated {authid!r} has role {role!r}, which realm {realm!r} does not define",
+                authid=identity.authid,
+                role=identity.authrole,
+                realm=realm.config.name,
+            )
+            self._abort(errors.NO_SUCH_ROLE, "no such role in this realm")
+            return
+        peer = Peer(
+            request.session_id,
+            realm.config.name,
+            authid=identity.authid,
+            authrole=identity.authrole,
+            authmethod=identity.authmethod,
+            authprovider=identity.authprovider,
+            authextra=identity.authextra,
+            roles=self._hello_roles,
+            channel=self._channel,
+        )
+        self._peer, self._identity, self._auth = peer, identity, None
+        self._state = ESTABLISHED
+        self._cancel_hello_timer()
+        self._apply(realm.core.join(peer))
+        self._send(
+            wamp.Welcome(
+                peer.session_id,
+                realm.core.router_roles(),
+                realm=realm.config.name,
+                authid=identity.authid,
+                authrole=identity.authrole,
+                authmethod=identity.authmethod,
+                authprovider=identity.authprovider,
+                authextra=dict(identity.authextra) or None,
+            )
+        )
+        self.log.info(
+            "session {session} joined {realm} as {authid!r}/{authrole!r} from {peer}",
+            session=peer.session_id,
+            realm=peer.realm,
+            authid=peer.authid,
+            authrole=peer.authrole,
+            peer=self._peer_address(),
+        )
+
+    # -- established session ----------------------------------------------------------------------------------
+
+    def _on_request(self, msg: wamp.Message, disclose_me: bool) -> None:
+        realm, peer = self._realm.core, self._peer
+        effects = realm.check(peer, msg)
+        if effects is None:
+            disclose = disclose_me
+            action = ACTIONS.get(type(msg))
+            if action is not None:
+                decision = self._authorize(action, msg)
+                if not decision.allow:
+                    self._deny(action, msg)
+                    return
+                disclose = disclose or decision.disclose
+            effects = realm.receive(peer, msg, disclose=disclose)
+        self._apply(effects)
+
+    def _authorize(self, action: str, msg: wamp.Message) -> Decision:
+        request = AuthorizationRequest(
+            session_id=self._peer.session_id,
+            realm=self._peer.realm,
+            identity=self._identity,
+            transport=self._transport_info(),
+            action=action,
+            uri=uri_of(msg),
+            match=match_of(msg),
+        )
+        try:
+            decision = self._realm.authorizer.authorize(request)
+        except Exception:
+            self.log.failure("authorizer raised on {action} {uri}", action=action, uri=request.uri)
+            return Decision(allow=False)
+        return decision if isinstance(decision, Decision) else Decision(allow=False)
+
+    def _deny(self, action: str, msg: wamp.Message) -> None:
+        uri = uri_of(msg)
+        self.log.info(
+            "denied {action} on {uri} to session {session} ({authid!r}/{authrole!r})",
+            action=action,
+            uri=uri,
+            session=self._peer.session_id,
+            authid=self._peer.authid,
+            authrole=self._peer.authrole,
+        )
+        text = f"session is not authorized to {action} on '{uri}'"
+        self._send(wamp.Error(msg.MESSAGE_TYPE, msg.request, errors.NOT_AUTHORIZED, args=[text]))
+
+    def _apply(self, effects: list) -> None:
+        """Carry out the core's effects: deliveries and aborts, possibly to other sessions."""
+        for effect in effects:
+            if type(effect) is Send:
+                message = effect.message
+                for recipient in effect.recipients:
+                    recipient.channel.send_message(message)
+            elif type(effect) is Abort:
+                effect.peer.channel.session.abort(effect.reason, effect.message)
+            else:
+                raise TypeError(f"unknown effect {effect!r}")
+
+    # -- closing ---------------------------------------------------------------------------------------------
+
+    def _on_goodbye(self, msg: wamp.Goodbye) -> None:
+        """Client-initiated close: reply like Crossbar does (`wamp.close.normal`), then await a new HELLO."""
+        self._send(wamp.Goodbye(reason=errors.CLOSE_NORMAL))
+        self._leave_realm()
+        self._state = AWAIT_HELLO
+        self._hello_timer = self._context.clock.callLater(self._context.limits.hello_timeout, self._on_hello_timeout)
+
+    def goodbye(self, reason: str, message: str | None = None) -> None:
+        """Router-initiated close: GOODBYE, then wait for the client's reply (bounded) before closing."""
+        if self._state != ESTABLISHED:
+            self._close(None, CLOSE_NORMAL)
+            return
+        self._send(wamp.Goodbye(reason=reason, message=message))
+        self._leave_realm()
+        self._state = CLOSING
+        self._goodbye_timer = self._context.clock.callLater(
+            self._context.limits.goodbye_timeout, self._close, None, CLOSE_NORMAL
+        )
+
+    def abort(self, reason: str, message: str) -> None:
+        """End the session with ABORT and close the transport (used by effects aimed at this session)."""
+        self._abort(reason, message)
+
+    def _abort(self, reason: str, message: str, code: int = CLOSE_NORMAL) -> None:
+        if self._state == CLOSED:
+            return
+        self._send(wamp.Abort(reason, message))
+        self._close(None, code)
+
+    def _violation(self, detail: str) -> None:
+        self.log.info("protocol violation by {peer}: {detail}", peer=self._peer_address(), detail=detail)
+        self._abort(errors.PROTOCOL_VIOLATION, "protocol violation", CLOSE_PROTOCOL_ERROR)
+
+    def _on_hello_timeout(self) -> None:
+        self._hello_timer = None
+        if self._state in (AWAIT_HELLO, AUTHENTICATING, CHALLENGED):
+            self.log.info("{peer} did not finish the opening handshake in time", peer=self._peer_address())
+            self._close("session not established in time", CLOSE_POLICY)
+
+    def _close(self, reason: str | None, code: int) -> None:
+        """Close the transport and forget the session now; the transport's own close is then a no-op here."""
+        if self._state == CLOSED:
+            return
+        self.on_close()
+        self._channel.close_transport(code, reason)
+
+    def _leave_realm(self) -> None:
+        peer, realm = self._peer, self._realm
+        self._peer = None
+        if peer is not None and realm is not None:
+            self._apply(realm.core.leave(peer))
+            self.log.info("session {session} left {realm}", session=peer.session_id, realm=peer.realm)
+
+    def _cancel_timers(self) -> None:
+        self._cancel_hello_timer()
+        if self._goodbye_timer is not None and self._goodbye_timer.active():
+            self._goodbye_timer.cancel()
+        self._goodbye_timer = None
+
+    def _cancel_hello_timer(self) -> None:
+        if self._hello_timer is not None and self._hello_timer.active():
+            self._hello_timer.cancel()
+        self._hello_timer = None
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _send(self, msg: wamp.Message) -> None:
+        self._channel.send_message(msg)
+
+    def _transport_info(self) -> TransportInfo:
+        if self._transport is None:
+            self._transport = self._channel.transport_info()
+        return self._transport
+
+    def _peer_address(self) -> str:
+        return self._transport_info().peer

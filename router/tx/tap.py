@@ -1,0 +1,41 @@
+"""`twistd wampgate`: command-line options and makeService, the whole twistd contract."""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.python import usage
+
+from router.config import ConfigError, load
+
+
+class Options(usage.Options):
+    synopsis = "--config FILE"
+    longdesc = "Run the Wampgate WAMP router (WebSocket and RawSocket listeners, pub/sub broker) from a TOML config."
+    optParameters = [["config", "c", None, "the TOML config file, e.g. conf/dev.toml"]]
+
+    def postOptions(self) -> None:
+        if not self["config"]:
+            raise usage.UsageError("--config FILE is required (conf/dev.toml is the development example)")
+        try:
+            self["router_config"] = load(self["config"])
+        except ConfigError as e:
+            _fail(self["config"], e)
+
+
+def _fail(path: str, error: ConfigError) -> None:
+    """Print one line per problem and exit non-zero, before anything listens."""
+    for problem in error.problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def makeService(options: Options):
+    from twisted.internet import reactor  # the reactor twistd installed
+
+    from router.tx.service import make_service
+
+    try:
+        return make_service(options["router_config"], reactor)
+    except ConfigError as e:
+        _fail(options["config"], e)

@@ -1,0 +1,59 @@
+"""Server TLS contexts from PEM files: TLS 1.2 minimum, a modern cipher list, optional client certificates."""
+
+from __future__ import annotations
+
+import re
+
+from OpenSSL import SSL, crypto
+from twisted.internet import ssl
+
+from router.config import TlsConfig
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+class TlsSetupError(Exception):
+    """A certificate, key or CA file cannot be used; the message names the file and why."""
+
+
+def _certificates(path) -> list[crypto.X509]:
+    blocks = _PEM_CERTIFICATE.findall(path.read_bytes())
+    if not blocks:
+        raise TlsSetupError(f"{path}: no PEM certificate found")
+    return [crypto.load_certificate(crypto.FILETYPE_PEM, block) for block in blocks]
+
+
+def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
+    """Build the listener's TLS options; raises TlsSetupError naming the file at fault."""
+    try:
+        chain = _certificates(config.certificate)
+    except (OSError, crypto.Error) as e:
+        raise TlsSetupError(f"{config.certificate}: cannot load the certificate chain: {e}") from None
+    try:
+        key = crypto.load_privatekey(crypto.FILETYPE_PEM, config.private_key.read_bytes())
+    except (OSError, crypto.Error) as e:
+        raise TlsSetupError(f"{config.private_key}: cannot load the private key: {e}") from None
+    ca_certificates = None
+    if config.client_ca is not None:
+        try:
+            ca_certificates = [ssl.Certificate(c) for c in _certificates(config.client_ca)]
+        except (OSError, crypto.Error) as e:
+            raise TlsSetupError(f"{config.client_ca}: cannot load the client CA bundle: {e}") from None
+    minimum = ssl.TLSVersion.TLSv1_3 if config.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    try:
+        options = ssl.CertificateOptions(
+            privateKey=key,
+            certificate=chain[0],
+            extraCertChain=chain[1:],
+            raiseMinimumTo=minimum,
+            acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(config.ciphers),
+            verify=ca_certificates is not None,
+            caCerts=ca_certificates,
+            requireCertificate=config.require_client_certificate,
+            enableSessions=False,
+            fixBrokenPeers=False,
+        )
+        options.getContext()  # fail now, at start-up, on a key that does not match the certificate
+    except (SSL.Error, ValueError) as e:
+        raise TlsSetupError(f"{config.certificate}: TLS setup failed: {e}") from None
+    return options
