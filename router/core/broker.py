@@ -130,10 +130,10 @@ class Broker:
             subscribers = subscription.subscribers
             if filter_ is not None:
                 receivers = [
-                    p for p in subscribers.values() if filter_.admits(p) and not (exclude_me and p is peer)
+                    p for p in subscribers.values() if filter_.admits(p) and not (exclude_me and p.session_id == me)
                 ]
             elif exclude_me and me in subscribers:
-                receivers = [p for p in subscribers.values() if p is not peer]
+                receivers = [p for p in subscribers.values() if p.session_id != me]
             else:
                 receivers = list(subscribers.values())
             if receivers:

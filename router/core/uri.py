@@ -24,6 +24,20 @@ RESERVED_PREFIX = "wamp."
 # Categories refused anywhere in a URI: controls (NUL included), format characters (zero-width and
 # bidirectional overrides), surrogates, private use, unassigned, and line/paragraph separators.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Unicode's default-ignorable code points that are not format characters (fillers, variation selectors,
+# the grapheme joiner): invisible, so "com.\u3164" would look like "com.".
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _invisible(ch: str) -> bool:
+    if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
+        return True
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _IGNORABLE_RANGES)
 
 _LOOSE_COMPONENT = r"[^\s.#\x00-\x1f\x7f]"
 _STRICT_COMPONENT = r"[0-9a-z_]"
@@ -55,7 +69,7 @@ class UriPolicy:
             return "a URI must be a string"
         if len(uri) > self.max_length or len(uri.encode("utf-8", "surrogatepass")) > self.max_length:
             return f"URI longer than {self.max_length} bytes"
-        if not uri.isascii() and any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in uri):
+        if not uri.isascii() and any(_invisible(ch) for ch in uri):
             return "URI contains control, invisible or bidirectional-override characters"
         patterns = _STRICT if self.strict else _LOOSE
         if patterns[match].match(uri) is None:
