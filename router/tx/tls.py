@@ -36,7 +36,7 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
     ca_certificates = None
     if config.client_ca is not None:
         try:
-            ca_certificates = [ssl.Certificate(c) for c in _certificates(config.client_ca)]
+            ca_certificates = _certificates(config.client_ca)
         except (OSError, crypto.Error) as e:
             raise TlsSetupError(f"{config.client_ca}: cannot load the client CA bundle: {e}") from None
     minimum = ssl.TLSVersion.TLSv1_3 if config.min_version == "1.3" else ssl.TLSVersion.TLSv1_2

@@ -1,0 +1,84 @@
+"""A real router in the test process, listening on loopback ports the OS picks, built from TOML text."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.internet import defer
+
+from router.config import load
+from router.tx.service import ListenerService, make_service
+
+REALM1_ANONYMOUS_ALL = """
+[[realms]]
+name = "realm1"
+
+[[realms.roles]]
+name = "anonymous"
+
+[[realms.roles.permissions]]
+uri = ""
+match = "prefix"
+allow = ["publish", "subscribe", "call", "register"]
+"""
+
+
+def listener(name: str, transports=("websocket", "rawsocket"), *, tls=None, extra: str = "",
+             websocket: str = "", auth: str = 'anonymous = { role = "anonymous" }') -> str:
+    """One [[listeners]] table on a loopback port chosen by the OS."""
+    tls_table = ""
+    if tls is not None:
+        tls_table = (
+            f'[listeners.tls]\ncertificate = "{tls.server_chain}"\nprivate_key = "{tls.server_key}"\n'
+            f'client_ca = "{tls.ca}"\n'
+        )
+    transports_toml = ", ".join(f'"{t}"' for t in transports)
+    return textwrap.dedent(f"""
+        [[listeners]]
+        name = "{name}"
+        endpoint = "tcp:0:interface=127.0.0.1"
+        transports = [{transports_toml}]
+        {extra}
+        [listeners.websocket]
+        {websocket}
+        {tls_table}
+        [listeners.auth]
+        {auth}
+        """)
+
+
+@dataclass
+class RunningRouter:
+    service: object
+    config: object
+
+    def listener(self, name: str) -> ListenerService:
+        return self.service.getServiceNamed(name)
+
+    def port(self, name: str) -> int:
+        return self.listener(name).port.getHost().port
+
+    def realm(self, name: str = "realm1"):
+        """The core Realm, for asserting on internal tables."""
+        return self.service.context.realms[name].core
+
+    async def stop(self) -> None:
+        """Stop listening and drop every session still connected, so no test leaks into the next."""
+        await defer.maybeDeferred(self.service.stopService)
+        for realm in self.service.context.realms.values():
+            for peer in list(realm.core.sessions.values()):
+                peer.channel.close_transport(1001, "test over")
+
+
+async def start_router(toml_text: str, directory: Path) -> RunningRouter:
+    from twisted.internet import reactor
+
+    path = directory / "router.toml"
+    path.write_text(toml_text)
+    config = load(path)
+    service = make_service(config, reactor)
+    service.privilegedStartService()
+    service.startService()
+    return RunningRouter(service=service, config=config)
