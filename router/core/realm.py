@@ -1,49 +1,70 @@
-"""The sessions of one realm and the routing of their messages to the broker (and dealer)."""
+"""The sessions of one realm and the routing of their messages to the broker and the dealer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleBrokerFeatures
 
 from router.core import errors
 from router.core.broker import Broker
+from router.core.dealer import Dealer
 from router.core.effects import Abort, Effect
 from router.core.peer import Peer
-from router.core.uri import UriPolicy
+from router.core.uri import EXACT, UriPolicy
 
-# What each client request asks permission for; messages not listed need no authorization.
+# What each client request asks permission for; messages not listed need no authorization (they only act on what
+# the same session created or was sent, which the broker and dealer verify).
 ACTIONS: dict[type, str] = {
     wamp.Publish: "publish",
     wamp.Subscribe: "subscribe",
+    wamp.Call: "call",
+    wamp.Register: "register",
 }
 
 
 def uri_of(msg: wamp.Message) -> str:
     """The URI an authorizable message acts on."""
-    return msg.topic
+    return msg.topic if type(msg) in (wamp.Publish, wamp.Subscribe) else msg.procedure
 
 
 def match_of(msg: wamp.Message) -> str:
-    return getattr(msg, "match", None) or "exact"
+    return getattr(msg, "match", None) or EXACT
 
 
 class Realm:
-    """One realm: its joined sessions, its broker, and the features WELCOME announces for them."""
+    """One realm: its joined sessions, its broker and dealer, and the features WELCOME announces for them."""
 
-    def __init__(self, name: str, policy: UriPolicy, new_id: Callable[[], int]):
+    def __init__(
+        self,
+        name: str,
+        policy: UriPolicy,
+        new_id: Callable[[], int],
+        choose: Callable[[Sequence[Peer]], Peer],
+        *,
+        max_call_timeout: float | None = None,
+    ):
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
         self.broker = Broker(policy, new_id)
+        dealer_options = {} if max_call_timeout is None else {"max_call_timeout": max_call_timeout}
+        self.dealer = Dealer(policy, new_id, choose=choose, **dealer_options)
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
             wamp.Publish: self.broker.check_publish,
+            wamp.Register: self.dealer.check_register,
+            wamp.Call: self.dealer.check_call,
         }
         self._handlers = {
             wamp.Subscribe: self.broker.subscribe,
             wamp.Unsubscribe: self.broker.unsubscribe,
+            wamp.Register: self.dealer.register,
+            wamp.Unregister: self.dealer.unregister,
+            wamp.Cancel: self.dealer.cancel,
+            wamp.Yield: self.dealer.yield_,
+            wamp.Error: self.dealer.error,
         }
 
     def router_roles(self) -> dict:
@@ -55,7 +76,8 @@ class Realm:
                 subscriber_blackwhite_listing=True,
                 publisher_exclusion=True,
                 payload_transparency=True,
-            )
+            ),
+            "dealer": self.dealer.router_features(),
         }
 
     def join(self, peer: Peer) -> list[Effect]:
@@ -63,21 +85,24 @@ class Realm:
         return []
 
     def leave(self, peer: Peer) -> list[Effect]:
-        """Remove the session and everything it held; idempotent."""
+        """Remove the session and everything it held or was doing; idempotent."""
         if self.sessions.pop(peer.session_id, None) is None:
             return []
-        return self.broker.remove_session(peer)
+        return self.broker.remove_session(peer) + self.dealer.remove_session(peer)
 
     def check(self, peer: Peer, msg: wamp.Message) -> list[Effect] | None:
         """Validate a request before it is authorized: the answer when it is refused, else None."""
         check = self._checks.get(type(msg))
         return None if check is None else check(peer, msg)
 
-    def receive(self, peer: Peer, msg: wamp.Message, *, disclose: bool = False) -> list[Effect]:
+    def receive(self, peer: Peer, msg: wamp.Message, *, disclose: bool = False, now: float = 0.0) -> list[Effect]:
         """Route a checked and authorized request."""
-        if type(msg) is wamp.Publish:
+        kind = type(msg)
+        if kind is wamp.Publish:
             return self.broker.publish(peer, msg, disclose=disclose)
-        handler = self._handlers.get(type(msg))
+        if kind is wamp.Call:
+            return self.dealer.call(peer, msg, disclose=disclose, now=now)
+        handler = self._handlers.get(kind)
         if handler is None:
-            return [Abort(peer, errors.PROTOCOL_VIOLATION, f"unexpected {type(msg).__name__.upper()} message")]
+            return [Abort(peer, errors.PROTOCOL_VIOLATION, f"unexpected {kind.__name__.upper()} message")]
         return handler(peer, msg)

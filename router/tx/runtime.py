@@ -8,6 +8,7 @@ from typing import Any
 
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
 from router.core.realm import Realm
+from router.tx.effects import EffectRunner
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class RealmRuntime:
     core: Realm
     config: RealmConfig
     authorizer: Any  # IAuthorizer
+    effects: EffectRunner
 
 
 @dataclass(frozen=True)

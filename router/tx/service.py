@@ -6,6 +6,7 @@ raised together as a ConfigError with one line each.
 
 from __future__ import annotations
 
+import random
 import secrets
 import sys
 from types import MappingProxyType
@@ -20,6 +21,7 @@ from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.realm import Realm
 from router.interfaces import IAuthenticator, PluginConfigError
+from router.tx.effects import EffectRunner
 from router.tx.listeners import listener_factory
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.tls import TlsSetupError
@@ -82,14 +84,16 @@ class ListenerService(service.Service):
 def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
     problems: list[str] = []
-    realms = {
-        name: RealmRuntime(
-            core=Realm(name, realm.uri_policy, random_id),
-            config=realm,
-            authorizer=StaticAuthorizer(realm.roles),
+    choose = random.SystemRandom().choice
+    realms = {}
+    for name, realm_config in config.realms.items():
+        core = Realm(name, realm_config.uri_policy, random_id, choose)
+        realms[name] = RealmRuntime(
+            core=core,
+            config=realm_config,
+            authorizer=StaticAuthorizer(realm_config.roles),
+            effects=EffectRunner(core, reactor),
         )
-        for name, realm in config.realms.items()
-    }
     context = RouterContext(realms=MappingProxyType(realms), clock=reactor, new_id=random_id, limits=config.limits)
     serializers = make_serializers()
     top = service.MultiService()

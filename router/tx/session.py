@@ -14,7 +14,6 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from router.core import errors
-from router.core.effects import Abort, Send
 from router.core.peer import Peer
 from router.core.realm import ACTIONS, match_of, uri_of
 from router.model import AuthorizationRequest, AuthRequest, Challenge, Decision, Denied, Identity, TransportInfo
@@ -22,6 +21,7 @@ from router.tx import wire
 from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 
 AWAIT_HELLO = "await-hello"
+ENDED = "ended"  # GOODBYE done: a new HELLO may follow; late messages of the old session are dropped
 AUTHENTICATING = "authenticating"
 CHALLENGED = "challenged"
 ESTABLISHED = "established"
@@ -106,22 +106,24 @@ class RouterSession:
                 self._close(None, CLOSE_NORMAL)
             else:
                 self._on_request(msg, disclose_me)
-        elif state == AWAIT_HELLO and kind is wamp.Hello:
+        elif state in (AWAIT_HELLO, ENDED) and kind is wamp.Hello:
             self._on_hello(msg)
         elif state == CHALLENGED and kind is wamp.Authenticate:
             self._on_authenticate(msg)
-        elif state in (AWAIT_HELLO, CHALLENGED) and kind is wamp.Abort:
+        elif state in (AWAIT_HELLO, CHALLENGED, ENDED) and kind is wamp.Abort:
             self._close(None, CLOSE_NORMAL)
         elif state == CLOSING:
             if kind is wamp.Goodbye:
                 self._close(None, CLOSE_NORMAL)
+        elif state == ENDED and kind is not wamp.Abort:
+            self.log.debug("dropping a late {kind} after GOODBYE", kind=kind.__name__.upper())
         else:
             self._violation(f"{kind.__name__.upper()} while {state}")
 
     def _on_uri_refusal(self, refusal: wire.UriRefusal) -> None:
         self.log.info("invalid URI from {peer}: {detail}", peer=self._peer_address(), detail=refusal.detail)
         if refusal.request_type == wamp.Hello.MESSAGE_TYPE:
-            if self._state == AWAIT_HELLO:
+            if self._state in (AWAIT_HELLO, ENDED):
                 self._abort(errors.INVALID_URI, "the realm is not a valid URI")
             else:
                 self._violation("HELLO while " + self._state)
@@ -255,7 +257,7 @@ class RouterSession:
                     self._deny(action, msg)
                     return
                 disclose = disclose or decision.disclose
-            effects = realm.receive(peer, msg, disclose=disclose)
+            effects = realm.receive(peer, msg, disclose=disclose, now=self._context.clock.seconds())
         self._apply(effects)
 
     def _authorize(self, action: str, msg: wamp.Message) -> Decision:
@@ -289,16 +291,8 @@ class RouterSession:
         self._send(wamp.Error(msg.MESSAGE_TYPE, msg.request, errors.NOT_AUTHORIZED, args=[text]))
 
     def _apply(self, effects: list) -> None:
-        """Carry out the core's effects: deliveries and aborts, possibly to other sessions."""
-        for effect in effects:
-            if type(effect) is Send:
-                message = effect.message
-                for recipient in effect.recipients:
-                    recipient.channel.send_message(message)
-            elif type(effect) is Abort:
-                effect.peer.channel.session.abort(effect.reason, effect.message)
-            else:
-                raise TypeError(f"unknown effect {effect!r}")
+        if effects:
+            self._realm.effects.run(effects)
 
     # -- closing ---------------------------------------------------------------------------------------------
 
@@ -306,7 +300,7 @@ class RouterSession:
         """Client-initiated close: reply like Crossbar does (`wamp.close.normal`), then await a new HELLO."""
         self._send(wamp.Goodbye(reason=errors.CLOSE_NORMAL))
         self._leave_realm()
-        self._state = AWAIT_HELLO
+        self._state = ENDED
         self._hello_timer = self._context.clock.callLater(self._context.limits.hello_timeout, self._on_hello_timeout)
 
     def goodbye(self, reason: str, message: str | None = None) -> None:
@@ -337,7 +331,7 @@ class RouterSession:
 
     def _on_hello_timeout(self) -> None:
         self._hello_timer = None
-        if self._state in (AWAIT_HELLO, AUTHENTICATING, CHALLENGED):
+        if self._state in (AWAIT_HELLO, AUTHENTICATING, CHALLENGED, ENDED):
             self.log.info("{peer} did not finish the opening handshake in time", peer=self._peer_address())
             self._close("session not established in time", CLOSE_POLICY)
 

@@ -72,7 +72,8 @@ class WebSocketChannel(WampWebSocketServerProtocol):
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if self.state == self.STATE_OPEN:
-            self.sendClose(code, reason)
+            # sendClose only takes 1000 and application codes; 1002/1008/1011 are ours to send as well.
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8") if reason else None, isReply=False)
         elif self.state not in (self.STATE_CLOSING, self.STATE_CLOSED):
             self.dropConnection(abort=True)
 

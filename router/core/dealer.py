@@ -1,0 +1,402 @@
+"""The RPC dealer: REGISTER / UNREGISTER / CALL / CANCEL / YIELD / ERROR in, effects out. No I/O, no clock, no dice.
+
+Wiring (realm.py and tx/session.py)
+-----------------------------------
+Construct one Dealer per realm: ``Dealer(policy, new_id, choose=rng.choice, max_call_timeout=...)``, where
+``new_id`` is the realm's global-scope id source (registration ids) and ``choose`` picks one callee for
+``invoke="random"`` (the I/O layer passes e.g. ``random.SystemRandom().choice``).
+
+Each client message maps to an optional check (run before authorization; a non-None answer ends the message
+there) and an action (run once the request is authorized):
+
+* REGISTER: ``check_register`` then ``register``; authorize action "register" on (procedure, match).
+* CALL: ``check_call`` then ``call(peer, msg, disclose=..., now=...)``; authorize action "call" on procedure.
+* UNREGISTER, CANCEL, YIELD, ERROR: no check and no URI to authorize; ``unregister``, ``cancel``, ``yield_``,
+  ``error``. They only act on what the same session created or was sent, which the dealer verifies.
+
+``disclose`` for CALL comes from the caller's ``disclose_me`` and the authorization decision (as for PUBLISH);
+``now`` is the reactor's ``seconds()``. ``Realm.leave`` must call ``dealer.remove_session(peer)`` for EVERY session
+that leaves (callers too), and ``Realm.router_roles`` adds ``"dealer": dealer.router_features()``.
+
+Effects: ``Send`` and ``Abort`` as for the broker, plus timers. The timer table belongs to the realm, not to a
+session: a CancelTimer can come out of another session's message (a callee leaving). ``StartTimer(key, delay)``:
+``timers[key] = clock.callLater(delay, fire, key)``; ``fire`` drops ``timers[key]`` and runs
+``dealer.on_timeout(key, clock.seconds())`` like an inbound message (effects applied, exceptions caught and
+logged). ``CancelTimer(key)``: pop the key and cancel the DelayedCall if still active; an unknown key is no error.
+Keys are ``CallTimer`` values (hashable, never reused), so a realm can route them by type. Apply effects in order.
+
+Choices
+-------
+* Cancel modes: ``skip`` answers the caller at once and tells the callee nothing; ``killnowait`` (also the mode
+  when CANCEL names none, which is what Autobahn clients send) interrupts the callee and answers the caller at
+  once; ``kill`` interrupts the callee and answers the caller only when the callee answers, as the spec says: a
+  final YIELD still reaches the caller as RESULT (the callee finished first; Crossbar turns it into an error), an
+  ERROR reaches it as ``wamp.error.canceled``; progressive results after the CANCEL are dropped. A ``kill`` waits
+  for the callee, so it ends by the callee's answer, the call's timeout, or the callee leaving. Without the
+  callee's ``call_canceling`` feature every mode is ``skip``.
+* Late answers: INVOCATION ids count up per callee session (spec: router's session scope), so an id the router
+  never issued to that callee is recognisable and aborts it with ``wamp.error.protocol_violation``; ids of calls the
+  router ended early are kept in a bounded per-callee record (see ``CalleeLedger``) and their answers dropped.
+* Timeouts: the CALL option ``timeout`` is in milliseconds; the router enforces ``min(timeout, max_call_timeout)``
+  and forwards that value in INVOCATION details. ``default_call_timeout`` (off by default) applies to calls without
+  one. On expiry the caller gets ``wamp.error.timeout`` and a canceling-capable callee an INTERRUPT.
+* ``wamp.`` is reserved: clients cannot register under it, and a call to a ``wamp.`` URI never reaches a client's
+  pattern registration (a prefix ``""`` or a wildcard ``.session.get`` would otherwise capture meta procedures).
+* UNREGISTER does not touch calls already sent to that callee: they finish normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from autobahn.wamp import message as wamp
+from autobahn.wamp.role import RoleDealerFeatures
+
+from router.core import errors
+from router.core.calls import (
+    DEFAULT_MAX_RETIRED_PER_CALLEE,
+    SINGLE,
+    CalleeLedger,
+    CallInfo,
+    CallTimer,
+    PendingCall,
+    Registration,
+    forwarded_error,
+    invocation_for,
+    result_for,
+    router_error,
+)
+from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
+from router.core.peer import Peer
+from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
+
+DEFAULT_MAX_CALL_TIMEOUT = 3600.0
+
+_SKIP = wamp.Cancel.SKIP
+_KILL = wamp.Cancel.KILL
+_KILLNOWAIT = wamp.Cancel.KILLNOWAIT
+
+
+class Dealer:
+    """Routes calls from callers to the callees of one realm and their answers back."""
+
+    def __init__(
+        self,
+        policy: UriPolicy,
+        new_id: Callable[[], int],
+        *,
+        choose: Callable[[Sequence[Peer]], Peer],
+        max_call_timeout: float = DEFAULT_MAX_CALL_TIMEOUT,
+        default_call_timeout: float | None = None,
+        max_retired_per_callee: int = DEFAULT_MAX_RETIRED_PER_CALLEE,
+    ):
+        if not max_call_timeout > 0:
+            raise ValueError(f"max_call_timeout: expected a positive number of seconds, found {max_call_timeout!r}")
+        if default_call_timeout is not None and not default_call_timeout > 0:
+            found = f"found {default_call_timeout!r}"
+            raise ValueError(f"default_call_timeout: expected a positive number of seconds or None, {found}")
+        if max_retired_per_callee < 1:
+            raise ValueError(f"max_retired_per_callee: expected at least 1, found {max_retired_per_callee!r}")
+        self._policy = policy
+        self._new_id = new_id
+        self._choose = choose
+        self._max_timeout_ms = max(1, int(max_call_timeout * 1000))
+        self._default_timeout_ms = None if default_call_timeout is None else max(1, int(default_call_timeout * 1000))
+        self._max_retired = max_retired_per_callee
+        self._index: UriIndex[Registration] = UriIndex()
+        self._by_id: dict[int, Registration] = {}
+        self._by_session: dict[int, dict[int, None]] = {}  # callee session -> its registration ids, in order
+        self._callers: dict[int, dict[int, PendingCall]] = {}  # caller session -> CALL request id -> call
+        self._ledgers: dict[int, CalleeLedger] = {}  # callee session -> its invocations
+
+    def router_features(self) -> RoleDealerFeatures:
+        """The dealer features WELCOME announces: exactly those implemented here."""
+        return RoleDealerFeatures(
+            caller_identification=True,
+            pattern_based_registration=True,
+            shared_registration=True,
+            call_timeout=True,
+            call_canceling=True,
+            progressive_call_results=True,
+            payload_transparency=True,
+        )
+
+    # -- introspection (tests, meta API) --------------------------------------------------------------------
+
+    def registration(self, registration_id: int) -> Registration | None:
+        return self._by_id.get(registration_id)
+
+    def registrations(self) -> list[Registration]:
+        return list(self._by_id.values())
+
+    def registrations_of(self, session_id: int) -> list[Registration]:
+        return [self._by_id[rid] for rid in self._by_session.get(session_id, ())]
+
+    def lookup(self, procedure: str) -> Registration | None:
+        """The registration a CALL to `procedure` would go to."""
+        return self._route(procedure)
+
+    def pending_calls(self) -> list[CallInfo]:
+        return [call.info() for calls in self._callers.values() for call in calls.values()]
+
+    def table_sizes(self) -> dict[str, int]:
+        """The size of every internal table: all zero once every session has left (tests assert this)."""
+        return {
+            "registrations": len(self._by_id),
+            "index": len(self._index),
+            "callee_sessions": len(self._by_session),
+            "caller_sessions": len(self._callers),
+            "calls": sum(len(calls) for calls in self._callers.values()),
+            "ledgers": len(self._ledgers),
+            "invocations": sum(len(ledger.pending) for ledger in self._ledgers.values()),
+            "retired": sum(len(ledger) for ledger in self._ledgers.values()),
+        }
+
+    # -- validation, before authorization ----------------------------------------------------------------------
+
+    def check_register(self, peer: Peer, msg: wamp.Register) -> list[Effect] | None:
+        problem = self._policy.problem(msg.procedure, msg.match or EXACT)
+        if problem is None and is_reserved(msg.procedure):
+            problem = "the 'wamp.' prefix is reserved for the router"
+        if problem is not None:
+            error = router_error(wamp.Register, msg.request, errors.INVALID_URI, f"invalid procedure: {problem}")
+            return reply(peer, error)
+        return None
+
+    def check_call(self, peer: Peer, msg: wamp.Call) -> list[Effect] | None:
+        if msg.request in self._callers.get(peer.session_id, ()):
+            return _reused_request(peer, msg.request)
+        problem = self._policy.problem(msg.procedure, EXACT)
+        if problem is not None:
+            error = router_error(wamp.Call, msg.request, errors.INVALID_URI, f"invalid procedure: {problem}")
+            return reply(peer, error)
+        return None
+
+    # -- registrations -----------------------------------------------------------------------------------------
+
+    def register(self, peer: Peer, msg: wamp.Register) -> list[Effect]:
+        match = msg.match or EXACT
+        invoke = msg.invoke or SINGLE
+        registration = self._index.get(msg.procedure, match)
+        if registration is None:
+            registration = Registration(self._unused_id(), msg.procedure, match, invoke)
+            self._index.add(msg.procedure, match, registration)
+            self._by_id[registration.id] = registration
+        else:
+            problem = _join_problem(registration, peer, invoke)
+            if problem is not None:
+                error = router_error(wamp.Register, msg.request, errors.PROCEDURE_ALREADY_EXISTS, problem)
+                return reply(peer, error)
+        registration.callees.append(peer)
+        self._by_session.setdefault(peer.session_id, {})[registration.id] = None
+        return reply(peer, wamp.Registered(msg.request, registration.id))
+
+    def unregister(self, peer: Peer, msg: wamp.Unregister) -> list[Effect]:
+        registration = self._by_id.get(msg.registration)
+        if registration is None or not registration.has(peer.session_id):
+            text = "no such registration for this session"
+            return reply(peer, router_error(wamp.Unregister, msg.request, errors.NO_SUCH_REGISTRATION, text))
+        self._leave_registration(peer.session_id, registration)
+        mine = self._by_session[peer.session_id]
+        del mine[registration.id]
+        if not mine:
+            del self._by_session[peer.session_id]
+        return reply(peer, wamp.Unregistered(msg.request))
+
+    # -- calls ---------------------------------------------------------------------------------------------------
+
+    def call(self, peer: Peer, msg: wamp.Call, *, disclose: bool = False, now: float = 0.0) -> list[Effect]:
+        """Send one CALL on to a callee as INVOCATION, and start its timer when it has a timeout."""
+        calls = self._callers.get(peer.session_id)
+        if calls is not None and msg.request in calls:
+            return _reused_request(peer, msg.request)
+        registration = self._route(msg.procedure)
+        if registration is None:
+            text = "no callee registered for procedure"
+            return reply(peer, router_error(wamp.Call, msg.request, errors.NO_SUCH_PROCEDURE, text))
+        callee = registration.pick(self._choose)
+        ledger = self._ledger(callee.session_id)
+        call = PendingCall(peer, msg.request, callee, ledger.issue(), registration.id, msg.procedure)
+        call.progress = bool(msg.receive_progress) and callee.supports("callee", "progressive_call_results")
+        call.started = now
+        timeout_ms = self._timeout_ms(msg)
+        ledger.pending[call.invocation] = call
+        self._callers.setdefault(peer.session_id, {})[msg.request] = call
+        invocation = invocation_for(msg, call, registration, disclose=disclose, timeout_ms=timeout_ms)
+        effects: list[Effect] = [Send((callee,), invocation)]
+        if timeout_ms is not None:
+            call.timed = True
+            call.deadline = now + timeout_ms / 1000
+            effects.append(StartTimer(call.timer, timeout_ms / 1000))
+        return effects
+
+    def cancel(self, peer: Peer, msg: wamp.Cancel) -> list[Effect]:
+        """Cancel a pending call; a CANCEL for a call already answered (a race) or already killed is ignored."""
+        call = self._callers.get(peer.session_id, {}).get(msg.request)
+        if call is None or call.interrupted:
+            return []
+        mode = msg.mode or _KILLNOWAIT
+        if not call.callee.supports("callee", "call_canceling"):
+            mode = _SKIP
+        if mode == _KILL:
+            call.interrupted = True
+            return [Send((call.callee,), wamp.Interrupt(call.invocation, mode=_KILL, reason=errors.CANCELED))]
+        return self._abandon(call, errors.CANCELED, "call canceled", interrupt=mode == _KILLNOWAIT)
+
+    def on_timeout(self, key: CallTimer, now: float) -> list[Effect]:
+        """A call's timer fired: the caller gets `wamp.error.timeout`; a timer whose call already ended is a no-op."""
+        ledger = self._ledgers.get(key.callee)
+        call = None if ledger is None else ledger.pending.get(key.invocation)
+        if call is None:
+            return []
+        call.timed = False  # it has fired: nothing left to cancel
+        interrupt = call.callee.supports("callee", "call_canceling")
+        return self._abandon(call, errors.TIMEOUT, "call timed out", interrupt=interrupt)
+
+    # -- answers from callees ------------------------------------------------------------------------------------
+
+    def yield_(self, peer: Peer, msg: wamp.Yield) -> list[Effect]:
+        """Pass a callee's result on: progressive ones only when the caller asked, the final one ends the call."""
+        call = self._answered(peer, msg.request)
+        if call is None:
+            return self._unmatched(peer, "YIELD", msg.request, final=not msg.progress)
+        if msg.progress:
+            if call.progress and not call.interrupted:
+                return [Send((call.caller,), result_for(call, msg))]
+            return []
+        return self._end(call) + [Send((call.caller,), result_for(call, msg))]
+
+    def error(self, peer: Peer, msg: wamp.Error) -> list[Effect]:
+        """Pass a callee's ERROR on with its own URI and payload; ERROR is only valid as an answer to INVOCATION."""
+        if msg.request_type != wamp.Invocation.MESSAGE_TYPE:
+            return [Abort(peer, errors.PROTOCOL_VIOLATION, "ERROR is only valid as an answer to INVOCATION")]
+        call = self._answered(peer, msg.request)
+        if call is None:
+            return self._unmatched(peer, "ERROR", msg.request, final=True)
+        if call.interrupted:
+            answer = router_error(wamp.Call, call.request, errors.CANCELED, "call canceled")
+        else:
+            answer = forwarded_error(call, msg)
+        return self._end(call) + [Send((call.caller,), answer)]
+
+    # -- sessions leaving ------------------------------------------------------------------------------------------
+
+    def remove_session(self, peer: Peer) -> list[Effect]:
+        """Forget everything a session held: its calls (interrupting their callees), the calls pending on it
+        (answering their callers), its registrations, and every timer of those calls."""
+        effects = self._drop_calls_of_caller(peer)
+        effects += self._drop_calls_on_callee(peer)
+        for registration_id in self._by_session.pop(peer.session_id, ()):
+            self._leave_registration(peer.session_id, self._by_id[registration_id])
+        return effects
+
+    def _drop_calls_of_caller(self, peer: Peer) -> list[Effect]:
+        effects: list[Effect] = []
+        for call in self._callers.pop(peer.session_id, {}).values():
+            ledger = self._ledgers[call.callee.session_id]
+            del ledger.pending[call.invocation]
+            if call.timed:
+                effects.append(CancelTimer(call.timer))
+            if call.callee is peer:
+                continue
+            ledger.retire(call.invocation)
+            if not call.interrupted and call.callee.supports("callee", "call_canceling"):
+                interrupt = wamp.Interrupt(call.invocation, mode=_KILLNOWAIT, reason=errors.CANCELED)
+                effects.append(Send((call.callee,), interrupt))
+        return effects
+
+    def _drop_calls_on_callee(self, peer: Peer) -> list[Effect]:
+        ledger = self._ledgers.pop(peer.session_id, None)
+        if ledger is None:
+            return []
+        effects: list[Effect] = []
+        for call in ledger.pending.values():
+            self._forget_caller_side(call)
+            if call.timed:
+                effects.append(CancelTimer(call.timer))
+            error = router_error(wamp.Call, call.request, errors.CALLEE_LOST, "callee left")
+            effects.append(Send((call.caller,), error))
+        return effects
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _route(self, procedure: str) -> Registration | None:
+        """The most specific registration; a `wamp.` URI is never served by a client's pattern."""
+        registration = self._index.best(procedure)
+        if registration is not None and is_reserved(procedure) and not is_reserved(registration.uri):
+            return None
+        return registration
+
+    def _timeout_ms(self, msg: wamp.Call) -> int | None:
+        """The timeout the router enforces, in ms; compared as ints, so a huge value cannot overflow a float."""
+        if msg.timeout:
+            return min(msg.timeout, self._max_timeout_ms)
+        return self._default_timeout_ms
+
+    def _ledger(self, session_id: int) -> CalleeLedger:
+        ledger = self._ledgers.get(session_id)
+        if ledger is None:
+            ledger = self._ledgers[session_id] = CalleeLedger(self._max_retired)
+        return ledger
+
+    def _answered(self, peer: Peer, invocation: int) -> PendingCall | None:
+        ledger = self._ledgers.get(peer.session_id)
+        return None if ledger is None else ledger.pending.get(invocation)
+
+    def _unmatched(self, peer: Peer, kind: str, invocation: int, *, final: bool) -> list[Effect]:
+        """An answer for no pending invocation: a late one is dropped, anything else breaks the protocol."""
+        ledger = self._ledgers.get(peer.session_id)
+        if ledger is not None and ledger.is_late(invocation, final):
+            return []
+        return [Abort(peer, errors.PROTOCOL_VIOLATION, f"{kind} for an invocation that is not pending")]
+
+    def _end(self, call: PendingCall) -> list[Effect]:
+        """Forget a call in both tables; returns the CancelTimer its timer needs, if any."""
+        self._forget_caller_side(call)
+        del self._ledgers[call.callee.session_id].pending[call.invocation]
+        return [CancelTimer(call.timer)] if call.timed else []
+
+    def _abandon(self, call: PendingCall, uri: str, text: str, *, interrupt: bool) -> list[Effect]:
+        """End a call before its callee answered: answer the caller now, maybe interrupt the callee."""
+        effects = self._end(call)
+        self._ledgers[call.callee.session_id].retire(call.invocation)
+        if interrupt and not call.interrupted:
+            effects.append(Send((call.callee,), wamp.Interrupt(call.invocation, mode=_KILLNOWAIT, reason=uri)))
+        effects.append(Send((call.caller,), router_error(wamp.Call, call.request, uri, text)))
+        return effects
+
+    def _forget_caller_side(self, call: PendingCall) -> None:
+        calls = self._callers[call.caller.session_id]
+        del calls[call.request]
+        if not calls:
+            del self._callers[call.caller.session_id]
+
+    def _leave_registration(self, session_id: int, registration: Registration) -> None:
+        registration.remove(session_id)
+        if not registration.callees:
+            self._index.remove(registration.uri, registration.match)
+            del self._by_id[registration.id]
+
+    def _unused_id(self) -> int:
+        while True:
+            candidate = self._new_id()
+            if candidate not in self._by_id:
+                return candidate
+
+
+def _join_problem(registration: Registration, peer: Peer, invoke: str) -> str | None:
+    """Why `peer` may not join an existing registration, or None when it may (a shared one, same policy)."""
+    if registration.invoke != invoke:
+        return (
+            f"procedure already registered with invoke policy '{registration.invoke}';"
+            f" this request asked for '{invoke}'"
+        )
+    if invoke == SINGLE:
+        return "procedure already registered"
+    if registration.has(peer.session_id):
+        return "this session already registered the procedure"
+    return None
+
+
+def _reused_request(peer: Peer, request: int) -> list[Effect]:
+    return [Abort(peer, errors.PROTOCOL_VIOLATION, f"CALL request id {request} is still pending in this session")]
