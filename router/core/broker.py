@@ -94,6 +94,8 @@ class Broker:
         if problem is None and is_reserved(msg.topic):
             problem = "the 'wamp.' prefix is reserved for the router"
         if problem is not None:
+            if not msg.acknowledge:
+                return []  # the spec answers a PUBLISH only when it asked for acknowledgement
             return _error(peer, wamp.Publish, msg.request, errors.INVALID_URI, f"invalid topic: {problem}")
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from autobahn.twisted.resource import WebSocketResource
 from twisted.internet.protocol import Factory
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.web import resource, server, static
+from twisted.web import pages, resource, server, static
 
 from router.tx.rawsocket import RawSocketFactory
 from router.tx.runtime import ListenerRuntime, RouterContext
@@ -44,10 +44,16 @@ class _Request(server.Request):
         super().setHeader(name, value)
 
 
+class _StaticFiles(static.File):
+    """Files of one directory tree; directories without an index are refused, never listed."""
+
+    def directoryListing(self):
+        return pages.forbidden("Forbidden", "Directory listings are off.")
+
+
 def _site(websocket: WebSocketFactory, config) -> server.Site:
     """Static files from the configured directory, with the WAMP WebSocket at its path (same origin)."""
-    root = static.File(str(config.websocket.static_dir))
-    root.directoryListing = lambda: resource.ForbiddenResource("directory listing is off")
+    root = _StaticFiles(str(config.websocket.static_dir))
     segments = [s.encode() for s in config.websocket.path.strip("/").split("/")]
     parent = root
     for segment in segments[:-1]:

@@ -128,7 +128,8 @@ class RouterSession:
             else:
                 self._violation("HELLO while " + self._state)
         elif self._state == ESTABLISHED:
-            self._send(wamp.Error(refusal.request_type, refusal.request, errors.INVALID_URI, args=["invalid URI"]))
+            if refusal.wants_answer:
+                self._send(wamp.Error(refusal.request_type, refusal.request, errors.INVALID_URI, args=["invalid URI"]))
         else:
             self._violation(f"request before the session is established ({self._state})")
 
@@ -287,6 +288,8 @@ class RouterSession:
             authid=self._peer.authid,
             authrole=self._peer.authrole,
         )
+        if type(msg) is wamp.Publish and not msg.acknowledge:
+            return  # the spec answers a PUBLISH only when it asked for acknowledgement
         text = f"session is not authorized to {action} on '{uri}'"
         self._send(wamp.Error(msg.MESSAGE_TYPE, msg.request, errors.NOT_AUTHORIZED, args=[text]))
 

@@ -46,14 +46,16 @@ class ProtocolViolation(Exception):
 
 
 class UriRefusal:
-    """A request whose URI autobahn's parser refused: answered with ERROR (or ABORT for HELLO)."""
+    """A request whose URI autobahn's parser refused: answered with ERROR (or ABORT for HELLO); an unacknowledged
+    PUBLISH gets no answer at all, as the spec says."""
 
-    __slots__ = ("request_type", "request", "detail")
+    __slots__ = ("request_type", "request", "detail", "wants_answer")
 
-    def __init__(self, request_type: int, request: int | None, detail: str):
+    def __init__(self, request_type: int, request: int | None, detail: str, wants_answer: bool = True):
         self.request_type = request_type
         self.request = request
         self.detail = detail
+        self.wants_answer = wants_answer
 
 
 Inbound = tuple[wamp.Message, bool] | UriRefusal
@@ -82,7 +84,8 @@ def _parse_one(raw: object) -> Inbound:
         msg = cls.parse(raw)
     except InvalidUriError as e:
         if message_type in _URI_REQUESTS:
-            return UriRefusal(message_type, raw[1], str(e))
+            wants_answer = message_type != wamp.Publish.MESSAGE_TYPE or raw[2].get("acknowledge") is True
+            return UriRefusal(message_type, raw[1], str(e), wants_answer)
         if message_type == wamp.Hello.MESSAGE_TYPE:
             return UriRefusal(message_type, None, str(e))
         raise ProtocolViolation(f"{cls.__name__.upper()}: {e}") from None

@@ -397,8 +397,10 @@ def test_check_publish_refuses_reserved_and_invalid_topics(topic):
     """PUBLISH to a 'wamp.' topic or to a topic that is not a valid exact URI is refused with ERROR
     wamp.error.invalid_uri for request type 16 (PUBLISH)."""
     broker = make_broker()
-    assert_error(broker.check_publish(ALICE, wamp.Publish(3, topic)), ALICE, wamp.Publish, 3,
+    assert_error(broker.check_publish(ALICE, wamp.Publish(3, topic, acknowledge=True)), ALICE, wamp.Publish, 3,
                  "wamp.error.invalid_uri")
+    # Without acknowledge the spec sends no answer: refused, but silently.
+    assert broker.check_publish(ALICE, wamp.Publish(4, topic)) == []
 
 
 @pytest.mark.parametrize("topic", ["com.t", "com.example.topic", "wampx.t", "com.wamp.t"])
@@ -410,8 +412,8 @@ def test_check_publish_accepts_valid_topics(topic):
 def test_check_publish_applies_strict_mode():
     """Under a strict policy, a topic that is only loosely valid is refused."""
     broker = make_broker(strict=True)
-    assert_error(broker.check_publish(ALICE, wamp.Publish(3, "com.Example")), ALICE, wamp.Publish, 3,
-                 errors.INVALID_URI)
+    assert_error(broker.check_publish(ALICE, wamp.Publish(3, "com.Example", acknowledge=True)), ALICE, wamp.Publish,
+                 3, errors.INVALID_URI)
     assert broker.check_publish(ALICE, wamp.Publish(3, "com.example")) is None
 
 
