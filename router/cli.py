@@ -10,8 +10,13 @@ from router.config import ConfigError, load
 
 def check_config(path: str) -> int:
     """Validate a config file without starting anything; print the same messages as start-up."""
+    from twisted.internet import reactor  # built into objects, never run
+
+    from router.tx.service import make_service
+
     try:
         config = load(path)
+        make_service(config, reactor)
     except ConfigError as e:
         for problem in e.problems:
             print(f"{path}: {problem}", file=sys.stderr)

@@ -113,25 +113,35 @@ class RouterConfig:
 
 
 def load(path: str | Path) -> RouterConfig:
-    """Read and validate a config file; raise ConfigError listing every problem."""
+    """Read and validate a config file; raise ConfigError listing every problem (the caller names the file)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise ConfigError([f"{path}: cannot read the config file: {e.strerror or e}"]) from None
+        raise ConfigError([f"cannot read the config file: {e.strerror or e}"]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+        raise ConfigError([f"not valid TOML: {e}"]) from None
     return parse(raw, path)
 
 
 def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
+    """Validate the sections in the order the file has them, so problems are reported in file order."""
     problems: list[str] = []
     top = TableReader(dict(raw), "", problems)
     base = source.parent
-    limits = _limits(top.table("limits"))
-    realms = _realms(top.tables("realms", required=True))
-    listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
-    top.close()
+    limits, realms, listeners = LimitsConfig(10.0, 5.0), {}, ()
+    for key in raw:
+        if key == "limits":
+            limits = _limits(top.table("limits"))
+        elif key == "realms":
+            realms = _realms(top.tables("realms", required=True))
+        elif key == "listeners":
+            listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
+        else:
+            top.close(("limits", "realms", "listeners"))
+    for key in ("realms", "listeners"):
+        if key not in raw:
+            top.tables(key, required=True)
     _check_listeners(listeners, realms, problems)
     if problems:
         raise ConfigError(problems)
@@ -188,11 +198,13 @@ def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig
 
 def _permission(t: TableReader, policy: UriPolicy) -> Permission | None:
     uri = t.string("uri", required=True)
+    before = len(t.problems)
     match = t.string("match", "exact", choices=MATCH_POLICIES)
+    match_valid = len(t.problems) == before
     allow = t.strings("allow", (), choices=ACTIONS, non_empty=False)
     disclose = t.boolean("disclose", False)
     t.close()
-    if uri is None:
+    if uri is None or not match_valid:
         return None
     if policy.problem(uri, match) is not None:
         t.problem("uri", f"expected a valid {match} URI pattern for this realm")
@@ -209,11 +221,12 @@ def _permission(t: TableReader, policy: UriPolicy) -> Permission | None:
 
 def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
     name = t.string("name", f"listener{index}")
-    endpoint = t.string("endpoint", "", required=True)
-    if endpoint:
+    endpoint = t.string("endpoint", None, required=True)
+    if endpoint is not None:
         problem = endpoint_problem(endpoint)
         if problem:
             t.problem("endpoint", problem)
+    endpoint = endpoint or ""
     transports = t.strings("transports", ("websocket",), choices=TRANSPORTS)
     serializers = t.strings("serializers", SERIALIZERS, choices=SERIALIZERS)
     max_size = "rawsocket" in transports and RAWSOCKET_MAX_MESSAGE_SIZE or 64 * 1024 * 1024
@@ -284,6 +297,10 @@ def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
 
 def _auth(t: TableReader) -> tuple[AuthMethodConfig, ...]:
     methods = []
+    if not t.names():
+        t.problems.append(
+            f"{t.path}: missing; expected at least one authentication method, e.g. [{t.path}.anonymous] (nobody could join)"
+        )
     for method in t.names():
         options = t.table(method)
         try:
@@ -329,6 +346,6 @@ def _check_listeners(listeners: tuple[ListenerConfig, ...], realms: Mapping[str,
             for realm in method.realms or ():
                 if realm not in realms:
                     problems.append(
-                        f"listeners[{i}].auth.{method.method}.realms: unknown realm {show(realm)}; "
-                        f"defined realms: {', '.join(sorted(realms)) or 'none'}"
+                        f"listeners[{i}].auth.{method.method}.realms = {show(list(method.realms))}: unknown realm "
+                        f"{show(realm)}; defined realms: {', '.join(sorted(realms)) or 'none'}"
                     )

@@ -20,6 +20,8 @@ def show(value: Any) -> str:
         text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     elif isinstance(value, dict):
         text = "{table}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(show(item) for item in value) + "]"
     else:
         text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."

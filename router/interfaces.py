@@ -6,13 +6,25 @@ from __future__ import annotations
 from zope.interface import Attribute, Interface
 
 
+_NO_VALUE = object()
+
+
 class PluginConfigError(Exception):
     """A plugin's config table is wrong: `key` (relative to the plugin's table), the value, and what is allowed."""
 
-    def __init__(self, key: str, problem: str):
+    def __init__(self, key: str, problem: str, value: object = _NO_VALUE):
         super().__init__(f"{key}: {problem}")
         self.key = key
         self.problem = problem
+        self.value = value
+
+    def line(self, table_path: str) -> str:
+        """The config error line, in the same form as the router's own: `path.key = value: problem`."""
+        from router.configreader import show
+
+        if self.value is _NO_VALUE:
+            return f"{table_path}.{self.key}: {self.problem}"
+        return f"{table_path}.{self.key} = {show(self.value)}: {self.problem}"
 
 
 class IAuthenticator(Interface):

@@ -24,9 +24,11 @@ class AnonymousAuthenticator:
         for key in config:
             if key not in _KEYS:
                 raise PluginConfigError(key, f"unknown key; allowed: {', '.join(_KEYS)}")
-        role = config.get("role")
-        if not isinstance(role, str) or not role:
+        if "role" not in config:
             raise PluginConfigError("role", "missing; expected the role name anonymous clients get")
+        role = config["role"]
+        if not isinstance(role, str) or not role:
+            raise PluginConfigError("role", "expected the role name anonymous clients get", role)
         self.role = role
 
     def begin(self, request: AuthRequest) -> Identity:

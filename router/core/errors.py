@@ -20,3 +20,4 @@ TIMEOUT = "wamp.error.timeout"
 # The spec has no URI of its own for "the callee went away mid-call"; like Crossbar, the caller gets CANCELED
 # (with the text "callee left"). The alias names the case where it is used.
 CALLEE_LOST = CANCELED
+PAYLOAD_SIZE_EXCEEDED = "wamp.error.payload_size_exceeded"

@@ -7,8 +7,15 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from autobahn.wamp import message as wamp
+
 from router.core.effects import Abort, CancelTimer, Send, StartTimer
+from router.core.errors import PAYLOAD_SIZE_EXCEEDED
+from router.core.peer import Peer
 from router.core.realm import Realm
+
+_TOO_LARGE = "the message is larger than the client announced it can receive"
+_TOO_LARGE_FOR_CALLEE = "the invocation is larger than the callee announced it can receive"
 
 
 class EffectRunner:
@@ -29,7 +36,8 @@ class EffectRunner:
             if kind is Send:
                 message = effect.message
                 for recipient in effect.recipients:
-                    recipient.channel.send_message(message)
+                    if not recipient.channel.send_message(message):
+                        self._undeliverable(recipient, message)
             elif kind is Abort:
                 session = getattr(effect.peer.channel, "session", None)
                 if session is not None:
@@ -42,6 +50,31 @@ class EffectRunner:
                     timer.cancel()
             else:
                 raise TypeError(f"unknown effect {effect!r}")
+
+    def _undeliverable(self, recipient: Peer, message: wamp.Message) -> None:
+        """A message too large for what the recipient announced it can take (RawSocket). Nothing may hang on it: an
+        INVOCATION is answered to its caller as if the callee had refused it, a RESULT becomes an ERROR to the
+        caller, an EVENT is skipped for that subscriber, and anything else ends the recipient's session."""
+        kind = type(message)
+        if kind is wamp.Event:
+            return
+        if kind is wamp.Invocation:
+            refusal = wamp.Error(
+                wamp.Invocation.MESSAGE_TYPE, message.request, PAYLOAD_SIZE_EXCEEDED, args=[_TOO_LARGE_FOR_CALLEE]
+            )
+            self.run(self._realm.dealer.error(recipient, refusal))
+        elif kind is wamp.Result:
+            refusal = wamp.Error(wamp.Call.MESSAGE_TYPE, message.request, PAYLOAD_SIZE_EXCEEDED, args=[_TOO_LARGE])
+            if not recipient.channel.send_message(refusal):
+                self._end(recipient)
+        else:
+            self._end(recipient)
+
+    @staticmethod
+    def _end(recipient: Peer) -> None:
+        session = getattr(recipient.channel, "session", None)
+        if session is not None:
+            session.abort(PAYLOAD_SIZE_EXCEEDED, _TOO_LARGE)
 
     @property
     def pending_timers(self) -> int:

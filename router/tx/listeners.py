@@ -23,7 +23,9 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, serializ
         web = _site(websocket, config) if config.websocket.static_dir is not None else websocket
     rawsocket = RawSocketFactory(context, listener, serializers) if "rawsocket" in config.transports else None
     if web is not None and rawsocket is not None:
-        factory = UniSocketFactory(rawsocket, web)
+        factory = UniSocketFactory(
+            rawsocket, web, clock=context.clock, first_byte_timeout=context.limits.hello_timeout
+        )
     else:
         factory = web or rawsocket
     if config.tls is not None:

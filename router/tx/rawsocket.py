@@ -46,7 +46,8 @@ def handshake_error(code: int) -> bytes:
 class RawSocketChannel(WampRawSocketServerProtocol):
     """One RawSocket connection."""
 
-    log = Logger()
+    # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
+    router_log = Logger()
     session: RouterSession | None = None
     serializer = None
 
@@ -56,6 +57,20 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         self._receive_limit = 2 ** (9 + length_exponent(self.factory.listener.config.max_message_size))
         self._send_limit = 0
         self._closing = False
+        self._handshake_timer = self.factory.context.clock.callLater(
+            self.factory.context.limits.hello_timeout, self._on_handshake_timeout
+        )
+
+    def _on_handshake_timeout(self) -> None:
+        self._handshake_timer = None
+        if not self._handshake_complete:
+            self.router_log.info("RawSocket: {peer} did not finish the opening handshake in time", peer=self.peer)
+            self._fail(None)
+
+    def _cancel_handshake_timer(self) -> None:
+        if self._handshake_timer is not None and self._handshake_timer.active():
+            self._handshake_timer.cancel()
+        self._handshake_timer = None
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -68,7 +83,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
     def _read_handshake(self) -> bool:
         inbox = self._inbox
         if inbox[0] != MAGIC:
-            self.log.info("RawSocket: first octet {octet:#x} from {peer}; closing", octet=inbox[0], peer=self.peer)
+            self.router_log.info("RawSocket: first octet {octet:#x} from {peer}; closing", octet=inbox[0], peer=self.peer)
             self._fail(None)
             return False
         if len(inbox) < 4:
@@ -88,6 +103,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         exponent = length_exponent(self._receive_limit)
         self.transport.write(bytes((MAGIC, (exponent << 4) | serializer.RAWSOCKET_SERIALIZER_ID, 0, 0)))
         self._handshake_complete = True
+        self._cancel_handshake_timer()
         self._open_session()
         return True
 
@@ -97,7 +113,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
                 self._transport_details.peer_cert = extract_peer_certificate(self.transport)
             self.session = RouterSession(self.factory.context, self.factory.listener, self)
         except Exception:
-            self.log.failure("cannot start a session")
+            self.router_log.failure("cannot start a session")
             self._fail(None)
 
     def _read_frames(self) -> None:
@@ -108,11 +124,11 @@ class RawSocketChannel(WampRawSocketServerProtocol):
             header = inbox[offset]
             length = int.from_bytes(inbox[offset + 1 : offset + 4], "big")
             if header & 0xF8 or (header & 0x07) > FRAME_PONG:
-                self.log.info("RawSocket: reserved bits or frame type {header:#x} from {peer}", header=header, peer=self.peer)
+                self.router_log.info("RawSocket: reserved bits or frame type {header:#x} from {peer}", header=header, peer=self.peer)
                 self._fail(None)
                 return
             if length > self._receive_limit:
-                self.log.info(
+                self.router_log.info(
                     "RawSocket: {length}-byte message from {peer} exceeds the announced {limit}",
                     length=length,
                     peer=self.peer,
@@ -133,7 +149,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         if kind == FRAME_MESSAGE:
             if self.session is not None:
                 self.session.on_payload(payload, None)
-        elif kind == FRAME_PING:
+        elif kind == FRAME_PING and len(payload) <= self._send_limit:
             self.transport.write(bytes((FRAME_PONG,)) + len(payload).to_bytes(3, "big") + payload)
 
     def _fail(self, reply: bytes | None) -> None:
@@ -144,30 +160,33 @@ class RawSocketChannel(WampRawSocketServerProtocol):
 
     def connectionLost(self, reason) -> None:
         self._closing = True
+        self._cancel_handshake_timer()
         session, self.session = self.session, None
         if session is not None:
             try:
                 session.on_close()
             except Exception:
-                self.log.failure("error while ending a session")
+                self.router_log.failure("error while ending a session")
 
     # -- the channel interface the session uses -----------------------------------------------------------------
 
-    def send_message(self, msg) -> None:
+    def send_message(self, msg) -> bool:
+        """Send one message; False when it is larger than the client announced it can take (nothing was sent,
+        and the caller decides what the client gets instead)."""
         if self._closing:
-            return
+            return True
         data = msg.serialize(self.serializer._serializer)
         if len(data) > self._send_limit:
-            # The client announced it cannot take this; sending it anyway would break the connection for it.
-            self.log.warn(
-                "RawSocket: dropping a {size}-byte {kind} to {peer}, over the client's limit of {limit}",
+            self.router_log.info(
+                "RawSocket: a {size}-byte {kind} for {peer} is over the client's limit of {limit}",
                 size=len(data),
                 kind=type(msg).__name__.upper(),
                 peer=self.peer,
                 limit=self._send_limit,
             )
-            return
+            return False
         self.transport.writeSequence((len(data).to_bytes(4, "big"), data))
+        return True
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if not self._closing:

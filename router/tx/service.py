@@ -120,13 +120,11 @@ def _authenticators(listener: ListenerConfig, index: int, reactor: Any, problems
         try:
             plugin = loader.build(loader.AUTHENTICATORS, method.method, IAuthenticator, method.options, reactor=reactor)
         except PluginConfigError as e:
-            problems.append(f"{path}.{e.key}: {e.problem}")
+            problems.append(e.line(path))
             continue
         except loader.PluginError as e:
             problems.append(f"{path}: {e}")
             continue
         realms = frozenset(method.realms) if method.realms is not None else None
         methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=realms)
-    if not methods:
-        problems.append(f"listeners[{index}].auth: no authentication method configured; nobody could join")
     return methods

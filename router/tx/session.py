@@ -366,7 +366,9 @@ class RouterSession:
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _send(self, msg: wamp.Message) -> None:
-        self._channel.send_message(msg)
+        """Answer this session; a reply the client cannot take (over its announced size) ends the connection."""
+        if not self._channel.send_message(msg):
+            self._close(None, CLOSE_POLICY)
 
     def _transport_info(self) -> TransportInfo:
         if self._transport is None:

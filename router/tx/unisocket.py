@@ -11,20 +11,36 @@ from router.tx.rawsocket import MAGIC
 
 
 class SniffingProtocol(Protocol):
-    """Builds the real protocol from the first octet, then forwards every event to it."""
+    """Builds the real protocol from the first octet, then forwards every event to it. A client that sends
+    nothing is dropped after the first-byte timeout."""
 
-    def __init__(self, rawsocket: Factory, web: Factory, address):
-        self._factories = (rawsocket, web)
+    def __init__(self, factory: UniSocketFactory, address):
+        self._factory = factory
         self._address = address
         self._inner: Protocol | None = None
+        self._timer = None
+
+    def connectionMade(self) -> None:
+        self._timer = self._factory.clock.callLater(self._factory.first_byte_timeout, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self._inner is None:
+            self.transport.abortConnection()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def dataReceived(self, data: bytes) -> None:
         inner = self._inner
         if inner is None:
             if not data:
                 return
-            rawsocket, web = self._factories
-            inner = (rawsocket if data[0] == MAGIC else web).buildProtocol(self._address)
+            self._cancel_timer()
+            factory = self._factory.rawsocket if data[0] == MAGIC else self._factory.web
+            inner = factory.buildProtocol(self._address)
             if inner is None:
                 self.transport.loseConnection()
                 return
@@ -33,6 +49,7 @@ class SniffingProtocol(Protocol):
         inner.dataReceived(data)
 
     def connectionLost(self, reason) -> None:
+        self._cancel_timer()
         if self._inner is not None:
             self._inner.connectionLost(reason)
 
@@ -42,9 +59,11 @@ class UniSocketFactory(Factory):
 
     noisy = False
 
-    def __init__(self, rawsocket: Factory, web: Factory):
+    def __init__(self, rawsocket: Factory, web: Factory, *, clock, first_byte_timeout: float):
         self.rawsocket = rawsocket
         self.web = web
+        self.clock = clock
+        self.first_byte_timeout = first_byte_timeout
 
     def doStart(self) -> None:
         super().doStart()
@@ -57,4 +76,4 @@ class UniSocketFactory(Factory):
         super().doStop()
 
     def buildProtocol(self, addr) -> SniffingProtocol:
-        return SniffingProtocol(self.rawsocket, self.web, addr)
+        return SniffingProtocol(self, addr)

@@ -17,7 +17,8 @@ from router.tx.session import RouterSession
 class WebSocketChannel(WampWebSocketServerProtocol):
     """One WebSocket connection. Nothing raised here reaches the client: autobahn would put the text in the close."""
 
-    log = Logger()
+    # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
+    router_log = Logger()
     session: RouterSession | None = None
     serializer = None
     _http_headers = MappingProxyType({})
@@ -47,8 +48,8 @@ class WebSocketChannel(WampWebSocketServerProtocol):
         try:
             self.session = RouterSession(self.factory.context, self.factory.listener, self)
         except Exception:
-            self.log.failure("cannot start a session")
-            self.close_transport("internal error", 1011)
+            self.router_log.failure("cannot start a session")
+            self.close_transport(1011, "internal error")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         session = self.session
@@ -61,14 +62,17 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             try:
                 session.on_close()
             except Exception:
-                self.log.failure("error while ending a session")
+                self.router_log.failure("error while ending a session")
 
     # -- the channel interface the session uses -----------------------------------------------------------------
 
-    def send_message(self, msg) -> None:
-        """Serialize (cached per serializer on the message) and send, unless the connection is closing."""
+    def send_message(self, msg) -> bool:
+        """Serialize (cached per serializer on the message) and send, unless the connection is closing.
+
+        True when the message went out or the connection is going away anyway (nothing to undo)."""
         if self.state == self.STATE_OPEN:
             self.sendMessage(msg.serialize(self.serializer._serializer), self._binary)
+        return True
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if self.state == self.STATE_OPEN:

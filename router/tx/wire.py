@@ -83,6 +83,9 @@ def _parse_one(raw: object) -> Inbound:
     try:
         msg = cls.parse(raw)
     except InvalidUriError as e:
+        uri = raw[1] if message_type == wamp.Hello.MESSAGE_TYPE else (raw[3] if len(raw) > 3 else None)
+        if not isinstance(uri, str):  # autobahn says "invalid URI" for a wrong type too: that is malformed
+            raise ProtocolViolation(f"{cls.__name__.upper()}: {e}") from None
         if message_type in _URI_REQUESTS:
             wants_answer = message_type != wamp.Publish.MESSAGE_TYPE or raw[2].get("acknowledge") is True
             return UriRefusal(message_type, raw[1], str(e), wants_answer)

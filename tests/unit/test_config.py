@@ -1,0 +1,458 @@
+"""The TOML config: what loads, and the exact one-line problem reported for every kind of operator mistake.
+
+No sockets: each test writes TOML to tmp_path and calls `router.config.load` (or, for plugin tables, builds the
+service against a memory reactor, which never listens).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twisted.internet.testing import MemoryReactorClock
+
+from router.config import ACTIONS, ConfigError, Permission, load
+from router.tx.service import make_service
+
+REPO = Path(__file__).resolve().parents[2]
+ALL_ACTIONS = '["publish", "subscribe", "call", "register"]'
+ANONYMOUS = '[listeners.auth.anonymous]\nrole = "anonymous"\n'
+
+
+def listener(endpoint: str = '"tcp:0:interface=127.0.0.1"', *, keys: str = "", tables: str = "",
+             auth: str = ANONYMOUS) -> str:
+    """One [[listeners]] table; `endpoint` and `keys` are TOML as written, `tables` are its sub-tables."""
+    return f"\n[[listeners]]\nendpoint = {endpoint}\n{keys}\n{tables}\n{auth}\n"
+
+
+def permission(uri: str = '""', match: str = '"prefix"', allow: str = ALL_ACTIONS, keys: str = "") -> str:
+    return f"\n[[realms.roles.permissions]]\nuri = {uri}\nmatch = {match}\nallow = {allow}\n{keys}\n"
+
+
+def role(name: str = '"anonymous"', keys: str = "", permissions: str | None = None) -> str:
+    return f"\n[[realms.roles]]\nname = {name}\n{keys}\n" + (permission() if permissions is None else permissions)
+
+
+def realm(name: str = '"realm1"', keys: str = "", roles: str | None = None) -> str:
+    return f"\n[[realms]]\nname = {name}\n{keys}\n" + (role() if roles is None else roles)
+
+
+def write(directory: Path, text: str, name: str = "router.toml") -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(directory: Path, text: str) -> list[str]:
+    """The ConfigError lines for `text`; fails the test when the config loads."""
+    with pytest.raises(ConfigError) as raised:
+        load(write(directory, text))
+    return raised.value.problems
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """Existing (empty) certificate and key files: load() checks only that they exist."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("")
+    key.write_text("")
+    return cert, key
+
+
+def tls_table(cert: Path, key: Path, extra: str = "") -> str:
+    return f'[listeners.tls]\ncertificate = "{cert}"\nprivate_key = "{key}"\n{extra}\n'
+
+
+# --- the shipped configs ---------------------------------------------------------------------------------------
+
+
+def test_shipped_dev_config_loads():
+    """conf/dev.toml loads: universal ws+rawsocket on loopback :8080, rawsocket on :8081, realm1 open to anonymous."""
+    config = load(REPO / "conf" / "dev.toml")
+    universal, rawsocket = config.listeners
+    assert (universal.name, universal.endpoint) == ("universal", "tcp:8080:interface=127.0.0.1")
+    assert universal.transports == ("websocket", "rawsocket")
+    assert universal.websocket.path == "/ws"
+    assert (rawsocket.name, rawsocket.endpoint) == ("rawsocket", "tcp:8081:interface=127.0.0.1")
+    assert rawsocket.transports == ("rawsocket",)
+    for each in config.listeners:
+        assert each.tls is None
+        methods = [(m.method, dict(m.options), m.realms) for m in each.auth]
+        assert methods == [("anonymous", {"role": "anonymous"}, None)]
+    assert list(config.realms) == ["realm1"]
+    roles = config.realms["realm1"].roles
+    assert list(roles) == ["anonymous"]
+    assert roles["anonymous"].permissions == (Permission(uri="", match="prefix", allow=frozenset(ACTIONS),
+                                                         disclose=False),)
+    assert config.limits.hello_timeout == 10.0
+
+
+def test_shipped_production_config_fails_only_on_missing_tls_files_and_authenticators():
+    """conf/production.toml is refused, and only for the absent TLS files and the not-yet-installed ticket,
+    cryptosign and jwt authenticators: no silent fallback to anything that would let it start."""
+    with pytest.raises(ConfigError) as raised:
+        load(REPO / "conf" / "production.toml")
+    problems = raised.value.problems
+    assert problems[:2] == [
+        'listeners[0].tls.certificate = "/etc/wampgate/tls/fullchain.pem": '
+        "expected a readable file; /etc/wampgate/tls/fullchain.pem does not exist",
+        'listeners[0].tls.private_key = "/etc/wampgate/tls/privkey.pem": '
+        "expected a readable file; /etc/wampgate/tls/privkey.pem does not exist",
+    ]
+    assert len(problems) == 5
+    for line, method in zip(problems[2:], ("ticket", "cryptosign", "jwt")):
+        assert line.startswith(f"listeners[0].auth.{method} = {{table}}: expected an installed authenticator: "
+                               f"unknown plugin '{method}'")
+
+
+# --- unknown keys ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key(tmp_path):
+    """An unknown top-level key is refused with the list of allowed keys."""
+    problems = problems_of(tmp_path, "colour = 1\n" + listener() + realm())
+    assert problems == ["colour: unknown key; allowed: limits, listeners, realms"]
+
+
+def test_unknown_key_in_listener(tmp_path):
+    """An unknown key in a [[listeners]] table names listeners[N] and the allowed keys."""
+    problems = problems_of(tmp_path, listener() + listener('"tcp:0"', keys="colour = 1") + realm())
+    assert problems == [
+        "listeners[1].colour: unknown key; allowed: auth, endpoint, max_message_size, name, serializers, tls, "
+        "transports, websocket"
+    ]
+
+
+def test_unknown_key_in_listener_tls(tmp_path, tls_files):
+    """An unknown key in [listeners.tls] is refused with the TLS keys allowed."""
+    problems = problems_of(tmp_path, listener(tables=tls_table(*tls_files, "colour = 1")) + realm())
+    assert problems == [
+        "listeners[0].tls.colour: unknown key; allowed: certificate, ciphers, client_ca, min_version, private_key, "
+        "require_client_certificate"
+    ]
+
+
+def test_unknown_key_in_listener_websocket(tmp_path):
+    """An unknown key in [listeners.websocket] is refused with the WebSocket keys allowed."""
+    problems = problems_of(tmp_path, listener(tables="[listeners.websocket]\ncolour = 1\n") + realm())
+    assert problems == [
+        "listeners[0].websocket.colour: unknown key; allowed: auto_ping_interval, auto_ping_timeout, "
+        "close_handshake_timeout, max_frame_size, open_handshake_timeout, path, server_header, static_dir"
+    ]
+
+
+def test_unknown_key_in_realm(tmp_path):
+    """An unknown key in a [[realms]] table is refused."""
+    problems = problems_of(tmp_path, listener() + realm(keys="colour = 1"))
+    assert problems == ["realms[0].colour: unknown key; allowed: max_uri_length, name, roles, uri_check"]
+
+
+def test_unknown_key_in_role(tmp_path):
+    """An unknown key in a [[realms.roles]] table is refused."""
+    problems = problems_of(tmp_path, listener() + realm(roles=role(keys="colour = 1")))
+    assert problems == ["realms[0].roles[0].colour: unknown key; allowed: name, permissions"]
+
+
+def test_unknown_key_in_permission(tmp_path):
+    """An unknown key in a [[realms.roles.permissions]] table is refused."""
+    problems = problems_of(tmp_path, listener() + realm(roles=role(permissions=permission(keys="colour = 1"))))
+    assert problems == ["realms[0].roles[0].permissions[0].colour: unknown key; allowed: allow, disclose, match, uri"]
+
+
+# --- wrong types and values: one line each, key path, value as written, what is allowed -----------------------
+
+WRONG_VALUES = [
+    pytest.param(
+        listener("8080") + realm(),
+        "listeners[0].endpoint = 8080: expected a string",
+        id="endpoint-integer",
+    ),
+    pytest.param(
+        listener(keys='transports = "websocket"') + realm(),
+        'listeners[0].transports = "websocket": expected a non-empty array of values from "websocket", '
+        '"rawsocket", each at most once',
+        id="transports-string",
+    ),
+    pytest.param(
+        listener(keys='max_message_size = "big"') + realm(),
+        'listeners[0].max_message_size = "big": expected an integer from 512 to 67108864',
+        id="max_message_size-string",
+    ),
+    pytest.param(
+        "[limits]\nhello_timeout = -1\n" + listener() + realm(),
+        "limits.hello_timeout = -1: expected a number from 0.1 to 600.0",
+        id="hello_timeout-negative",
+    ),
+    pytest.param(
+        listener() + realm(keys='uri_check = "lax"'),
+        'realms[0].uri_check = "lax": expected one of "loose", "strict"',
+        id="uri_check-lax",
+    ),
+    pytest.param(
+        listener() + realm(roles=role(permissions=permission(match='"regex"'))),
+        'realms[0].roles[0].permissions[0].match = "regex": expected one of "exact", "prefix", "wildcard"',
+        id="match-regex",
+    ),
+    pytest.param(
+        listener() + realm(roles=role(permissions=permission(allow='["delete"]'))),
+        'realms[0].roles[0].permissions[0].allow = ["delete"]: expected an array of values from "publish", '
+        '"subscribe", "call", "register", each at most once',
+        id="allow-delete",
+    ),
+]
+
+
+@pytest.mark.parametrize("text,expected", WRONG_VALUES)
+def test_wrong_type_or_value_gives_one_line(tmp_path, text, expected):
+    """A value of the wrong type or outside its choices gives exactly one line: key path = value: allowed."""
+    assert problems_of(tmp_path, text) == [expected]
+
+
+def test_empty_endpoint_is_refused(tmp_path):
+    """endpoint = "" is not a usable endpoint: it is refused at load, naming the key (never a crash later)."""
+    problems = problems_of(tmp_path, listener('""') + realm())
+    assert len(problems) == 1
+    assert problems[0].startswith('listeners[0].endpoint = "": expected')
+
+
+# --- TLS files ----------------------------------------------------------------------------------------------------
+
+
+def test_missing_certificate_names_key_and_resolved_path(tmp_path, tls_files):
+    """A certificate file that does not exist is reported under listeners[N].tls.certificate with its resolved path."""
+    _, key = tls_files
+    tables = f'[listeners.tls]\ncertificate = "nowhere/cert.pem"\nprivate_key = "{key}"\n'
+    problems = problems_of(tmp_path, listener() + listener('"tcp:0"', tables=tables) + realm())
+    resolved = (tmp_path / "nowhere" / "cert.pem").resolve()
+    assert problems == [
+        f'listeners[1].tls.certificate = "nowhere/cert.pem": expected a readable file; {resolved} does not exist'
+    ]
+
+
+def test_relative_tls_paths_resolve_against_the_config_file_directory(tmp_path, monkeypatch):
+    """Relative certificate/key/CA paths are relative to the config file's directory, not the working directory."""
+    conf = tmp_path / "conf"
+    (conf / "tls").mkdir(parents=True)
+    for name in ("cert.pem", "key.pem", "ca.pem"):
+        (conf / "tls" / name).write_text("")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tables = ('[listeners.tls]\ncertificate = "tls/cert.pem"\nprivate_key = "tls/key.pem"\nclient_ca = "tls/ca.pem"\n'
+              "require_client_certificate = true\n")
+    config = load(write(conf, listener(tables=tables) + realm()))
+    tls = config.listeners[0].tls
+    assert tls.certificate == (conf / "tls" / "cert.pem").resolve()
+    assert tls.private_key == (conf / "tls" / "key.pem").resolve()
+    assert tls.client_ca == (conf / "tls" / "ca.pem").resolve()
+    assert tls.require_client_certificate is True
+
+
+def test_require_client_certificate_without_client_ca(tmp_path, tls_files):
+    """Requiring client certificates without a CA to check them against is refused."""
+    problems = problems_of(tmp_path, listener(tables=tls_table(*tls_files, "require_client_certificate = true"))
+                           + realm())
+    assert problems == [
+        "listeners[0].tls.require_client_certificate = true: needs client_ca: "
+        "the CA bundle client certificates are checked against"
+    ]
+
+
+# --- endpoints and ports --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first,second", [
+    ("tcp:9000", "tcp:9000"),
+    ("tcp:9000:interface=127.0.0.1", "tcp:9000"),
+    ("tcp:9000", "tcp:9000:interface=127.0.0.1"),
+])
+def test_duplicate_port_names_the_second_listener(tmp_path, first, second):
+    """Two listeners that would bind the same address (a wildcard covers every interface) give one line naming the
+    second listener and the first."""
+    problems = problems_of(tmp_path, listener(f'"{first}"') + listener(f'"{second}"') + realm())
+    assert problems == [
+        f'listeners[1].endpoint = "{second}": the address is already used by listeners[0]; '
+        "expected a port no other listener uses"
+    ]
+
+
+def test_same_port_on_different_interfaces_is_fine(tmp_path):
+    """Port 9000 on 127.0.0.1 and on 127.0.0.2 are different addresses: both listeners load."""
+    text = listener('"tcp:9000:interface=127.0.0.1"') + listener('"tcp:9000:interface=127.0.0.2"') + realm()
+    assert len(load(write(tmp_path, text)).listeners) == 2
+
+
+def test_port_zero_twice_is_fine(tmp_path):
+    """Port 0 means "any free port", so two listeners on port 0 never clash."""
+    text = listener('"tcp:0"') + listener('"tcp:0"') + realm()
+    assert len(load(write(tmp_path, text)).listeners) == 2
+
+
+def test_ssl_endpoint_is_refused_with_hint(tmp_path):
+    """An ssl: endpoint would bypass the [tls] table's explicit settings: refused, pointing at [tls]."""
+    problems = problems_of(tmp_path, listener('"ssl:8443:privateKey=key.pem"') + realm())
+    assert problems == [
+        'listeners[0].endpoint = "ssl:8443:privateKey=key.pem": expected a plain endpoint such as "tcp:8443"; '
+        "configure TLS in the listener's [tls] table"
+    ]
+
+
+# --- realms, roles, permissions -------------------------------------------------------------------------------
+
+
+def test_unknown_realm_referenced_by_authenticator(tmp_path):
+    """An authenticator limited to a realm that is not defined is refused, listing the defined realms."""
+    auth = '[listeners.auth.anonymous]\nrole = "anonymous"\nrealms = ["nope"]\n'
+    problems = problems_of(tmp_path, listener(auth=auth) + realm())
+    assert problems == ['listeners[0].auth.anonymous.realms = ["nope"]: unknown realm "nope"; defined realms: realm1']
+
+
+def test_duplicate_realm_name(tmp_path):
+    """The same realm defined twice is refused on the second definition."""
+    problems = problems_of(tmp_path, listener() + realm() + realm())
+    assert problems == ['realms[1].name = "realm1": expected a unique realm name; this one is defined twice']
+
+
+def test_duplicate_role_in_realm(tmp_path):
+    """The same role defined twice in one realm is refused on the second definition."""
+    problems = problems_of(tmp_path, listener() + realm(roles=role() + role()))
+    assert problems == [
+        'realms[0].roles[1].name = "anonymous": expected a unique role name within the realm; this one is defined twice'
+    ]
+
+
+def test_duplicate_permission_in_role(tmp_path):
+    """Two rules with the same uri and match in one role would silently shadow each other: refused."""
+    rules = permission('"com.app."', allow='["publish"]') + permission('"com.app."', allow='["subscribe"]')
+    problems = problems_of(tmp_path, listener() + realm(roles=role(permissions=rules)))
+    assert problems == [
+        'realms[0].roles[0].permissions[1].uri = "com.app.": a prefix rule for this URI is already defined in this role'
+    ]
+
+
+def test_same_uri_with_different_match_is_fine(tmp_path):
+    """An exact and a prefix rule on the same URI text are different rules."""
+    rules = permission('"com.app.topic"', match='"exact"') + permission('"com.app."') + permission('"com.app.topic."')
+    config = load(write(tmp_path, listener() + realm(roles=role(permissions=rules))))
+    assert len(config.realms["realm1"].roles["anonymous"].permissions) == 3
+
+
+def test_prefix_not_ending_in_dot_is_refused(tmp_path):
+    """A prefix grant on "com.app.admin" must not also cover "com.app.administrators": it must end in "."."""
+    rules = permission('"com.app.admin"')
+    problems = problems_of(tmp_path, listener() + realm(roles=role(permissions=rules)))
+    assert problems == [
+        'realms[0].roles[0].permissions[0].uri = "com.app.admin": expected a prefix ending in "." (or "" for every '
+        'URI), so that a grant on "com.app.admin" cannot also match "com.app.administrators"'
+    ]
+
+
+@pytest.mark.parametrize("uri", ["", "com.app."])
+def test_empty_prefix_and_dotted_prefix_are_accepted(tmp_path, uri):
+    """The prefix "" (every URI) and a prefix ending in "." load."""
+    config = load(write(tmp_path, listener() + realm(roles=role(permissions=permission(f'"{uri}"')))))
+    assert config.realms["realm1"].roles["anonymous"].permissions[0].uri == uri
+
+
+def test_invalid_realm_name(tmp_path):
+    """A realm name must be a valid WAMP URI."""
+    problems = problems_of(tmp_path, listener() + realm('"realm 1"'))
+    assert problems == ['realms[0].name = "realm 1": expected a realm name: a valid WAMP URI such as "realm1"']
+
+
+# --- several problems, and unreadable files --------------------------------------------------------------------
+
+SEVERAL = (
+    "colour = 1\n"
+    + listener(keys='transports = "websocket"')
+    + realm(keys='uri_check = "lax"')
+)
+SEVERAL_IN_FILE_ORDER = [
+    "colour: unknown key; allowed: limits, listeners, realms",
+    'listeners[0].transports = "websocket": expected a non-empty array of values from "websocket", "rawsocket", '
+    "each at most once",
+    'realms[0].uri_check = "lax": expected one of "loose", "strict"',
+]
+
+
+def test_several_problems_are_all_reported(tmp_path):
+    """Validation does not stop at the first problem: every problem is reported, one line each."""
+    problems = problems_of(tmp_path, SEVERAL)
+    assert sorted(problems) == sorted(SEVERAL_IN_FILE_ORDER)
+
+
+def test_several_problems_are_reported_in_file_order(tmp_path):
+    """The problem lines follow the order of the file, so the operator can fix them top to bottom."""
+    assert problems_of(tmp_path, SEVERAL) == SEVERAL_IN_FILE_ORDER
+
+
+def test_not_toml_is_one_clear_line(tmp_path):
+    """A file that is not TOML gives one line saying so, with the parser's position."""
+    problems = problems_of(tmp_path, "[[listeners]\nendpoint = 'tcp:0'\n")
+    assert len(problems) == 1
+    assert "not valid TOML" in problems[0]
+    assert "line 1" in problems[0]
+
+
+def test_missing_file_is_one_clear_line(tmp_path):
+    """A config file that does not exist gives one line saying it cannot be read."""
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path / "absent.toml")
+    assert len(raised.value.problems) == 1
+    assert "cannot read the config file: No such file or directory" in raised.value.problems[0]
+
+
+# --- plugin tables: validated by the plugin when the service is built, before anything listens --------------------
+
+
+def build(directory: Path, text: str) -> tuple[list[str], MemoryReactorClock]:
+    """Load `text`, build the service on a memory reactor; return the ConfigError lines and the reactor."""
+    config = load(write(directory, text))
+    reactor = MemoryReactorClock()
+    with pytest.raises(ConfigError) as raised:
+        make_service(config, reactor)
+    return raised.value.problems, reactor
+
+
+def test_valid_config_builds_without_listening(tmp_path):
+    """Building the service loads the plugins and makes the listeners, but opens no port until it is started."""
+    reactor = MemoryReactorClock()
+    top = make_service(load(write(tmp_path, listener() + realm())), reactor)
+    assert [s.name for s in top] == ["listener0"]
+    assert reactor.tcpServers == []
+
+
+def test_anonymous_unknown_key_reported_at_build(tmp_path):
+    """An unknown key in [listeners.auth.anonymous] stops the build with a line naming it; nothing listens."""
+    auth = '[listeners.auth.anonymous]\nrole = "anonymous"\ncolour = 1\n'
+    problems, reactor = build(tmp_path, listener(auth=auth) + realm())
+    assert "listeners[0].auth.anonymous.colour: unknown key; allowed: role" in problems
+    assert reactor.tcpServers == []
+
+
+def test_anonymous_missing_role_reported_at_build(tmp_path):
+    """[listeners.auth.anonymous] without role stops the build with a line naming the role key."""
+    problems, _ = build(tmp_path, listener(auth="[listeners.auth.anonymous]\n") + realm())
+    assert "listeners[0].auth.anonymous.role: missing; expected the role name anonymous clients get" in problems
+
+
+def test_anonymous_plugin_problem_is_the_only_line(tmp_path):
+    """A bad plugin table gives exactly one line, not a follow-on claim that no method is configured."""
+    auth = '[listeners.auth.anonymous]\nrole = "anonymous"\ncolour = 1\n'
+    problems, _ = build(tmp_path, listener(auth=auth) + realm())
+    assert problems == ["listeners[0].auth.anonymous.colour: unknown key; allowed: role"]
+
+
+def test_anonymous_role_of_wrong_type_is_not_called_missing(tmp_path):
+    """role = 5 is reported as a wrong value (showing 5), not as a missing key."""
+    problems, _ = build(tmp_path, listener(auth="[listeners.auth.anonymous]\nrole = 5\n") + realm())
+    line = next(p for p in problems if p.startswith("listeners[0].auth.anonymous.role"))
+    assert "missing" not in line
+    assert line.startswith("listeners[0].auth.anonymous.role = 5: ")
+
+
+def test_listener_without_auth_is_refused(tmp_path):
+    """A listener with no authentication method is refused when the file is read: nobody could join (fail closed,
+    and say so)."""
+    problems = problems_of(tmp_path, listener(auth="") + realm())
+    assert problems == ["listeners[0].auth: missing; expected at least one authentication method, e.g. [listeners[0].auth.anonymous] (nobody could join)"]
