@@ -15,6 +15,7 @@ from typing import Any
 
 from router import loader
 from router.configreader import TableReader, show
+from router.core.lockout import LockoutPolicy
 from router.core.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
 from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
 
@@ -100,8 +101,10 @@ class RealmConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    hello_timeout: float  # seconds from connection to WELCOME (HELLO and authentication)
-    goodbye_timeout: float  # seconds to wait for the client's GOODBYE reply before closing
+    hello_timeout: float = 10.0  # seconds from connection to WELCOME (HELLO and authentication)
+    goodbye_timeout: float = 5.0  # seconds to wait for the client's GOODBYE reply before closing
+    auth_timeout: float = 5.0  # seconds an authenticator may take to answer
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class RouterConfig:
     source: Path
     listeners: tuple[ListenerConfig, ...]
     realms: Mapping[str, RealmConfig]
-    limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(10.0, 5.0))
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def load(path: str | Path) -> RouterConfig:
@@ -129,7 +132,7 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     problems: list[str] = []
     top = TableReader(dict(raw), "", problems)
     base = source.parent
-    limits, realms, listeners = LimitsConfig(10.0, 5.0), {}, ()
+    limits, realms, listeners = LimitsConfig(), {}, ()
     for key in raw:
         if key == "limits":
             limits = _limits(top.table("limits"))
@@ -152,9 +155,26 @@ def _limits(t: TableReader) -> LimitsConfig:
     limits = LimitsConfig(
         hello_timeout=t.number("hello_timeout", 10.0, 0.1, 600.0),
         goodbye_timeout=t.number("goodbye_timeout", 5.0, 0.1, 600.0),
+        auth_timeout=t.number("auth_timeout", 5.0, 0.1, 600.0),
+        lockout=_lockout(t.table("auth_failures")),
     )
     t.close()
     return limits
+
+
+def _lockout(t: TableReader) -> LockoutPolicy:
+    default = LockoutPolicy()
+    policy = LockoutPolicy(
+        delay_after=t.integer("delay_after", default.delay_after, 1, 1000),
+        delay=t.number("delay", default.delay, 0.0, 60.0),
+        max_delay=t.number("max_delay", default.max_delay, 0.0, 60.0),
+        lockout_after=t.integer("lockout_after", default.lockout_after, 1, 100_000),
+        lockout=t.number("lockout", default.lockout, 0.0, 86_400.0),
+        window=t.number("window", default.window, 1.0, 86_400.0),
+        max_tracked=t.integer("max_tracked", default.max_tracked, 100, 10_000_000),
+    )
+    t.close()
+    return policy
 
 
 def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:

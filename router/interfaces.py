@@ -3,6 +3,11 @@ config table there, raising PluginConfigError naming the key; it is loaded and v
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from zope.interface import Attribute, Interface
 
 
@@ -25,6 +30,17 @@ class PluginConfigError(Exception):
         if self.value is _NO_VALUE:
             return f"{table_path}.{self.key}: {self.problem}"
         return f"{table_path}.{self.key} = {show(self.value)}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin may use besides its config table; passed as the keyword `context` to plugin factories that
+    accept it (`(config, *, reactor, context)`), so plain `(config, *, reactor)` factories keep working."""
+
+    base_dir: Path  # relative paths in the plugin's table are relative to this: the config file's directory
+    # call(realm, procedure, args, kwargs, timeout) -> Deferred firing with the result's args/kwargs; for plugins
+    # that delegate to a WAMP procedure registered by a trusted backend (the dynamic authenticator and authorizer).
+    call: Callable[..., Any] | None = None
 
 
 class IAuthenticator(Interface):

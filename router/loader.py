@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
-from router.interfaces import PluginConfigError
+from router.interfaces import PluginConfigError, PluginContext
 
 AUTHENTICATORS = "wampgate.authenticators"
 AUTHORIZERS = "wampgate.authorizers"
@@ -43,11 +44,24 @@ def resolve(group: str, name: str) -> Any:
         raise PluginError(f"module {module_name!r} has no attribute {attribute!r}") from None
 
 
-def build(group: str, name: str, interface, config: Mapping[str, Any], *, reactor: Any) -> Any:
+def _accepts_context(factory: Any) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "context" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def build(
+    group: str, name: str, interface, config: Mapping[str, Any], *, reactor: Any, context: PluginContext | None = None
+) -> Any:
     """Resolve, construct with its config table, and verify that the result provides `interface`."""
     factory = resolve(group, name)
+    keywords = {"reactor": reactor}
+    if context is not None and _accepts_context(factory):
+        keywords["context"] = context
     try:
-        plugin = factory(config, reactor=reactor)
+        plugin = factory(config, **keywords)
     except PluginConfigError:
         raise
     except Exception as e:

@@ -18,7 +18,24 @@ class TransportInfo:
     serializer: str  # "json", "msgpack" or "cbor"
     http_headers: Mapping[str, str] = field(default_factory=dict)  # the WebSocket handshake's headers (lower-case)
     http_path: str | None = None
-    peer_certificate: Mapping[str, Any] | None = None  # the verified TLS client certificate, when there is one
+    http_query: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the handshake URL's query parameters
+    cookies: Mapping[str, str] = field(default_factory=dict)  # from the handshake's Cookie header
+    # The TLS client certificate, when the client sent one: see ClientCertificate.
+    peer_certificate: ClientCertificate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A TLS client certificate as authenticators see it."""
+
+    verified: bool  # the chain was verified against the listener's `client_ca`
+    subject: str  # RFC 4514, e.g. "CN=alice,O=Example"
+    issuer: str
+    common_name: str | None
+    dns_names: tuple[str, ...]
+    emails: tuple[str, ...]
+    sha256: str  # fingerprint of the DER encoding, lower-case hex
+    serial: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,13 @@ Frames: one octet (5 reserved bits, 3 bits type: 0 message, 1 PING, 2 PONG), the
 
 from __future__ import annotations
 
-from types import MappingProxyType
 
 from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
-from autobahn.twisted.util import extract_peer_certificate
 from twisted.logger import Logger
 
 from router.config import ListenerConfig
 from router.model import TransportInfo
+from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
 from router.tx.session import RouterSession
 
@@ -109,8 +108,6 @@ class RawSocketChannel(WampRawSocketServerProtocol):
 
     def _open_session(self) -> None:
         try:
-            if self._transport_details.is_secure:
-                self._transport_details.peer_cert = extract_peer_certificate(self.transport)
             self.session = RouterSession(self.factory.context, self.factory.listener, self)
         except Exception:
             self.router_log.failure("cannot start a session")
@@ -201,7 +198,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
             peer=details.peer if details else "unknown",
             is_secure=bool(details and details.is_secure),
             serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
-            peer_certificate=MappingProxyType(details.peer_cert) if details and details.peer_cert else None,
+            peer_certificate=client_certificate(self.transport),
         )
 
 

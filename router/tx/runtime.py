@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
+from router.core.lockout import FailureTracker
 from router.core.realm import Realm
 from router.tx.effects import EffectRunner
 
@@ -40,3 +41,4 @@ class RouterContext:
     clock: Any  # IReactorTime
     new_id: Callable[[], int]  # random ids in [1, 2**53]
     limits: LimitsConfig
+    failures: FailureTracker  # authentication failures, router-wide

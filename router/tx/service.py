@@ -19,9 +19,11 @@ from twisted.logger import Logger
 from plugins.authz.static import StaticAuthorizer
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
+from router.core.lockout import FailureTracker
 from router.core.realm import Realm
-from router.interfaces import IAuthenticator, PluginConfigError
+from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
 from router.tx.effects import EffectRunner
+from router.tx.internal import RouterCaller
 from router.tx.listeners import listener_factory
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.tls import TlsSetupError
@@ -94,12 +96,21 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             authorizer=StaticAuthorizer(realm_config.roles),
             effects=EffectRunner(core, reactor),
         )
-    context = RouterContext(realms=MappingProxyType(realms), clock=reactor, new_id=random_id, limits=config.limits)
+    context = RouterContext(
+        realms=MappingProxyType(realms),
+        clock=reactor,
+        new_id=random_id,
+        limits=config.limits,
+        failures=FailureTracker(config.limits.lockout),
+    )
     serializers = make_serializers()
     top = service.MultiService()
     top.context = context
+    plugin_context = PluginContext(
+        base_dir=config.source.parent, call=RouterCaller(context.realms, reactor, random_id).call
+    )
     for index, listener in enumerate(config.listeners):
-        methods = _authenticators(listener, index, reactor, problems)
+        methods = _authenticators(listener, index, reactor, plugin_context, problems)
         runtime = ListenerRuntime(config=listener, methods=methods)
         try:
             factory = listener_factory(context, runtime, serializers)
@@ -113,12 +124,17 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     return top
 
 
-def _authenticators(listener: ListenerConfig, index: int, reactor: Any, problems: list[str]) -> dict[str, AuthMethod]:
+def _authenticators(
+    listener: ListenerConfig, index: int, reactor: Any, plugin_context: PluginContext, problems: list[str]
+) -> dict[str, AuthMethod]:
     methods: dict[str, AuthMethod] = {}
     for method in listener.auth:
         path = f"listeners[{index}].auth.{method.method}"
         try:
-            plugin = loader.build(loader.AUTHENTICATORS, method.method, IAuthenticator, method.options, reactor=reactor)
+            plugin = loader.build(
+                loader.AUTHENTICATORS, method.method, IAuthenticator, method.options, reactor=reactor,
+                context=plugin_context,
+            )
         except PluginConfigError as e:
             problems.append(e.line(path))
             continue
@@ -126,5 +142,8 @@ def _authenticators(listener: ListenerConfig, index: int, reactor: Any, problems
             problems.append(f"{path}: {e}")
             continue
         realms = frozenset(method.realms) if method.realms is not None else None
+        if plugin.authmethod in methods:
+            problems.append(f"{path}: a second authenticator for authmethod {plugin.authmethod!r} on this listener")
+            continue
         methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=realms)
     return methods

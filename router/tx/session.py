@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from autobahn.wamp import message as wamp
-from twisted.internet import defer
 from twisted.logger import Logger
 
 from router.core import errors
 from router.core.peer import Peer
 from router.core.realm import ACTIONS, match_of, uri_of
-from router.model import AuthorizationRequest, AuthRequest, Challenge, Decision, Denied, Identity, TransportInfo
+from router.model import AuthorizationRequest, AuthRequest, Challenge, Decision, Identity, TransportInfo
 from router.tx import wire
+from router.tx.authentication import Authentication
 from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 
 AWAIT_HELLO = "await-hello"
@@ -48,7 +48,7 @@ class RouterSession:
         self._realm: RealmRuntime | None = None
         self._peer: Peer | None = None
         self._identity: Identity | None = None
-        self._auth: tuple[Any, AuthRequest, Challenge] | None = None
+        self._auth: Authentication | None = None
         self._transport: TransportInfo | None = None
         self._hello_roles: dict = {}
         self._hello_timer = context.clock.callLater(context.limits.hello_timeout, self._on_hello_timeout)
@@ -81,11 +81,14 @@ class RouterSession:
             self._close("internal error", CLOSE_INTERNAL_ERROR)
 
     def on_close(self) -> None:
-        """The transport is gone: leave the realm, cancel timers. Idempotent."""
+        """The transport is gone: leave the realm, cancel timers and pending authentication. Idempotent."""
         if self._state == CLOSED:
             return
         self._state = CLOSED
         self._cancel_timers()
+        if self._auth is not None:
+            self._auth.cancel()
+            self._auth = None
         self._leave_realm()
 
     # -- dispatch -----------------------------------------------------------------------------------------------
@@ -141,10 +144,8 @@ class RouterSession:
             self._abort(errors.NO_SUCH_REALM, "no such realm")
             return
         offered = tuple(hello.authmethods or ("anonymous",))
-        chosen = next(
-            (m for m in offered if m in self._listener.methods and self._listener.methods[m].serves(realm.config.name)),
-            None,
-        )
+        methods = self._listener.methods
+        chosen = next((m for m in offered if m in methods and methods[m].serves(realm.config.name)), None)
         if chosen is None:
             self.log.info(
                 "no acceptable authmethod from {peer}: offered {offered}", peer=self._peer_address(), offered=offered
@@ -152,6 +153,7 @@ class RouterSession:
             self._abort(errors.NO_AUTH_METHOD, "none of the offered authentication methods is allowed here")
             return
         self._realm = realm
+        self._hello_roles = hello.roles
         request = AuthRequest(
             session_id=self._context.new_id(),
             realm=realm.config.name,
@@ -161,39 +163,33 @@ class RouterSession:
             transport=self._transport_info(),
         )
         self._state = AUTHENTICATING
-        self._hello_roles = hello.roles
-        authenticator = self._listener.methods[chosen].authenticator
-        self._auth = (authenticator, request, None)
-        d = defer.maybeDeferred(authenticator.begin, request)
-        d.addCallbacks(self._on_auth_answer, self._on_auth_error, callbackArgs=(request,), errbackArgs=(request,))
+        self._auth = Authentication(
+            self,
+            methods[chosen].authenticator,
+            chosen,
+            request,
+            clock=self._context.clock,
+            timeout=self._context.limits.auth_timeout,
+            failures=self._context.failures,
+        )
+        self._auth.start()
 
     def _on_authenticate(self, msg: wamp.Authenticate) -> None:
-        authenticator, request, challenge = self._auth
         self._state = AUTHENTICATING
-        d = defer.maybeDeferred(authenticator.finish, request, challenge, msg.signature, msg.extra or {})
-        d.addCallbacks(self._on_auth_answer, self._on_auth_error, callbackArgs=(request,), errbackArgs=(request,))
+        self._auth.answer(msg.signature, msg.extra or {})
 
-    def _on_auth_answer(self, answer: Any, request: AuthRequest) -> None:
-        if self._state != AUTHENTICATING:
-            return  # the client left or timed out meanwhile
-        if isinstance(answer, Identity):
-            self._welcome(request, answer)
-        elif isinstance(answer, Challenge):
-            self._auth = (self._auth[0], request, answer)
+    # -- called by Authentication ------------------------------------------------------------------------------
+
+    def challenge(self, challenge: Challenge) -> None:
+        if self._state == AUTHENTICATING:
             self._state = CHALLENGED
-            self._send(wamp.Challenge(answer.method, dict(answer.extra)))
-        else:
-            reason = answer.reason if isinstance(answer, Denied) else f"unexpected answer {type(answer).__name__}"
-            self.log.info(
-                "authentication failed for {authid!r} from {peer}: {reason}",
-                authid=request.authid,
-                peer=request.transport.peer,
-                reason=reason,
-            )
-            self._abort(errors.AUTHENTICATION_FAILED, "authentication failed")
+            self._send(wamp.Challenge(challenge.method, dict(challenge.extra)))
 
-    def _on_auth_error(self, failure, request: AuthRequest) -> None:
-        self.log.failure("authenticator raised for {peer}", failure=failure, peer=request.transport.peer)
+    def authenticated(self, identity: Identity) -> None:
+        if self._state == AUTHENTICATING:
+            self._welcome(self._auth.request, identity)
+
+    def refused(self) -> None:
         if self._state == AUTHENTICATING:
             self._abort(errors.AUTHENTICATION_FAILED, "authentication failed")
 
@@ -206,7 +202,7 @@ class RouterSession:
                 role=identity.authrole,
                 realm=realm.config.name,
             )
-            self._abort(errors.NO_SUCH_ROLE, "no such role in this realm")
+            self._abort(errors.AUTHENTICATION_FAILED, "authentication failed")
             return
         peer = Peer(
             request.session_id,

@@ -41,7 +41,7 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
             raise TlsSetupError(f"{config.client_ca}: cannot load the client CA bundle: {e}") from None
     minimum = ssl.TLSVersion.TLSv1_3 if config.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
     try:
-        options = ssl.CertificateOptions(
+        options = _ServerOptions(
             privateKey=key,
             certificate=chain[0],
             extraCertChain=chain[1:],
@@ -53,7 +53,42 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
             enableSessions=False,
             fixBrokenPeers=False,
         )
-        options.getContext()  # fail now, at start-up, on a key that does not match the certificate
+        context = options.getContext()  # fail now, at start-up, on a key that does not match the certificate
     except (SSL.Error, ValueError) as e:
         raise TlsSetupError(f"{config.certificate}: TLS setup failed: {e}") from None
+    if ca_certificates is not None:
+        _record_verification(context, required=config.require_client_certificate)
     return options
+
+
+class VerifyRecord:
+    """Per connection: whether OpenSSL found a fault in the client's certificate chain."""
+
+    __slots__ = ("failed",)
+
+    def __init__(self) -> None:
+        self.failed = False
+
+
+class _ServerOptions(ssl.CertificateOptions):
+    """Twisted's options, with a VerifyRecord attached to each connection for the authenticators to read."""
+
+    def serverConnectionForTLS(self, protocol):
+        connection = super().serverConnectionForTLS(protocol)
+        connection.set_app_data(VerifyRecord())
+        return connection
+
+
+def _record_verification(context: SSL.Context, *, required: bool) -> None:
+    """Ask for client certificates; a required one must verify, an optional one that does not is let through as
+    unverified, so the `tls` authenticator can refuse it with a WAMP ABORT instead of a bare TLS alert."""
+    flags = SSL.VERIFY_PEER | (SSL.VERIFY_FAIL_IF_NO_PEER_CERT if required else 0)
+
+    def verify(connection, certificate, error, depth, ok) -> bool:
+        if not ok:
+            record = connection.get_app_data()
+            if record is not None:
+                record.failed = True
+        return bool(ok) or not required
+
+    context.set_verify(flags, verify)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 
 from autobahn.twisted.websocket import WampWebSocketServerFactory, WampWebSocketServerProtocol
@@ -10,6 +11,7 @@ from twisted.logger import Logger
 
 from router.config import ListenerConfig
 from router.model import TransportInfo
+from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
 from router.tx.session import RouterSession
 
@@ -21,8 +23,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
     router_log = Logger()
     session: RouterSession | None = None
     serializer = None
-    _http_headers = MappingProxyType({})
-    _http_path = None
+    _request = None
 
     def dataReceived(self, data: bytes) -> None:
         # Skip the adapter's per-read debug log call, whose arguments are formatted even when debug is off.
@@ -37,8 +38,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             if serializer is not None:
                 self.serializer = serializer
                 self._binary = serializer._serializer.BINARY
-                self._http_headers = MappingProxyType(dict(request.headers))
-                self._http_path = request.path
+                self._request = request
                 return subprotocol, {}
         raise ConnectionDeny(
             ConnectionDeny.BAD_REQUEST, "expected one of the WebSocket subprotocols " + ", ".join(factory.subprotocols)
@@ -83,16 +83,33 @@ class WebSocketChannel(WampWebSocketServerProtocol):
 
     def transport_info(self) -> TransportInfo:
         details = self._transport_details
+        request = self._request
         return TransportInfo(
             listener=self.factory.listener.config.name,
             kind="websocket",
             peer=details.peer if details else "unknown",
             is_secure=bool(details and details.is_secure),
             serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
-            http_headers=self._http_headers,
-            http_path=self._http_path,
-            peer_certificate=MappingProxyType(details.peer_cert) if details and details.peer_cert else None,
+            http_headers=MappingProxyType(dict(request.headers)) if request else MappingProxyType({}),
+            http_path=request.path if request else None,
+            http_query=_query(request.params) if request else MappingProxyType({}),
+            cookies=_cookies(request.headers.get("cookie", "")) if request else MappingProxyType({}),
+            peer_certificate=client_certificate(self.transport),
         )
+
+
+def _query(params: dict) -> MappingProxyType:
+    return MappingProxyType({name: tuple(values) for name, values in params.items()})
+
+
+def _cookies(header: str) -> MappingProxyType:
+    """Cookies from the handshake's Cookie header; a malformed header yields none rather than an error."""
+    jar = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return MappingProxyType({})
+    return MappingProxyType({name: morsel.value for name, morsel in jar.items()})
 
 
 class WebSocketFactory(WampWebSocketServerFactory):

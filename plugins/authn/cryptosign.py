@@ -1,0 +1,152 @@
+"""The `cryptosign` authenticator: the client proves it holds an Ed25519 private key by signing a random challenge.
+
+Interoperates with Autobahn's `AuthCryptoSign` / `CryptosignKey.sign_challenge`: the router sends
+`{"challenge": <32 random bytes, hex>, "channel_binding": None}`; the client answers with the hex of its 64-byte
+signature followed by the 32 bytes it signed (192 hex characters). The router stores only public keys, so its config
+holds no secret at all.
+
+A HELLO names the principal by authid, or by `authextra.pubkey` (hex) when it has no authid; when it has both, the
+key must be one of that principal's. Unknown authids and keys still get a challenge of the same shape and are refused
+only after a signature check against a decoy key, so probing does not reveal who exists.
+
+Channel binding (`authextra.channel_binding = "tls-unique"`) is refused: the router cannot yet see the TLS channel
+id (TransportInfo carries none), and accepting the request while ignoring it would give the client a false sense of
+protection against relayed challenges.
+
+    [[listeners.auth.cryptosign.principals]]
+    authid = "backend-1"
+    role = "backend"
+    public_keys = ["545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"]
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from zope.interface import implementer
+
+from plugins.authn.principals import Principal, Table, read_principals
+from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
+from router.model import AuthRequest, Challenge, Denied, Identity
+
+_KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_ANSWER_HEX = re.compile(r"[0-9a-fA-F]{192}")  # 64-byte signature + the 32-byte challenge it signs
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    principal: Principal
+    keys: Mapping[str, Ed25519PublicKey]  # lower-case hex -> key
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What finish() needs, kept by the router in Challenge.state (public data only)."""
+
+    challenge: bytes
+    entry: _Entry | None
+    candidates: tuple[str, ...]  # hex of the keys the answer may be signed with
+    unknown: str | None  # why the HELLO matched no principal, for the log
+
+
+@implementer(IAuthenticator)
+class CryptosignAuthenticator:
+    """Ed25519 challenge-response against public keys from the config."""
+
+    authmethod = "cryptosign"
+
+    def __init__(self, config: Mapping[str, Any], *, reactor: Any = None, context: PluginContext | None = None):
+        table = Table(config, "", ("principals",))
+        self._by_authid: dict[str, _Entry] = {}
+        self._by_key: dict[str, _Entry] = {}
+        for principal, row in read_principals(table, ("public_keys",)):
+            keys = _read_keys(row, self._by_key)
+            entry = _Entry(principal, keys)
+            self._by_authid[principal.authid] = entry
+            self._by_key.update((key, entry) for key in keys)
+        self._decoy = Ed25519PrivateKey.generate().public_key()
+
+    def begin(self, request: AuthRequest) -> Challenge | Denied:
+        """A fresh random challenge, of the same shape whether or not the authid or key is known."""
+        extra = request.authextra if isinstance(request.authextra, Mapping) else {}
+        if extra.get("channel_binding") is not None:
+            return Denied(f"channel binding {extra.get('channel_binding')!r} requested; not supported by this router")
+        pubkey = extra.get("pubkey")
+        if pubkey is not None and not (isinstance(pubkey, str) and _KEY_HEX.fullmatch(pubkey)):
+            return Denied("malformed authextra.pubkey: expected 64 hex characters")
+        if not request.authid and pubkey is None:
+            return Denied("cryptosign needs an authid or authextra.pubkey in HELLO")
+        pending = self._match(request.authid, pubkey.lower() if pubkey else None, os.urandom(32))
+        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": None}, state=pending)
+
+    def finish(self, request: AuthRequest, challenge: Challenge, signature: Any, extra: Any) -> Identity | Denied:
+        """Identity when the answer is a valid signature of our challenge by one of the principal's keys."""
+        pending = challenge.state if isinstance(challenge, Challenge) else None
+        if not isinstance(pending, _Pending):
+            return Denied("no cryptosign challenge was sent")
+        if not isinstance(signature, str) or not _ANSWER_HEX.fullmatch(signature):
+            return Denied("malformed cryptosign signature: expected 192 hex characters (signature + challenge)")
+        answer = bytes.fromhex(signature)
+        signed, message = answer[:64], answer[64:]
+        if pending.entry is None:
+            _verifies(self._decoy, signed, message)  # the same work as for a known principal
+            return Denied(pending.unknown)
+        keys = pending.entry.keys
+        verified = next((h for h in pending.candidates if _verifies(keys[h], signed, message)), None)
+        if not hmac.compare_digest(message, pending.challenge):
+            return Denied("the client signed something other than the challenge")
+        if verified is None:
+            return Denied("wrong cryptosign signature")
+        p = pending.entry.principal
+        return Identity(authid=p.authid, authrole=p.role, authmethod="cryptosign", authprovider="static",
+                        authextra={"pubkey": verified})
+
+    def _match(self, authid: str | None, pubkey: str | None, challenge: bytes) -> _Pending:
+        """The principal and candidate keys for a HELLO (None and a reason when nothing matches)."""
+        if authid:
+            entry = self._by_authid.get(authid)
+            if entry is None:
+                return _Pending(challenge, None, (), "unknown authid")
+            if pubkey is None:
+                return _Pending(challenge, entry, tuple(entry.keys), None)
+            if pubkey not in entry.keys:
+                return _Pending(challenge, None, (), "authextra.pubkey is not one of the authid's keys")
+            return _Pending(challenge, entry, (pubkey,), None)
+        entry = self._by_key.get(pubkey)
+        if entry is None:
+            return _Pending(challenge, None, (), "unknown public key")
+        return _Pending(challenge, entry, (pubkey,), None)
+
+
+def _read_keys(row: Table, taken: Mapping[str, _Entry]) -> dict[str, Ed25519PublicKey]:
+    """A principal's `public_keys`: raw Ed25519 keys in hex, each used by one principal only."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    texts = row.strings("public_keys", required=True)
+    for index, found in enumerate(texts):
+        where = f"{row.key('public_keys')}[{index}]"
+        if not _KEY_HEX.fullmatch(found):
+            raise PluginConfigError(where, "expected a raw Ed25519 public key: 64 hex characters", found)
+        text = found.lower()
+        if text in taken or text in keys:
+            owner = taken[text].principal.authid if text in taken else row.string("authid")
+            raise PluginConfigError(where, f"key already used by authid {owner!r}; a key names one principal", found)
+        try:
+            keys[text] = Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
+        except ValueError:
+            raise PluginConfigError(where, "not a valid Ed25519 public key", found) from None
+    return keys
+
+
+def _verifies(key: Ed25519PublicKey, signed: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signed, message)
+    except InvalidSignature:
+        return False
+    return True
