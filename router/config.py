@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -93,10 +93,18 @@ class RoleConfig:
 
 
 @dataclass(frozen=True)
+class AuthorizerConfig:
+    plugin: str  # entry point name in wampgate.authorizers, or "package.module:Object"
+    roles: tuple[str, ...] | None  # the roles it decides for; None: every role
+    options: Mapping[str, Any]  # the plugin's own keys, validated by the plugin
+
+
+@dataclass(frozen=True)
 class RealmConfig:
     name: str
     uri_policy: UriPolicy
     roles: Mapping[str, RoleConfig]
+    authorizers: tuple[AuthorizerConfig, ...] = (AuthorizerConfig("static", None, MappingProxyType({})),)
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ class LimitsConfig:
     hello_timeout: float = 10.0  # seconds from connection to WELCOME (HELLO and authentication)
     goodbye_timeout: float = 5.0  # seconds to wait for the client's GOODBYE reply before closing
     auth_timeout: float = 5.0  # seconds an authenticator may take to answer
+    authorization_timeout: float = 5.0  # seconds an authorizer may take to answer (then: deny)
+    decision_cache_size: int = 100_000  # cached authorization decisions per realm
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
@@ -156,6 +166,8 @@ def _limits(t: TableReader) -> LimitsConfig:
         hello_timeout=t.number("hello_timeout", 10.0, 0.1, 600.0),
         goodbye_timeout=t.number("goodbye_timeout", 5.0, 0.1, 600.0),
         auth_timeout=t.number("auth_timeout", 5.0, 0.1, 600.0),
+        authorization_timeout=t.number("authorization_timeout", 5.0, 0.1, 600.0),
+        decision_cache_size=t.integer("decision_cache_size", 100_000, 0, 10_000_000),
         lockout=_lockout(t.table("auth_failures")),
     )
     t.close()
@@ -187,12 +199,37 @@ def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
         strict = t.string("uri_check", "loose", choices=("loose", "strict")) == "strict"
         policy = UriPolicy(strict=strict, max_length=t.integer("max_uri_length", DEFAULT_MAX_URI_LENGTH, 16, 4096))
         roles = _roles(t.tables("roles"), policy)
+        authorizers = _authorizers(t.tables("authorizers"), roles) if t.has("authorizers") else None
+        t.raw("authorizers")
         t.close()
         if name in realms:
             t.problem("name", "expected a unique realm name; this one is defined twice")
         elif name is not None:
-            realms[name] = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles))
+            realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles))
+            if authorizers is not None:
+                realm = replace(realm, authorizers=authorizers)
+            realms[name] = realm
     return realms
+
+
+def _authorizers(tables: list[TableReader], roles: Mapping[str, RoleConfig]) -> tuple[AuthorizerConfig, ...]:
+    """The realm's chain, in order; each table names its plugin and, optionally, the roles it decides for."""
+    chain = []
+    for t in tables:
+        plugin = t.string("plugin", None, required=True)
+        if plugin is not None:
+            try:
+                loader.resolve(loader.AUTHORIZERS, plugin)
+            except loader.PluginError as e:
+                t.problem("plugin", f"expected an installed authorizer: {e}")
+        names = t.strings("roles", (), non_empty=True) if t.has("roles") else None
+        for role in names or ():
+            if role not in roles:
+                t.problem("roles", f"unknown role {show(role)}; defined roles: {', '.join(sorted(roles)) or 'none'}")
+        options = {key: value for key, value in t.items() if key not in ("plugin", "roles")}
+        if plugin is not None:
+            chain.append(AuthorizerConfig(plugin=plugin, roles=names, options=MappingProxyType(options)))
+    return tuple(chain)  # empty (`authorizers = []`): every request is denied
 
 
 def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig]:
@@ -226,6 +263,8 @@ def _permission(t: TableReader, policy: UriPolicy) -> Permission | None:
     t.close()
     if uri is None or not match_valid:
         return None
+    if "{" in uri or "}" in uri:
+        return _templated_permission(t, uri, match, allow, disclose, policy)
     if policy.problem(uri, match) is not None:
         t.problem("uri", f"expected a valid {match} URI pattern for this realm")
         return None
@@ -235,6 +274,26 @@ def _permission(t: TableReader, policy: UriPolicy) -> Permission | None:
             'expected a prefix ending in "." (or "" for every URI), so that a grant on "com.app.admin" '
             'cannot also match "com.app.administrators"',
         )
+        return None
+    return Permission(uri=uri, match=match, allow=frozenset(allow), disclose=disclose)
+
+
+PLACEHOLDERS = ("{authid}", "{authrole}")
+
+
+def _templated_permission(t: TableReader, uri: str, match: str, allow, disclose: bool, policy: UriPolicy):
+    """A rule with {authid} / {authrole}: each placeholder must be a whole URI component, so a substituted value
+    (itself a single component) can never widen the rule."""
+    sample = uri
+    for placeholder in PLACEHOLDERS:
+        sample = sample.replace(placeholder, "x")
+    components = uri.split(".")
+    whole = all(("{" not in c and "}" not in c) or c in PLACEHOLDERS for c in components)
+    if not whole or policy.problem(sample, match) is not None:
+        t.problem("uri", "expected a valid URI pattern whose placeholders {authid} / {authrole} are whole components")
+        return None
+    if match == PREFIX and not uri.endswith("."):
+        t.problem("uri", 'expected a prefix ending in "."')
         return None
     return Permission(uri=uri, match=match, allow=frozenset(allow), disclose=disclose)
 

@@ -41,6 +41,7 @@ class PluginContext:
     # call(realm, procedure, args, kwargs, timeout) -> Deferred firing with the result's args/kwargs; for plugins
     # that delegate to a WAMP procedure registered by a trusted backend (the dynamic authenticator and authorizer).
     call: Callable[..., Any] | None = None
+    realm: Any = None  # the RealmConfig, for plugins configured inside a realm (authorizers)
 
 
 class IAuthenticator(Interface):

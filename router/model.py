@@ -97,7 +97,8 @@ class Decision:
 
     allow: bool
     disclose: bool = False  # disclose the caller / publisher identity to the receivers
-    cache_ttl: float = 0.0  # seconds the answer may be reused for the same session (0: never)
+    cache_ttl: float = 0.0  # seconds the answer may be reused for the same identity (0: never)
+    per_role: bool = False  # the answer holds for every session of the role, not just this authid
 
 
 DENY = Decision(allow=False)

@@ -1,15 +1,26 @@
-"""The built-in static authorizer: per role, rules of URI + match policy + allowed actions; no rule means deny."""
+"""The built-in static authorizer: per role, rules of URI + match policy + allowed actions; no rule means deny.
+
+Rules may name `{authid}` and `{authrole}` as whole URI components (`app.user.{authid}.inbox`). They are filled in
+only with a value that is itself one valid component: an authid such as "a.b", "*", "" or "x#y" makes the rule not
+apply at all, so no identity can widen a rule.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from zope.interface import implementer
 
-from router.config import Permission, RoleConfig
-from router.core.uri import EXACT, PREFIX, UriIndex, pattern_matches
-from router.interfaces import IAuthorizer
+from router.config import Permission, RealmConfig, RoleConfig
+from router.core.uri import EXACT, PREFIX, UriIndex, pattern_matches, specificity
+from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
 from router.model import DENY, AuthorizationRequest, Decision
+
+# Static answers hold until the config is reloaded (which drops every cached decision).
+CACHE_TTL = 3600.0
+_COMPONENT = re.compile(r"[^\s.#{}\x00-\x1f\x7f]+\Z")
 
 
 def _leading_text(pattern: str, match: str) -> str:
@@ -36,6 +47,35 @@ def _may_overlap(pattern: str, match: str, rule: Permission) -> bool:
     return len(ours) == len(theirs) and all(not a or not b or a == b for a, b in zip(ours, theirs))
 
 
+def _fill(rule: Permission, authid: str, authrole: str) -> Permission | None:
+    """The rule for this identity, or None when a value is not one safe URI component."""
+    uri = rule.uri
+    for placeholder, value in (("{authid}", authid), ("{authrole}", authrole)):
+        if placeholder in uri:
+            if not isinstance(value, str) or not _COMPONENT.match(value):
+                return None
+            uri = uri.replace(placeholder, value)
+    return Permission(uri=uri, match=rule.match, allow=rule.allow, disclose=rule.disclose)
+
+
+class _RoleRules:
+    """One role's rules: plain ones in an index, templated ones filled in per identity."""
+
+    def __init__(self, role: RoleConfig):
+        self.index: UriIndex[Permission] = UriIndex()
+        self.templated: list[Permission] = []
+        for permission in role.permissions:
+            if "{" in permission.uri:
+                self.templated.append(permission)
+            else:
+                self.index.add(permission.uri, permission.match, permission)
+        self.plain = tuple(p for p in role.permissions if "{" not in p.uri)
+
+    def for_identity(self, authid: str, authrole: str) -> list[Permission]:
+        filled = (_fill(rule, authid, authrole) for rule in self.templated)
+        return [rule for rule in filled if rule is not None]
+
+
 @implementer(IAuthorizer)
 class StaticAuthorizer:
     """The most specific rule wins: exact, then the longest prefix, then the wildcard with the fewest wildcards.
@@ -46,36 +86,54 @@ class StaticAuthorizer:
     """
 
     def __init__(self, roles: Mapping[str, RoleConfig]):
-        self._rules: dict[str, UriIndex[Permission]] = {}
-        self._permissions: dict[str, tuple[Permission, ...]] = {}
-        for name, role in roles.items():
-            index: UriIndex[Permission] = UriIndex()
-            for permission in role.permissions:
-                index.add(permission.uri, permission.match, permission)
-            self._rules[name] = index
-            self._permissions[name] = role.permissions
+        self._roles = {name: _RoleRules(role) for name, role in roles.items()}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, reactor: Any, context: PluginContext) -> StaticAuthorizer:
+        """The plugin factory: the rules are the realm's roles and permissions."""
+        for key in config:
+            raise PluginConfigError(key, "unknown key; the static authorizer reads the realm's [[realms.roles]]",
+                                    config[key])
+        realm: RealmConfig | None = context.realm
+        if realm is None:
+            raise PluginConfigError("plugin", "the static authorizer belongs in a realm's [[realms.authorizers]]")
+        return cls(realm.roles)
 
     def authorize(self, request: AuthorizationRequest) -> Decision:
-        role = request.identity.authrole
-        index = self._rules.get(role)
-        if index is None:
-            return DENY
+        identity = request.identity
+        rules = self._roles.get(identity.authrole)
+        if rules is None:
+            return Decision(allow=False, cache_ttl=CACHE_TTL, per_role=True)
+        personal = rules.for_identity(identity.authid, identity.authrole) if rules.templated else []
         if request.match == EXACT:
-            rule = index.best(request.uri)
-            if rule is None or request.action not in rule.allow:
-                return DENY
-            return Decision(allow=True, disclose=rule.disclose)
-        return self._authorize_pattern(request, index, self._permissions[role])
+            rule = self._best(rules.index.best(request.uri), personal, request.uri)
+        else:
+            rule = self._pattern_rule(request, rules, personal)
+        per_role = not rules.templated  # with {authid} rules, answers are this identity's own
+        if rule is None or request.action not in rule.allow:
+            return Decision(allow=False, cache_ttl=CACHE_TTL, per_role=per_role)
+        return Decision(allow=True, disclose=rule.disclose, cache_ttl=CACHE_TTL, per_role=per_role)
 
     @staticmethod
-    def _authorize_pattern(
-        request: AuthorizationRequest, index: UriIndex[Permission], permissions: tuple[Permission, ...]
-    ) -> Decision:
+    def _best(indexed: Permission | None, personal: list[Permission], uri: str) -> Permission | None:
+        candidates = [rule for rule in personal if pattern_matches(rule.uri, rule.match, uri)]
+        if indexed is not None:
+            candidates.append(indexed)
+        return min(candidates, key=lambda rule: specificity(rule.uri, rule.match), default=None)
+
+    @staticmethod
+    def _pattern_rule(request: AuthorizationRequest, rules: _RoleRules, personal: list[Permission]):
+        """The prefix rule covering the whole pattern, or None when none does or another rule withholds the action."""
         lead = _leading_text(request.uri, request.match)
-        cover = next((rule for rule in index.matching(lead) if rule.match == PREFIX), None)
+        covers = [rule for rule in rules.index.matching(lead) if rule.match == PREFIX]
+        covers += [rule for rule in personal if rule.match == PREFIX and lead.startswith(rule.uri)]
+        if request.match != PREFIX:
+            same = rules.index.get(request.uri, request.match)
+            covers += [same] if same is not None else []
+        cover = min(covers, key=lambda rule: specificity(rule.uri, rule.match), default=None)
         if cover is None or request.action not in cover.allow:
-            return DENY
-        for rule in permissions:
+            return None
+        for rule in (*rules.plain, *personal):
             if request.action not in rule.allow and _may_overlap(request.uri, request.match, rule):
-                return DENY
-        return Decision(allow=True, disclose=cover.disclose)
+                return None
+        return cover

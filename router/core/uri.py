@@ -206,6 +206,17 @@ class UriIndex(Generic[T]):
         return shape
 
 
+def specificity(uri: str, match: str) -> tuple:
+    """Sort key, most specific first: exact, then longer prefixes, then wildcards with fewer wildcards (among equals,
+    the one whose wildcards sit further right). The same order UriIndex.best follows."""
+    if match == EXACT:
+        return (0,)
+    if match == PREFIX:
+        return (1, -len(uri))
+    wildcards = tuple(i for i, part in enumerate(uri.split(".")) if not part)
+    return (2, len(wildcards), tuple(-i for i in wildcards))
+
+
 def wildcard_matches(pattern: str, uri: str) -> bool:
     """Reference matcher for one wildcard pattern (used by tests and by slow paths, never per publish)."""
     pattern_parts = pattern.split(".")

@@ -45,7 +45,7 @@ class RouterCaller:
     failing with ApplicationError (no such procedure, the callee's own error, wamp.error.timeout)."""
 
     def __init__(self, realms: Mapping[str, RealmRuntime], clock: Any, new_id):
-        self._realms = realms
+        self.realms = realms  # set once the realms are built (plugins get `call` before that)
         self._clock = clock
         self._new_id = new_id
         self._callers: dict[str, tuple[Peer, _ResultChannel]] = {}
@@ -54,7 +54,7 @@ class RouterCaller:
     def call(
         self, realm: str, procedure: str, args: Sequence = (), kwargs: Mapping | None = None, timeout: float = 5.0
     ) -> defer.Deferred:
-        runtime = self._realms.get(realm)
+        runtime = self.realms.get(realm)
         if runtime is None:
             return defer.fail(ApplicationError("wamp.error.no_such_realm", f"no realm {realm!r}"))
         peer, channel = self._caller(runtime)

@@ -190,6 +190,12 @@ class RawSocketChannel(WampRawSocketServerProtocol):
             self._closing = True
             self.transport.loseConnection()
 
+    def pause_reading(self) -> None:
+        self.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self.transport.resumeProducing()
+
     def transport_info(self) -> TransportInfo:
         details = self._transport_details
         return TransportInfo(

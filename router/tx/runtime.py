@@ -9,6 +9,7 @@ from typing import Any
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
 from router.core.lockout import FailureTracker
 from router.core.realm import Realm
+from router.tx.authorization import RealmAuthorization
 from router.tx.effects import EffectRunner
 
 
@@ -16,7 +17,7 @@ from router.tx.effects import EffectRunner
 class RealmRuntime:
     core: Realm
     config: RealmConfig
-    authorizer: Any  # IAuthorizer
+    authorization: RealmAuthorization
     effects: EffectRunner
 
 

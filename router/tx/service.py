@@ -16,12 +16,13 @@ from twisted.application import service
 from twisted.internet import endpoints
 from twisted.logger import Logger
 
-from plugins.authz.static import StaticAuthorizer
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import FailureTracker
 from router.core.realm import Realm
-from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
+from router.core.decisions import DecisionCache
+from router.interfaces import IAuthenticator, IAuthorizer, PluginConfigError, PluginContext
+from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.effects import EffectRunner
 from router.tx.internal import RouterCaller
 from router.tx.listeners import listener_factory
@@ -87,15 +88,23 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
     problems: list[str] = []
     choose = random.SystemRandom().choice
+    caller = RouterCaller({}, reactor, random_id)
     realms = {}
-    for name, realm_config in config.realms.items():
+    for index, (name, realm_config) in enumerate(config.realms.items()):
         core = Realm(name, realm_config.uri_policy, random_id, choose)
+        chain = _authorizers(realm_config, index, reactor, config.source.parent, caller.call, problems)
         realms[name] = RealmRuntime(
             core=core,
             config=realm_config,
-            authorizer=StaticAuthorizer(realm_config.roles),
+            authorization=RealmAuthorization(
+                chain,
+                clock=reactor,
+                timeout=config.limits.authorization_timeout,
+                cache=DecisionCache(config.limits.decision_cache_size),
+            ),
             effects=EffectRunner(core, reactor),
         )
+    caller.realms = MappingProxyType(realms)
     context = RouterContext(
         realms=MappingProxyType(realms),
         clock=reactor,
@@ -106,9 +115,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     serializers = make_serializers()
     top = service.MultiService()
     top.context = context
-    plugin_context = PluginContext(
-        base_dir=config.source.parent, call=RouterCaller(context.realms, reactor, random_id).call
-    )
+    plugin_context = PluginContext(base_dir=config.source.parent, call=caller.call)
     for index, listener in enumerate(config.listeners):
         methods = _authenticators(listener, index, reactor, plugin_context, problems)
         runtime = ListenerRuntime(config=listener, methods=methods)
@@ -122,6 +129,25 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     if problems:
         raise ConfigError(problems)
     return top
+
+
+def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list[str]) -> list[ChainLink]:
+    chain = []
+    for position, entry in enumerate(realm.authorizers):
+        path = f"realms[{index}].authorizers[{position}]"
+        context = PluginContext(base_dir=base_dir, call=call, realm=realm)
+        try:
+            plugin = loader.build(loader.AUTHORIZERS, entry.plugin, IAuthorizer, entry.options, reactor=reactor,
+                                  context=context)
+        except PluginConfigError as e:
+            problems.append(e.line(path))
+            continue
+        except loader.PluginError as e:
+            problems.append(f"{path}.plugin: {e}")
+            continue
+        roles = frozenset(entry.roles) if entry.roles is not None else None
+        chain.append(ChainLink(name=entry.plugin, authorizer=plugin, roles=roles))
+    return chain
 
 
 def _authenticators(

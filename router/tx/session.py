@@ -7,6 +7,7 @@ traceback and end the session with a generic reason.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from autobahn.wamp import message as wamp
@@ -34,6 +35,9 @@ CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
+# Messages held while one awaits an asynchronous authorization decision before the transport stops being read.
+MAX_QUEUED = 256
+
 
 class RouterSession:
     """One connection's session state machine; `channel` is the transport protocol it talks through."""
@@ -51,6 +55,9 @@ class RouterSession:
         self._auth: Authentication | None = None
         self._transport: TransportInfo | None = None
         self._hello_roles: dict = {}
+        self._waiting = False  # an authorization decision is pending; inbound messages queue meanwhile
+        self._queue: deque = deque()
+        self._paused = False
         self._hello_timer = context.clock.callLater(context.limits.hello_timeout, self._on_hello_timeout)
         self._goodbye_timer = None
 
@@ -94,6 +101,9 @@ class RouterSession:
     # -- dispatch -----------------------------------------------------------------------------------------------
 
     def _handle(self, item: wire.Inbound) -> None:
+        if self._waiting:
+            self._queue_while_waiting(item)
+            return
         if type(item) is wire.UriRefusal:
             self._on_uri_refusal(item)
             return
@@ -245,20 +255,56 @@ class RouterSession:
     def _on_request(self, msg: wamp.Message, disclose_me: bool) -> None:
         realm, peer = self._realm.core, self._peer
         effects = realm.check(peer, msg)
-        if effects is None:
-            disclose = disclose_me
-            action = ACTIONS.get(type(msg))
-            if action is not None:
-                decision = self._authorize(action, msg)
-                if not decision.allow:
-                    self._deny(action, msg)
-                    return
-                disclose = disclose or decision.disclose
-            effects = realm.receive(peer, msg, disclose=disclose, now=self._context.clock.seconds())
-        self._apply(effects)
+        if effects is not None:
+            self._apply(effects)
+            return
+        action = ACTIONS.get(type(msg))
+        if action is None:
+            self._route(msg, disclose_me)
+            return
+        decision = self._realm.authorization.decide(self._authorization_request(action, msg))
+        if type(decision) is Decision:
+            self._decided(decision, msg, action, disclose_me)
+        else:
+            self._waiting = True  # keep this session's order: later messages queue until this one is decided
+            decision.addCallback(self._on_decision, msg, action, disclose_me)
 
-    def _authorize(self, action: str, msg: wamp.Message) -> Decision:
-        request = AuthorizationRequest(
+    def _on_decision(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+        self._waiting = False
+        if self._state != ESTABLISHED:
+            return
+        try:
+            self._decided(decision, msg, action, disclose_me)
+            self._drain()
+        except Exception:
+            self.log.failure("internal error after an authorization decision for {peer}", peer=self._peer_address())
+            self._close("internal error", CLOSE_INTERNAL_ERROR)
+
+    def _decided(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+        if not decision.allow:
+            self._deny(action, msg)
+        else:
+            self._route(msg, disclose_me or decision.disclose)
+
+    def _route(self, msg: wamp.Message, disclose: bool) -> None:
+        self._apply(self._realm.core.receive(self._peer, msg, disclose=disclose, now=self._context.clock.seconds()))
+
+    def _queue_while_waiting(self, item: wire.Inbound) -> None:
+        """Hold a message that arrived while an earlier one awaits its decision; stop reading when many wait."""
+        self._queue.append(item)
+        if len(self._queue) >= MAX_QUEUED and not self._paused:
+            self._paused = True
+            self._channel.pause_reading()
+
+    def _drain(self) -> None:
+        while self._queue and not self._waiting and self._state == ESTABLISHED:
+            self._handle(self._queue.popleft())
+        if self._paused and not self._queue:
+            self._paused = False
+            self._channel.resume_reading()
+
+    def _authorization_request(self, action: str, msg: wamp.Message) -> AuthorizationRequest:
+        return AuthorizationRequest(
             session_id=self._peer.session_id,
             realm=self._peer.realm,
             identity=self._identity,
@@ -267,12 +313,6 @@ class RouterSession:
             uri=uri_of(msg),
             match=match_of(msg),
         )
-        try:
-            decision = self._realm.authorizer.authorize(request)
-        except Exception:
-            self.log.failure("authorizer raised on {action} {uri}", action=action, uri=request.uri)
-            return Decision(allow=False)
-        return decision if isinstance(decision, Decision) else Decision(allow=False)
 
     def _deny(self, action: str, msg: wamp.Message) -> None:
         uri = uri_of(msg)

@@ -81,6 +81,12 @@ class WebSocketChannel(WampWebSocketServerProtocol):
         elif self.state not in (self.STATE_CLOSING, self.STATE_CLOSED):
             self.dropConnection(abort=True)
 
+    def pause_reading(self) -> None:
+        self.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self.transport.resumeProducing()
+
     def transport_info(self) -> TransportInfo:
         details = self._transport_details
         request = self._request
