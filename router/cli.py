@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from router.config import ConfigError, load
@@ -29,14 +30,36 @@ def check_config(path: str) -> int:
     return 0
 
 
+def hash_secret_command(from_stdin: bool) -> int:
+    """Print the hash of a secret, for `secret_hash` in a ticket principal; the secret itself is never stored."""
+    from router.passwords import hash_secret
+
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = getpass.getpass("secret: ")
+        if getpass.getpass("again: ") != secret:
+            print("the two entries differ", file=sys.stderr)
+            return 1
+    if not secret:
+        print("an empty secret is not allowed", file=sys.stderr)
+        return 1
+    print(hash_secret(secret))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wampgate", description="Wampgate helpers; run the router with twistd.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate a config file without starting the router")
     check.add_argument("file")
+    hashing = commands.add_parser("hash-secret", help="print the hash of a ticket secret, to paste into the config")
+    hashing.add_argument("--stdin", action="store_true", help="read the secret from the first line of stdin")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "hash-secret":
+        return hash_secret_command(args.stdin)
     return 2
 
 

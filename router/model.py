@@ -67,14 +67,16 @@ class Challenge:
 
     method: str
     extra: Mapping[str, Any] = field(default_factory=dict)
-    state: Any = None  # kept by the router for `finish`, never sent
+    state: Any = field(default=None, repr=False, compare=False)  # kept by the router for `finish`, never sent
 
 
 @dataclass(frozen=True, slots=True)
 class Denied:
-    """Authentication refused; `reason` is logged, never sent to the client."""
+    """Authentication refused; `reason` is logged, never sent to the client. `counts_as_failure` is False when the
+    refusal is not the client's doing (the authenticator is overloaded), so it does not feed the lockout."""
 
     reason: str
+    counts_as_failure: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +104,30 @@ class Decision:
 
 
 DENY = Decision(allow=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A flow-control answer. `reason` is a fixed name (counted and logged); `error` is the WAMP URI the client
+    gets for a reject (ERROR) or a disconnect (ABORT); `retry_after` is a hint in seconds."""
+
+    kind: str  # ADMIT, REJECT, DROP or DISCONNECT
+    reason: str = ""
+    error: str | None = None
+    retry_after: float = 0.0
+
+
+ADMIT_KIND, REJECT_KIND, DROP_KIND, DISCONNECT_KIND = "admit", "reject", "drop", "disconnect"
+ADMIT = Verdict(ADMIT_KIND)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSession:
+    """A joined session as flow control sees it; made once per session, passed with each message."""
+
+    session_id: int
+    realm: str
+    authid: str
+    authrole: str
+    peer: str  # the peer's address without the port, e.g. "tcp4:127.0.0.1"
+    listener: str

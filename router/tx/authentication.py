@@ -80,7 +80,7 @@ class Authentication:
             self._session.challenge(answer)
         else:
             reason = answer.reason if isinstance(answer, Denied) else f"unexpected answer {type(answer).__name__}"
-            self._fail(reason)
+            self._fail(reason, counts=not isinstance(answer, Denied) or answer.counts_as_failure)
 
     def _on_error(self, failure) -> None:
         self._pending = None
@@ -92,9 +92,12 @@ class Authentication:
             self.log.failure("authenticator {method} raised", failure=failure, method=self._method)
             self._fail("the authenticator raised an error")
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, counts: bool = True) -> None:
         self._log_failure(reason)
         now = self._clock.seconds()
+        if not counts:
+            self._session.refused()
+            return
         delay = max(self._failures.record_failure(key, now) for key in failure_keys(self.request))
         if delay > 0:
             self._delayed = self._clock.callLater(delay, self._session.refused)
