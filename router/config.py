@@ -6,6 +6,8 @@ errors. Paths inside the file (certificates, static directories) are relative to
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +25,7 @@ TRANSPORTS = ("websocket", "rawsocket")
 SERIALIZERS = ("json", "msgpack", "cbor")
 ACTIONS = ("publish", "subscribe", "call", "register")
 TLS_VERSIONS = ("1.2", "1.3")
+SLOW_CONSUMER_POLICIES = ("drop", "disconnect")
 DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES"
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
@@ -57,6 +60,12 @@ class WebSocketConfig:
     auto_ping_interval: float
     auto_ping_timeout: float
     server_header: str
+    allowed_origins: tuple[str, ...] = ()  # exact origins or patterns with *; "null" only when listed
+    max_request_line: int = 8192
+    max_header_size: int = 8192
+    max_headers: int = 64
+    compression: bool = False  # permessage-deflate; decompressed messages stay bounded by max_message_size
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class Permission:
 class RoleConfig:
     name: str
     permissions: tuple[Permission, ...]
+    slow_consumer: str | None = None  # overrides the realm's policy for this role
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,11 @@ class RealmConfig:
     uri_policy: UriPolicy
     roles: Mapping[str, RoleConfig]
     authorizers: tuple[AuthorizerConfig, ...] = (AuthorizerConfig("static", None, MappingProxyType({})),)
+    slow_consumer: str = "drop"  # a subscriber over max_outgoing_buffer: "drop" its events or "disconnect" it
+
+    def slow_consumer_policy(self, role: str) -> str:
+        override = self.roles[role].slow_consumer if role in self.roles else None
+        return override or self.slow_consumer
 
 
 @dataclass(frozen=True)
@@ -114,7 +129,19 @@ class LimitsConfig:
     auth_timeout: float = 5.0  # seconds an authenticator may take to answer
     authorization_timeout: float = 5.0  # seconds an authorizer may take to answer (then: deny)
     decision_cache_size: int = 100_000  # cached authorization decisions per realm
+    max_subscriptions_per_session: int = 1000
+    max_registrations_per_session: int = 100
+    max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    plugin: str  # entry point name in wampgate.flow, or "package.module:Object"
+    options: Mapping[str, Any]
+
+
+DEFAULT_FLOW = (FlowConfig("limits", MappingProxyType({})),)
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ class RouterConfig:
     listeners: tuple[ListenerConfig, ...]
     realms: Mapping[str, RealmConfig]
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
 
 
 def load(path: str | Path) -> RouterConfig:
@@ -142,23 +170,39 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     problems: list[str] = []
     top = TableReader(dict(raw), "", problems)
     base = source.parent
-    limits, realms, listeners = LimitsConfig(), {}, ()
+    limits, realms, listeners, flow = LimitsConfig(), {}, (), DEFAULT_FLOW
     for key in raw:
-        if key == "limits":
+        if key == "flow":
+            flow = _flow(top.tables("flow"))
+        elif key == "limits":
             limits = _limits(top.table("limits"))
         elif key == "realms":
             realms = _realms(top.tables("realms", required=True))
         elif key == "listeners":
             listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
         else:
-            top.close(("limits", "realms", "listeners"))
+            top.close(("flow", "limits", "realms", "listeners"))
     for key in ("realms", "listeners"):
         if key not in raw:
             top.tables(key, required=True)
     _check_listeners(listeners, realms, problems)
     if problems:
         raise ConfigError(problems)
-    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits)
+    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow)
+
+
+def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:
+    """The flow-control plugins, asked in order; the first that does not admit decides."""
+    chain = []
+    for t in tables:
+        plugin = t.string("plugin", None, required=True)
+        if plugin is not None:
+            try:
+                loader.resolve(loader.FLOW, plugin)
+            except loader.PluginError as e:
+                t.problem("plugin", f"expected an installed flow-control plugin: {e}")
+            chain.append(FlowConfig(plugin, MappingProxyType({k: v for k, v in t.items() if k != "plugin"})))
+    return tuple(chain)
 
 
 def _limits(t: TableReader) -> LimitsConfig:
@@ -168,6 +212,9 @@ def _limits(t: TableReader) -> LimitsConfig:
         auth_timeout=t.number("auth_timeout", 5.0, 0.1, 600.0),
         authorization_timeout=t.number("authorization_timeout", 5.0, 0.1, 600.0),
         decision_cache_size=t.integer("decision_cache_size", 100_000, 0, 10_000_000),
+        max_subscriptions_per_session=t.integer("max_subscriptions_per_session", 1000, 1, 1_000_000),
+        max_registrations_per_session=t.integer("max_registrations_per_session", 100, 1, 1_000_000),
+        max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
         lockout=_lockout(t.table("auth_failures")),
     )
     t.close()
@@ -197,6 +244,7 @@ def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
             t.problem("name", "expected a realm name: a valid WAMP URI such as \"realm1\"")
             name = None
         strict = t.string("uri_check", "loose", choices=("loose", "strict")) == "strict"
+        slow_consumer = t.string("slow_consumer", "drop", choices=SLOW_CONSUMER_POLICIES)
         policy = UriPolicy(strict=strict, max_length=t.integer("max_uri_length", DEFAULT_MAX_URI_LENGTH, 16, 4096))
         roles = _roles(t.tables("roles"), policy)
         authorizers = _authorizers(t.tables("authorizers"), roles) if t.has("authorizers") else None
@@ -205,7 +253,7 @@ def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
         if name in realms:
             t.problem("name", "expected a unique realm name; this one is defined twice")
         elif name is not None:
-            realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles))
+            realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles), slow_consumer=slow_consumer)
             if authorizers is not None:
                 realm = replace(realm, authorizers=authorizers)
             realms[name] = realm
@@ -237,6 +285,7 @@ def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig
     for t in tables:
         name = t.string("name", required=True)
         permissions = tuple(p for p in (_permission(p, policy) for p in t.tables("permissions")) if p is not None)
+        slow_consumer = t.string("slow_consumer", None, choices=SLOW_CONSUMER_POLICIES)
         seen: set[tuple[str, str]] = set()
         for i, permission in enumerate(permissions):
             if (permission.uri, permission.match) in seen:
@@ -249,7 +298,7 @@ def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig
         if name in roles:
             t.problem("name", "expected a unique role name within the realm; this one is defined twice")
         elif name is not None:
-            roles[name] = RoleConfig(name=name, permissions=permissions)
+            roles[name] = RoleConfig(name=name, permissions=permissions, slow_consumer=slow_consumer)
     return roles
 
 
@@ -366,12 +415,39 @@ def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
         max_frame_size=t.integer("max_frame_size", DEFAULT_MAX_MESSAGE_SIZE, 125, 64 * 1024 * 1024),
         open_handshake_timeout=t.number("open_handshake_timeout", 5.0, 0.1, 300.0),
         close_handshake_timeout=t.number("close_handshake_timeout", 1.0, 0.1, 300.0),
-        auto_ping_interval=t.number("auto_ping_interval", 0.0, 0.0, 3600.0),
-        auto_ping_timeout=t.number("auto_ping_timeout", 0.0, 0.0, 3600.0),
+        auto_ping_interval=t.number("auto_ping_interval", 30.0, 0.0, 3600.0),
+        auto_ping_timeout=t.number("auto_ping_timeout", 15.0, 0.0, 3600.0),
         server_header=t.string("server_header", "Wampgate"),
+        allowed_origins=_origins(t),
+        max_request_line=t.integer("max_request_line", 8192, 256, 65536),
+        max_header_size=t.integer("max_header_size", 8192, 256, 65536),
+        max_headers=t.integer("max_headers", 64, 8, 1000),
+        compression=t.boolean("compression", False),
+        trusted_proxies=_addresses(t, "trusted_proxies"),
     )
     t.close()
     return websocket
+
+
+def _origins(t: TableReader) -> tuple[str, ...]:
+    origins = t.strings("allowed_origins", (), non_empty=False)
+    for origin in origins:
+        if origin != "null" and not re.fullmatch(r"(https?|\*)://[^/\s]+", origin):
+            t.problem("allowed_origins", 'expected origins such as "https://app.example.com", '
+                      '"https://*.example.com:8443" or "null", without a path')
+            return ()
+    return tuple(origin.lower() for origin in origins)
+
+
+def _addresses(t: TableReader, name: str) -> tuple[str, ...]:
+    addresses = t.strings(name, (), non_empty=False)
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            t.problem(name, "expected IP addresses such as \"127.0.0.1\" or \"::1\"")
+            return ()
+    return addresses
 
 
 def _auth(t: TableReader) -> tuple[AuthMethodConfig, ...]:

@@ -61,3 +61,23 @@ class IAuthorizer(Interface):
 
     def authorize(request):
         """Given an AuthorizationRequest, return a Decision (now, or via Deferred/coroutine)."""
+
+
+class IFlowControl(Interface):
+    """Admits or refuses connections, sessions and messages. Synchronous: it sits on the hot path, so `admit`
+    must be cheap (no allocation) while no limit is near. Verdicts are router.model.Verdict values."""
+
+    def admit_connection(peer, listener, now):
+        """A new connection from `peer` (address without port) on `listener`."""
+
+    def connection_closed(peer, listener):
+        """A connection admitted earlier has closed."""
+
+    def admit_session(session, now):
+        """A session (FlowSession) is about to join."""
+
+    def admit(session, action, uri, size, now):
+        """An inbound "publish", "call", "subscribe" or "register" of `size` bytes on `uri`."""
+
+    def session_closed(session):
+        """A session admitted earlier has left: forget its state."""

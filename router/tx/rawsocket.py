@@ -19,6 +19,7 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
+from router.tx.sendwindow import SendWindow, register_producer
 from router.tx.session import RouterSession
 
 MAGIC = 0x7F
@@ -56,6 +57,8 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         self._receive_limit = 2 ** (9 + length_exponent(self.factory.listener.config.max_message_size))
         self._send_limit = 0
         self._closing = False
+        self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
+        register_producer(self.transport, self._window)
         self._handshake_timer = self.factory.context.clock.callLater(
             self.factory.context.limits.hello_timeout, self._on_handshake_timeout
         )
@@ -182,6 +185,10 @@ class RawSocketChannel(WampRawSocketServerProtocol):
                 limit=self._send_limit,
             )
             return False
+        window = self._window
+        if window.paused and window.admit(msg, len(data)) is not None:
+            self.session.slow_consumer(window)
+            return True
         self.transport.writeSequence((len(data).to_bytes(4, "big"), data))
         return True
 
@@ -189,6 +196,14 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         if not self._closing:
             self._closing = True
             self.transport.loseConnection()
+
+    def abort_transport(self) -> None:
+        self._closing = True
+        self.transport.abortConnection()
+
+    @property
+    def send_window(self) -> SendWindow:
+        return self._window
 
     def pause_reading(self) -> None:
         self.transport.pauseProducing()

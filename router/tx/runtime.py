@@ -8,9 +8,11 @@ from typing import Any
 
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
 from router.core.lockout import FailureTracker
+from router.counters import Counters
 from router.core.realm import Realm
 from router.tx.authorization import RealmAuthorization
 from router.tx.effects import EffectRunner
+from router.tx.flow import FlowControl
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,5 @@ class RouterContext:
     new_id: Callable[[], int]  # random ids in [1, 2**53]
     limits: LimitsConfig
     failures: FailureTracker  # authentication failures, router-wide
+    flow: FlowControl
+    counters: Counters

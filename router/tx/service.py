@@ -21,9 +21,11 @@ from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import FailureTracker
 from router.core.realm import Realm
 from router.core.decisions import DecisionCache
-from router.interfaces import IAuthenticator, IAuthorizer, PluginConfigError, PluginContext
+from router.counters import Counters
+from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
 from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.effects import EffectRunner
+from router.tx.flow import AdmittingFactory, FlowControl
 from router.tx.internal import RouterCaller
 from router.tx.listeners import listener_factory
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
@@ -105,12 +107,15 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             effects=EffectRunner(core, reactor),
         )
     caller.realms = MappingProxyType(realms)
+    counters = Counters()
     context = RouterContext(
         realms=MappingProxyType(realms),
         clock=reactor,
         new_id=random_id,
         limits=config.limits,
         failures=FailureTracker(config.limits.lockout),
+        flow=FlowControl(_flow_plugins(config, reactor, problems), clock=reactor, counters=counters),
+        counters=counters,
     )
     serializers = make_serializers()
     top = service.MultiService()
@@ -124,11 +129,27 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         except TlsSetupError as e:
             problems.append(f"listeners[{index}].tls: {e}")
             continue
+        factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
         endpoint = endpoints.serverFromString(reactor, listener.endpoint)
         ListenerService(listener, endpoint, factory).setServiceParent(top)
     if problems:
         raise ConfigError(problems)
     return top
+
+
+def _flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> list[Any]:
+    plugins = []
+    for index, entry in enumerate(config.flow):
+        path = f"flow[{index}]"
+        context = PluginContext(base_dir=config.source.parent)
+        try:
+            plugins.append(loader.build(loader.FLOW, entry.plugin, IFlowControl, entry.options, reactor=reactor,
+                                        context=context))
+        except PluginConfigError as e:
+            problems.append(e.line(path))
+        except loader.PluginError as e:
+            problems.append(f"{path}.plugin: {e}")
+    return plugins
 
 
 def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list[str]) -> list[ChainLink]:

@@ -16,9 +16,22 @@ from twisted.logger import Logger
 from router.core import errors
 from router.core.peer import Peer
 from router.core.realm import ACTIONS, match_of, uri_of
-from router.model import AuthorizationRequest, AuthRequest, Challenge, Decision, Identity, TransportInfo
+from router.model import (
+    ADMIT_KIND,
+    DISCONNECT_KIND,
+    REJECT_KIND,
+    AuthorizationRequest,
+    AuthRequest,
+    Challenge,
+    Decision,
+    FlowSession,
+    Identity,
+    TransportInfo,
+)
 from router.tx import wire
 from router.tx.authentication import Authentication
+from router.tx.messages import RateLimited
+from router.tx.sendwindow import DISCONNECT, SendWindow
 from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 
 AWAIT_HELLO = "await-hello"
@@ -34,6 +47,9 @@ CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL_ERROR = 1011
+
+# A session may call this to learn how many events were not delivered to it because it read too slowly.
+DROPPED_EVENTS = "wampgate.session.dropped_events"
 
 # Messages held while one awaits an asynchronous authorization decision before the transport stops being read.
 MAX_QUEUED = 256
@@ -55,6 +71,7 @@ class RouterSession:
         self._auth: Authentication | None = None
         self._transport: TransportInfo | None = None
         self._hello_roles: dict = {}
+        self._flow_session: FlowSession | None = None
         self._waiting = False  # an authorization decision is pending; inbound messages queue meanwhile
         self._queue: deque = deque()
         self._paused = False
@@ -78,11 +95,12 @@ class RouterSession:
         except wire.ProtocolViolation as e:
             self._violation(str(e))
             return
+        size = len(payload)
         try:
             for item in items:
                 if self._state == CLOSED:
                     break
-                self._handle(item)
+                self._arrive(item, size)
         except Exception:
             self.log.failure("internal error while handling a message from {peer}", peer=self._peer_address())
             self._close("internal error", CLOSE_INTERNAL_ERROR)
@@ -100,10 +118,35 @@ class RouterSession:
 
     # -- dispatch -----------------------------------------------------------------------------------------------
 
-    def _handle(self, item: wire.Inbound) -> None:
+    def _arrive(self, item: wire.Inbound, size: int) -> None:
+        """A message as it comes off the wire: flow control first, then in order behind any pending decision."""
+        if self._state == ESTABLISHED and type(item) is tuple and not self._admitted(item[0], size):
+            return
         if self._waiting:
             self._queue_while_waiting(item)
             return
+        self._handle(item)
+
+    def _admitted(self, msg: wamp.Message, size: int) -> bool:
+        action = ACTIONS.get(type(msg))
+        if action is None:
+            return True
+        verdict = self._context.flow.admit(self._flow_session, action, uri_of(msg), size)
+        if verdict.kind == ADMIT_KIND:
+            return True
+        if verdict.kind == DISCONNECT_KIND:
+            self.log.info("session {session} disconnected by flow control: {reason}",
+                          session=self._peer.session_id, reason=verdict.reason)
+            self._abort(verdict.error or "wampgate.close.rate_limited", "rate limit exceeded for too long")
+        elif verdict.kind == REJECT_KIND and (type(msg) is not wamp.Publish or msg.acknowledge):
+            self._send(RateLimited(msg.MESSAGE_TYPE, msg.request, verdict.error or "wampgate.error.rate_limited",
+                                   verdict.retry_after))
+        elif verdict.kind == REJECT_KIND:
+            self._context.counters.increment("flow_drop", reason="unacknowledged_publish_rate_limited",
+                                             listener=self._flow_session.listener, realm=self._flow_session.realm)
+        return False
+
+    def _handle(self, item: wire.Inbound) -> None:
         if type(item) is wire.UriRefusal:
             self._on_uri_refusal(item)
             return
@@ -225,6 +268,22 @@ class RouterSession:
             roles=self._hello_roles,
             channel=self._channel,
         )
+        flow_session = FlowSession(
+            session_id=peer.session_id,
+            realm=peer.realm,
+            authid=peer.authid,
+            authrole=peer.authrole,
+            peer=self._transport_info().peer.rsplit(":", 1)[0],
+            listener=self._listener.config.name,
+        )
+        verdict = self._context.flow.admit_session(flow_session)
+        if verdict.kind != ADMIT_KIND:
+            self.log.info("session for {authid!r} refused by flow control: {reason}", authid=peer.authid,
+                          reason=verdict.reason)
+            self._abort(verdict.error or "wampgate.error.too_many_sessions", "too many sessions")
+            return
+        self._flow_session = flow_session
+        self._channel.send_window.policy = realm.config.slow_consumer_policy(identity.authrole)
         self._peer, self._identity, self._auth = peer, identity, None
         self._state = ESTABLISHED
         self._cancel_hello_timer()
@@ -252,7 +311,22 @@ class RouterSession:
 
     # -- established session ----------------------------------------------------------------------------------
 
+    def slow_consumer(self, window: SendWindow) -> None:
+        """Called by the channel when this session is over its outgoing buffer limit and an EVENT is due."""
+        labels = {"listener": self._listener.config.name, "realm": self._realm.config.name if self._realm else ""}
+        if window.policy == DISCONNECT:
+            self.log.info("session {session} disconnected: a slow consumer over {limit} buffered bytes",
+                          session=self._peer.session_id if self._peer else None, limit=window.limit)
+            self._context.counters.increment("slow_consumer_disconnect", **labels)
+            self.on_close()
+            self._channel.abort_transport()
+        else:
+            self._context.counters.increment("slow_consumer_drop", **labels)
+
     def _on_request(self, msg: wamp.Message, disclose_me: bool) -> None:
+        if type(msg) is wamp.Call and msg.procedure == DROPPED_EVENTS:
+            self._send(wamp.Result(msg.request, args=[self._channel.send_window.dropped]))
+            return
         realm, peer = self._realm.core, self._peer
         effects = realm.check(peer, msg)
         if effects is not None:
@@ -384,6 +458,9 @@ class RouterSession:
     def _leave_realm(self) -> None:
         peer, realm = self._peer, self._realm
         self._peer = None
+        if self._flow_session is not None:
+            self._context.flow.session_closed(self._flow_session)
+            self._flow_session = None
         if peer is not None and realm is not None:
             self._apply(realm.core.leave(peer))
             self.log.info("session {session} left {realm}", session=peer.session_id, realm=peer.realm)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 
 from autobahn.twisted.websocket import WampWebSocketServerFactory, WampWebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 
@@ -13,6 +16,7 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
+from router.tx.sendwindow import SendWindow, register_producer
 from router.tx.session import RouterSession
 
 
@@ -25,14 +29,48 @@ class WebSocketChannel(WampWebSocketServerProtocol):
     serializer = None
     _request = None
 
+    _window: SendWindow | None = None
+    _head = 0  # bytes of the opening handshake seen so far
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
+        register_producer(self.transport, self._window)
+
     def dataReceived(self, data: bytes) -> None:
         # Skip the adapter's per-read debug log call, whose arguments are formatted even when debug is off.
+        if self.state == self.STATE_CONNECTING and not self._head_within_limits(data):
+            return
         self._dataReceived(data)
+
+    def _head_within_limits(self, data: bytes) -> bool:
+        """Bound the opening handshake's request line, header block and header count before autobahn buffers it."""
+        ws = self.factory.listener.config.websocket
+        self._head += len(data)
+        head = self.data + data if self.data else data
+        end = head.find(b"\r\n\r\n")
+        block = head if end < 0 else head[:end]
+        line_end = block.find(b"\r\n")
+        request_line = len(block) if line_end < 0 else line_end
+        if request_line > ws.max_request_line:
+            self.failHandshake("Request-URI Too Long", 414)
+        elif len(block) > ws.max_request_line + ws.max_header_size or (end < 0 and self._head > 2 * 65536):
+            self.failHandshake("Request Header Fields Too Large", 431)
+        elif block.count(b"\r\n") > ws.max_headers:
+            self.failHandshake("Request Header Fields Too Large", 431)
+        else:
+            return True
+        return False
 
     def onConnect(self, request):
         factory = self.factory
         if request.path != factory.wamp_path:
             raise ConnectionDeny(ConnectionDeny.NOT_FOUND, "Not Found")
+        origin = request.headers.get("origin")
+        if origin is not None and not origin_allowed(origin, factory.listener.config.websocket.allowed_origins):
+            factory.context.counters.increment("handshake_refused", reason="origin",
+                                               listener=factory.listener.config.name)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Forbidden")
         for subprotocol in request.protocols:
             serializer = factory.subprotocols.get(subprotocol)
             if serializer is not None:
@@ -69,9 +107,16 @@ class WebSocketChannel(WampWebSocketServerProtocol):
     def send_message(self, msg) -> bool:
         """Serialize (cached per serializer on the message) and send, unless the connection is closing.
 
-        True when the message went out or the connection is going away anyway (nothing to undo)."""
-        if self.state == self.STATE_OPEN:
-            self.sendMessage(msg.serialize(self.serializer._serializer), self._binary)
+        True when the message went out, was dropped for a slow subscriber, or the connection is going away anyway
+        (nothing for the caller to undo)."""
+        if self.state != self.STATE_OPEN:
+            return True
+        data = msg.serialize(self.serializer._serializer)
+        window = self._window
+        if window.paused and window.admit(msg, len(data)) is not None:
+            self.session.slow_consumer(window)
+            return True
+        self.sendMessage(data, self._binary)
         return True
 
     def close_transport(self, code: int, reason: str | None) -> None:
@@ -80,6 +125,20 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8") if reason else None, isReply=False)
         elif self.state not in (self.STATE_CLOSING, self.STATE_CLOSED):
             self.dropConnection(abort=True)
+
+    def abort_transport(self) -> None:
+        self.dropConnection(abort=True)
+
+    @property
+    def send_window(self) -> SendWindow:
+        return self._window
+
+    def _peer_address(self, details) -> str:
+        peer = details.peer if details else "unknown"
+        request = self._request
+        if request is None:
+            return peer
+        return forwarded_client(peer, request.headers, self.factory.listener.config.websocket.trusted_proxies)
 
     def pause_reading(self) -> None:
         self.transport.pauseProducing()
@@ -93,15 +152,41 @@ class WebSocketChannel(WampWebSocketServerProtocol):
         return TransportInfo(
             listener=self.factory.listener.config.name,
             kind="websocket",
-            peer=details.peer if details else "unknown",
             is_secure=bool(details and details.is_secure),
             serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
+            peer=self._peer_address(details),
             http_headers=MappingProxyType(dict(request.headers)) if request else MappingProxyType({}),
             http_path=request.path if request else None,
             http_query=_query(request.params) if request else MappingProxyType({}),
             cookies=_cookies(request.headers.get("cookie", "")) if request else MappingProxyType({}),
             peer_certificate=client_certificate(self.transport),
         )
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    """Exact origins or patterns with `*` (case-insensitive); the opaque "null" origin only when listed."""
+    origin = origin.strip().lower()
+    if origin == "null":
+        return "null" in allowed
+    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in allowed if pattern != "null")
+
+
+def forwarded_client(peer: str, headers: dict, trusted: tuple[str, ...]) -> str:
+    """The client's address: the right-most X-Forwarded-For entry not added by a trusted proxy, believed only when
+    the connection itself comes from a trusted proxy (so a forged header cannot dodge peer-address limits)."""
+    kind, _, rest = peer.partition(":")
+    host = rest.rsplit(":", 1)[0] if rest else ""
+    if not trusted or host not in trusted or "x-forwarded-for" not in headers:
+        return peer
+    hops = [hop.strip() for hop in headers["x-forwarded-for"].split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            try:
+                address = ipaddress.ip_address(hop)
+            except ValueError:
+                return peer
+            return f"{'tcp6' if address.version == 6 else 'tcp4'}:{address}:0"
+    return peer
 
 
 def _query(params: dict) -> MappingProxyType:
@@ -116,6 +201,20 @@ def _cookies(header: str) -> MappingProxyType:
     except CookieError:
         return MappingProxyType({})
     return MappingProxyType({name: morsel.value for name, morsel in jar.items()})
+
+
+def _deflate_acceptor(enabled: bool, max_size: int):
+    """permessage-deflate is off unless enabled; when on, a message may not inflate beyond `max_size` bytes."""
+
+    def accept(offers):
+        if not enabled:
+            return None
+        for offer in offers:
+            if isinstance(offer, PerMessageDeflateOffer):
+                return PerMessageDeflateOfferAccept(offer, max_message_size=max_size)
+        return None
+
+    return accept
 
 
 class WebSocketFactory(WampWebSocketServerFactory):
@@ -148,7 +247,7 @@ class WebSocketFactory(WampWebSocketServerFactory):
             openHandshakeTimeout=ws.open_handshake_timeout,
             closeHandshakeTimeout=ws.close_handshake_timeout,
             tcpNoDelay=True,
-            perMessageCompressionAccept=lambda offers: None,
+            perMessageCompressionAccept=_deflate_acceptor(ws.compression, config.max_message_size),
             autoPingInterval=ws.auto_ping_interval,
             autoPingTimeout=ws.auto_ping_timeout,
             serveFlashSocketPolicy=False,

@@ -134,7 +134,7 @@ def test_production_config_validates_with_its_files_and_admits_no_anonymous(tmp_
 def test_unknown_top_level_key(tmp_path):
     """An unknown top-level key is refused with the list of allowed keys."""
     problems = problems_of(tmp_path, "colour = 1\n" + listener() + realm())
-    assert problems == ["colour: unknown key; allowed: limits, listeners, realms"]
+    assert problems == ["colour: unknown key; allowed: flow, limits, listeners, realms"]
 
 
 def test_unknown_key_in_listener(tmp_path):
@@ -159,21 +159,22 @@ def test_unknown_key_in_listener_websocket(tmp_path):
     """An unknown key in [listeners.websocket] is refused with the WebSocket keys allowed."""
     problems = problems_of(tmp_path, listener(tables="[listeners.websocket]\ncolour = 1\n") + realm())
     assert problems == [
-        "listeners[0].websocket.colour: unknown key; allowed: auto_ping_interval, auto_ping_timeout, "
-        "close_handshake_timeout, max_frame_size, open_handshake_timeout, path, server_header, static_dir"
+        "listeners[0].websocket.colour: unknown key; allowed: allowed_origins, auto_ping_interval, auto_ping_timeout, "
+        "close_handshake_timeout, compression, max_frame_size, max_header_size, max_headers, max_request_line, "
+        "open_handshake_timeout, path, server_header, static_dir, trusted_proxies"
     ]
 
 
 def test_unknown_key_in_realm(tmp_path):
     """An unknown key in a [[realms]] table is refused."""
     problems = problems_of(tmp_path, listener() + realm(keys="colour = 1"))
-    assert problems == ["realms[0].colour: unknown key; allowed: authorizers, max_uri_length, name, roles, uri_check"]
+    assert problems == ["realms[0].colour: unknown key; allowed: authorizers, max_uri_length, name, roles, slow_consumer, uri_check"]
 
 
 def test_unknown_key_in_role(tmp_path):
     """An unknown key in a [[realms.roles]] table is refused."""
     problems = problems_of(tmp_path, listener() + realm(roles=role(keys="colour = 1")))
-    assert problems == ["realms[0].roles[0].colour: unknown key; allowed: name, permissions"]
+    assert problems == ["realms[0].roles[0].colour: unknown key; allowed: name, permissions, slow_consumer"]
 
 
 def test_unknown_key_in_permission(tmp_path):
@@ -391,7 +392,7 @@ SEVERAL = (
     + realm(keys='uri_check = "lax"')
 )
 SEVERAL_IN_FILE_ORDER = [
-    "colour: unknown key; allowed: limits, listeners, realms",
+    "colour: unknown key; allowed: flow, limits, listeners, realms",
     'listeners[0].transports = "websocket": expected a non-empty array of values from "websocket", "rawsocket", '
     "each at most once",
     'realms[0].uri_check = "lax": expected one of "loose", "strict"',
