@@ -131,6 +131,8 @@ class LimitsConfig:
     decision_cache_size: int = 100_000  # cached authorization decisions per realm
     max_subscriptions_per_session: int = 1000
     max_registrations_per_session: int = 100
+    max_pending_calls_per_session: int = 1000
+    max_call_timeout: float = 3600.0  # seconds: the most a CALL's `timeout` may ask for
     max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
@@ -214,6 +216,8 @@ def _limits(t: TableReader) -> LimitsConfig:
         decision_cache_size=t.integer("decision_cache_size", 100_000, 0, 10_000_000),
         max_subscriptions_per_session=t.integer("max_subscriptions_per_session", 1000, 1, 1_000_000),
         max_registrations_per_session=t.integer("max_registrations_per_session", 100, 1, 1_000_000),
+        max_pending_calls_per_session=t.integer("max_pending_calls_per_session", 1000, 1, 1_000_000),
+        max_call_timeout=t.number("max_call_timeout", 3600.0, 1.0, 86_400.0),
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
         lockout=_lockout(t.table("auth_failures")),
     )
@@ -231,6 +235,8 @@ def _lockout(t: TableReader) -> LockoutPolicy:
         lockout=t.number("lockout", default.lockout, 0.0, 86_400.0),
         window=t.number("window", default.window, 1.0, 86_400.0),
         max_tracked=t.integer("max_tracked", default.max_tracked, 100, 10_000_000),
+        peer_delay_after=t.integer("peer_delay_after", default.peer_delay_after, 1, 100_000),
+        peer_lockout_after=t.integer("peer_lockout_after", default.peer_lockout_after, 1, 1_000_000),
     )
     t.close()
     return policy

@@ -63,9 +63,10 @@ def _has_filter(publish: wamp.Publish) -> bool:
 class Broker:
     """Routes events from publishers to subscribers of one realm."""
 
-    def __init__(self, policy: UriPolicy, new_id: Callable[[], int]):
+    def __init__(self, policy: UriPolicy, new_id: Callable[[], int], *, max_subscriptions_per_session: int = 1000):
         self._policy = policy
         self._new_id = new_id
+        self._max_subscriptions = max_subscriptions_per_session
         self._index: UriIndex[Subscription] = UriIndex()
         self._by_id: dict[int, Subscription] = {}
         self._by_session: dict[int, set[int]] = {}
@@ -103,6 +104,10 @@ class Broker:
 
     def subscribe(self, peer: Peer, msg: wamp.Subscribe) -> list[Effect]:
         subscription = self._index.get(msg.topic, msg.match)
+        held = self._by_session.get(peer.session_id, ())
+        if len(held) >= self._max_subscriptions and (subscription is None or subscription.id not in held):
+            text = f"at most {self._max_subscriptions} subscriptions per session"
+            return _error(peer, wamp.Subscribe, msg.request, errors.TOO_MANY_SUBSCRIPTIONS, text)
         if subscription is None:
             subscription = Subscription(self._unused_id(), msg.topic, msg.match)
             self._index.add(msg.topic, msg.match, subscription)

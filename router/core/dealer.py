@@ -89,6 +89,8 @@ class Dealer:
         max_call_timeout: float = DEFAULT_MAX_CALL_TIMEOUT,
         default_call_timeout: float | None = None,
         max_retired_per_callee: int = DEFAULT_MAX_RETIRED_PER_CALLEE,
+        max_registrations_per_session: int = 1000,
+        max_pending_calls_per_session: int = 1000,
     ):
         if not max_call_timeout > 0:
             raise ValueError(f"max_call_timeout: expected a positive number of seconds, found {max_call_timeout!r}")
@@ -103,6 +105,8 @@ class Dealer:
         self._max_timeout_ms = max(1, int(max_call_timeout * 1000))
         self._default_timeout_ms = None if default_call_timeout is None else max(1, int(default_call_timeout * 1000))
         self._max_retired = max_retired_per_callee
+        self._max_registrations = max_registrations_per_session
+        self._max_pending_calls = max_pending_calls_per_session
         self._index: UriIndex[Registration] = UriIndex()
         self._by_id: dict[int, Registration] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # callee session -> its registration ids, in order
@@ -175,6 +179,9 @@ class Dealer:
     # -- registrations -----------------------------------------------------------------------------------------
 
     def register(self, peer: Peer, msg: wamp.Register) -> list[Effect]:
+        if len(self._by_session.get(peer.session_id, ())) >= self._max_registrations:
+            text = f"at most {self._max_registrations} registrations per session"
+            return reply(peer, router_error(wamp.Register, msg.request, errors.TOO_MANY_REGISTRATIONS, text))
         match = msg.match or EXACT
         invoke = msg.invoke or SINGLE
         registration = self._index.get(msg.procedure, match)
@@ -210,6 +217,9 @@ class Dealer:
         calls = self._callers.get(peer.session_id)
         if calls is not None and msg.request in calls:
             return _reused_request(peer, msg.request)
+        if calls is not None and len(calls) >= self._max_pending_calls:
+            text = f"at most {self._max_pending_calls} calls may be pending per session"
+            return reply(peer, router_error(wamp.Call, msg.request, errors.TOO_MANY_CALLS, text))
         registration = self._route(msg.procedure)
         if registration is None:
             text = "no callee registered for procedure"

@@ -21,3 +21,6 @@ TIMEOUT = "wamp.error.timeout"
 # (with the text "callee left"). The alias names the case where it is used.
 CALLEE_LOST = CANCELED
 PAYLOAD_SIZE_EXCEEDED = "wamp.error.payload_size_exceeded"
+TOO_MANY_SUBSCRIPTIONS = "wampgate.error.too_many_subscriptions"
+TOO_MANY_REGISTRATIONS = "wampgate.error.too_many_registrations"
+TOO_MANY_CALLS = "wampgate.error.too_many_pending_calls"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleBrokerFeatures
@@ -33,6 +34,14 @@ def match_of(msg: wamp.Message) -> str:
     return getattr(msg, "match", None) or EXACT
 
 
+@dataclass(frozen=True)
+class RealmLimits:
+    max_subscriptions_per_session: int = 1000
+    max_registrations_per_session: int = 100
+    max_pending_calls_per_session: int = 1000
+    max_call_timeout: float = 3600.0  # seconds
+
+
 class Realm:
     """One realm: its joined sessions, its broker and dealer, and the features WELCOME announces for them."""
 
@@ -43,14 +52,20 @@ class Realm:
         new_id: Callable[[], int],
         choose: Callable[[Sequence[Peer]], Peer],
         *,
-        max_call_timeout: float | None = None,
+        limits: RealmLimits = RealmLimits(),
     ):
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
-        self.broker = Broker(policy, new_id)
-        dealer_options = {} if max_call_timeout is None else {"max_call_timeout": max_call_timeout}
-        self.dealer = Dealer(policy, new_id, choose=choose, **dealer_options)
+        self.broker = Broker(policy, new_id, max_subscriptions_per_session=limits.max_subscriptions_per_session)
+        self.dealer = Dealer(
+            policy,
+            new_id,
+            choose=choose,
+            max_call_timeout=limits.max_call_timeout,
+            max_registrations_per_session=limits.max_registrations_per_session,
+            max_pending_calls_per_session=limits.max_pending_calls_per_session,
+        )
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
             wamp.Publish: self.broker.check_publish,

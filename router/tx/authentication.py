@@ -8,17 +8,15 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from router.core.lockout import FailureTracker
+from router.core.lockout import AuthFailures
 from router.model import AuthRequest, Challenge, Denied, Identity
 
 
-def failure_keys(request: AuthRequest) -> list[tuple]:
+def failure_keys(request: AuthRequest) -> tuple[tuple | None, tuple]:
     """What failures are counted against: the authid in its realm (when given) and the peer's address."""
     host = request.transport.peer.rsplit(":", 1)[0]
-    keys = [("peer", host)]
-    if request.authid:
-        keys.append(("authid", request.realm, request.authid))
-    return keys
+    authid = ("authid", request.realm, request.authid) if request.authid else None
+    return authid, ("peer", host)
 
 
 class Authentication:
@@ -28,7 +26,7 @@ class Authentication:
     log = Logger()
 
     def __init__(self, session: Any, authenticator: Any, method: str, request: AuthRequest, *, clock: Any,
-                 timeout: float, failures: FailureTracker):
+                 timeout: float, failures: AuthFailures):
         self._session = session
         self._authenticator = authenticator
         self._method = method
@@ -43,7 +41,7 @@ class Authentication:
 
     def start(self) -> None:
         now = self._clock.seconds()
-        if any(self._failures.locked(key, now) for key in failure_keys(self.request)):
+        if self._failures.locked(*failure_keys(self.request), now):
             self._log_failure("locked out after repeated failures")
             self._session.refused()
             return
@@ -72,8 +70,7 @@ class Authentication:
         if self._cancelled:
             return
         if isinstance(answer, Identity):
-            if self.request.authid:
-                self._failures.record_success(("authid", self.request.realm, self.request.authid))
+            self._failures.record_success(failure_keys(self.request)[0])
             self._session.authenticated(answer)
         elif isinstance(answer, Challenge) and self._challenge is None:
             self._challenge = answer
@@ -98,7 +95,7 @@ class Authentication:
         if not counts:
             self._session.refused()
             return
-        delay = max(self._failures.record_failure(key, now) for key in failure_keys(self.request))
+        delay = self._failures.record_failure(*failure_keys(self.request), now)
         if delay > 0:
             self._delayed = self._clock.callLater(delay, self._session.refused)
         else:

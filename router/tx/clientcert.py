@@ -21,10 +21,9 @@ def client_certificate(transport) -> ClientCertificate | None:
     if certificate is None:
         return None
     parsed = certificate.to_cryptography()
-    record = transport.getHandle().get_app_data() if hasattr(transport, "getHandle") else None
-    verified = record is not None and not record.failed
     return ClientCertificate(
-        verified=verified,
+        # The listener's verify callback marks the transport when OpenSSL found a fault in the chain.
+        verified=not getattr(transport, "wampgate_certificate_failed", False),
         subject=parsed.subject.rfc4514_string(),
         issuer=parsed.issuer.rfc4514_string(),
         common_name=_common_name(parsed),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
-from router.core.lockout import FailureTracker
+from router.core.lockout import AuthFailures
 from router.counters import Counters
 from router.core.realm import Realm
 from router.tx.authorization import RealmAuthorization
@@ -44,6 +44,6 @@ class RouterContext:
     clock: Any  # IReactorTime
     new_id: Callable[[], int]  # random ids in [1, 2**53]
     limits: LimitsConfig
-    failures: FailureTracker  # authentication failures, router-wide
+    failures: AuthFailures  # authentication failures, router-wide
     flow: FlowControl
     counters: Counters

@@ -18,8 +18,8 @@ from twisted.logger import Logger
 
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
-from router.core.lockout import FailureTracker
-from router.core.realm import Realm
+from router.core.lockout import AuthFailures
+from router.core.realm import Realm, RealmLimits
 from router.core.decisions import DecisionCache
 from router.counters import Counters
 from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
@@ -90,10 +90,17 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
     problems: list[str] = []
     choose = random.SystemRandom().choice
+    limits = config.limits
+    realm_limits = RealmLimits(
+        max_subscriptions_per_session=limits.max_subscriptions_per_session,
+        max_registrations_per_session=limits.max_registrations_per_session,
+        max_pending_calls_per_session=limits.max_pending_calls_per_session,
+        max_call_timeout=limits.max_call_timeout,
+    )
     caller = RouterCaller({}, reactor, random_id)
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):
-        core = Realm(name, realm_config.uri_policy, random_id, choose)
+        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=realm_limits)
         chain = _authorizers(realm_config, index, reactor, config.source.parent, caller.call, problems)
         realms[name] = RealmRuntime(
             core=core,
@@ -113,7 +120,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         clock=reactor,
         new_id=random_id,
         limits=config.limits,
-        failures=FailureTracker(config.limits.lockout),
+        failures=AuthFailures(config.limits.lockout),
         flow=FlowControl(_flow_plugins(config, reactor, problems), clock=reactor, counters=counters),
         counters=counters,
     )

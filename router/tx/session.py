@@ -489,4 +489,8 @@ class RouterSession:
         return self._transport
 
     def _peer_address(self) -> str:
-        return self._transport_info().peer
+        """For logs: never raises, so error handlers can use it."""
+        try:
+            return self._transport_info().peer
+        except Exception:
+            return "unknown peer"

@@ -41,7 +41,7 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
             raise TlsSetupError(f"{config.client_ca}: cannot load the client CA bundle: {e}") from None
     minimum = ssl.TLSVersion.TLSv1_3 if config.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
     try:
-        options = _ServerOptions(
+        options = ssl.CertificateOptions(
             privateKey=key,
             certificate=chain[0],
             extraCertChain=chain[1:],
@@ -61,24 +61,6 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
     return options
 
 
-class VerifyRecord:
-    """Per connection: whether OpenSSL found a fault in the client's certificate chain."""
-
-    __slots__ = ("failed",)
-
-    def __init__(self) -> None:
-        self.failed = False
-
-
-class _ServerOptions(ssl.CertificateOptions):
-    """Twisted's options, with a VerifyRecord attached to each connection for the authenticators to read."""
-
-    def serverConnectionForTLS(self, protocol):
-        connection = super().serverConnectionForTLS(protocol)
-        connection.set_app_data(VerifyRecord())
-        return connection
-
-
 def _record_verification(context: SSL.Context, *, required: bool) -> None:
     """Ask for client certificates; a required one must verify, an optional one that does not is let through as
     unverified, so the `tls` authenticator can refuse it with a WAMP ABORT instead of a bare TLS alert."""
@@ -86,9 +68,10 @@ def _record_verification(context: SSL.Context, *, required: bool) -> None:
 
     def verify(connection, certificate, error, depth, ok) -> bool:
         if not ok:
-            record = connection.get_app_data()
-            if record is not None:
-                record.failed = True
+            # Twisted makes the TLS protocol (the channel's transport) the connection's app data: mark it there.
+            owner = connection.get_app_data()
+            if owner is not None:
+                owner.wampgate_certificate_failed = True
         return bool(ok) or not required
 
     context.set_verify(flags, verify)

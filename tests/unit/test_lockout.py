@@ -10,7 +10,14 @@ def test_first_failures_are_answered_at_once_then_slowed_down_doubling():
     """Failures up to delay_after cost nothing; each further one doubles the delay, capped at max_delay."""
     tracker = FailureTracker(POLICY)
     delays = [tracker.record_failure("alice", now=1.0) for _ in range(4)]
-    assert delays == [0.0, 0.5, 1.0, 2.0]
+    assert delays == [0.0, 0.0, 0.5, 1.0]
+
+
+def test_the_failure_that_locks_out_is_refused_at_once():
+    """Once locked, answers are not delayed: every attempt is refused anyway."""
+    tracker = FailureTracker(POLICY)
+    delays = [tracker.record_failure("alice", now=1.0) for _ in range(5)]
+    assert delays[-1] == 0.0 and tracker.locked("alice", now=1.0)
 
 
 def test_lockout_engages_after_the_configured_failures_and_lifts_after_its_time():
