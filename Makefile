@@ -8,7 +8,7 @@ CONFIG ?= conf/dev.toml
 .PHONY: run test install clean
 
 run: $(INSTALLED)
-	$(BIN)/twistd --nodaemon --pidfile= wampgate --config $(CONFIG)
+	$(BIN)/twistd --nodaemon --pidfile= --logger router.tx.logs.text wampgate --config $(CONFIG)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
@@ -16,9 +16,10 @@ test: $(INSTALLED)
 install: $(INSTALLED)
 
 # compat editable mode keeps the checkout on sys.path, so twisted/plugins/ is found (a PEP 660 install hides it).
-$(INSTALLED): setup.cfg pyproject.toml | $(BIN)/python
+$(INSTALLED): setup.cfg pyproject.toml examples/quota_authorizer/pyproject.toml examples/quota_authorizer/quota_authorizer/__init__.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet ./examples/quota_authorizer
 	touch $@
 
 $(BIN)/python:

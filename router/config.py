@@ -134,6 +134,7 @@ class LimitsConfig:
     max_pending_calls_per_session: int = 1000
     max_call_timeout: float = 3600.0  # seconds: the most a CALL's `timeout` may ask for
     max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
+    shutdown_timeout: float = 10.0  # seconds a graceful shutdown waits for pending calls
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
@@ -147,12 +148,25 @@ DEFAULT_FLOW = (FlowConfig("limits", MappingProxyType({})),)
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    endpoint: str  # where /metrics and /healthz are served; loopback by default
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    repeat_window: float = 10.0  # seconds in which identical log lines after the first few are suppressed
+    repeat_burst: int = 5  # identical lines let through per window before suppression
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     source: Path
     listeners: tuple[ListenerConfig, ...]
     realms: Mapping[str, RealmConfig]
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
+    admin: AdminConfig | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def load(path: str | Path) -> RouterConfig:
@@ -173,8 +187,13 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     top = TableReader(dict(raw), "", problems)
     base = source.parent
     limits, realms, listeners, flow = LimitsConfig(), {}, (), DEFAULT_FLOW
+    admin, logging = None, LoggingConfig()
     for key in raw:
-        if key == "flow":
+        if key == "admin":
+            admin = _admin(top.table("admin"))
+        elif key == "logging":
+            logging = _logging(top.table("logging"))
+        elif key == "flow":
             flow = _flow(top.tables("flow"))
         elif key == "limits":
             limits = _limits(top.table("limits"))
@@ -183,14 +202,33 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
         elif key == "listeners":
             listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
         else:
-            top.close(("flow", "limits", "realms", "listeners"))
+            top.close(("admin", "flow", "limits", "listeners", "logging", "realms"))
     for key in ("realms", "listeners"):
         if key not in raw:
             top.tables(key, required=True)
-    _check_listeners(listeners, realms, problems)
+    _check_listeners(listeners, realms, problems, admin)
     if problems:
         raise ConfigError(problems)
-    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow)
+    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow,
+                        admin=admin, logging=logging)
+
+
+def _admin(t: TableReader) -> AdminConfig:
+    endpoint = t.string("endpoint", "tcp:9100:interface=127.0.0.1")
+    problem = endpoint_problem(endpoint)
+    if problem:
+        t.problem("endpoint", problem)
+    t.close()
+    return AdminConfig(endpoint=endpoint)
+
+
+def _logging(t: TableReader) -> LoggingConfig:
+    config = LoggingConfig(
+        repeat_window=t.number("repeat_window", 10.0, 0.0, 3600.0),
+        repeat_burst=t.integer("repeat_burst", 5, 1, 10_000),
+    )
+    t.close()
+    return config
 
 
 def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:
@@ -219,6 +257,7 @@ def _limits(t: TableReader) -> LimitsConfig:
         max_pending_calls_per_session=t.integer("max_pending_calls_per_session", 1000, 1, 1_000_000),
         max_call_timeout=t.number("max_call_timeout", 3600.0, 1.0, 86_400.0),
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
+        shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),
         lockout=_lockout(t.table("auth_failures")),
     )
     t.close()
@@ -483,7 +522,12 @@ def _auth(t: TableReader) -> tuple[AuthMethodConfig, ...]:
     return tuple(methods)
 
 
-def _check_listeners(listeners: tuple[ListenerConfig, ...], realms: Mapping[str, RealmConfig], problems: list[str]):
+def _check_listeners(
+    listeners: tuple[ListenerConfig, ...],
+    realms: Mapping[str, RealmConfig],
+    problems: list[str],
+    admin: AdminConfig | None = None,
+):
     """Cross-checks: unique names and ports, realms referenced by listeners exist."""
     names: dict[str, int] = {}
     bound: list[tuple[tuple, int]] = []
@@ -510,3 +554,8 @@ def _check_listeners(listeners: tuple[ListenerConfig, ...], realms: Mapping[str,
                         f"listeners[{i}].auth.{method.method}.realms = {show(list(method.realms))}: unknown realm "
                         f"{show(realm)}; defined realms: {', '.join(sorted(realms)) or 'none'}"
                     )
+    admin_address = endpoint_address(admin.endpoint) if admin is not None else None
+    clash = next((j for other, j in bound if admin_address is not None and addresses_clash(admin_address, other)), None)
+    if clash is not None:
+        problems.append(f"admin.endpoint = {show(admin.endpoint)}: the address is already used by listeners[{clash}]; "
+                        "expected a port no listener uses")

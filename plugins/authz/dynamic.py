@@ -34,7 +34,9 @@ class DynamicAuthorizer:
         for key in config:
             if key not in _KEYS:
                 raise PluginConfigError(key, f"unknown key; allowed: {', '.join(_KEYS)}", config[key])
-        procedure = config.get("procedure")
+        if "procedure" not in config:
+            raise PluginConfigError("procedure", "missing; expected the URI of the backend's authorize procedure")
+        procedure = config["procedure"]
         if not isinstance(procedure, str) or not procedure:
             raise PluginConfigError("procedure", "expected the URI of the backend's authorize procedure", procedure)
         realm = config.get("realm")

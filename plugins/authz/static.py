@@ -2,7 +2,7 @@
 
 Rules may name `{authid}` and `{authrole}` as whole URI components (`app.user.{authid}.inbox`). They are filled in
 only with a value that is itself one valid component: an authid such as "a.b", "*", "" or "x#y" makes the rule not
-apply at all, so no identity can widen a rule.
+apply at all, so no identity can widen a rule (or even look like it could).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 from zope.interface import implementer
 
 from router.config import Permission, RealmConfig, RoleConfig
-from router.core.uri import EXACT, PREFIX, UriIndex, pattern_matches, specificity
+from router.core.uri import EXACT, PREFIX, WILDCARD, UriIndex, pattern_matches, specificity
 from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
 from router.model import DENY, AuthorizationRequest, Decision
 
 # Static answers hold until the config is reloaded (which drops every cached decision).
 CACHE_TTL = 3600.0
-_COMPONENT = re.compile(r"[^\s.#{}\x00-\x1f\x7f]+\Z")
+_COMPONENT = re.compile(r"[^\s.#{}*\x00-\x1f\x7f]+\Z")
 
 
 def _leading_text(pattern: str, match: str) -> str:
@@ -105,7 +105,10 @@ class StaticAuthorizer:
         if rules is None:
             return Decision(allow=False, cache_ttl=CACHE_TTL, per_role=True)
         personal = rules.for_identity(identity.authid, identity.authrole) if rules.templated else []
-        if request.match == EXACT:
+        if request.match == EXACT or (request.match == WILDCARD and "" not in request.uri.split(".")):
+            # a wildcard pattern without a wildcard matches exactly one URI: judge it as that URI
+            rule = self._best(rules.index.best(request.uri), personal, request.uri)
+        elif request.match == EXACT:
             rule = self._best(rules.index.best(request.uri), personal, request.uri)
         else:
             rule = self._pattern_rule(request, rules, personal)
@@ -133,7 +136,11 @@ class StaticAuthorizer:
         cover = min(covers, key=lambda rule: specificity(rule.uri, rule.match), default=None)
         if cover is None or request.action not in cover.allow:
             return None
+        cover_rank = specificity(cover.uri, cover.match)
         for rule in (*rules.plain, *personal):
+            # only rules more specific than the cover can override it for some URI the pattern reaches
+            if specificity(rule.uri, rule.match) >= cover_rank:
+                continue
             if request.action not in rule.allow and _may_overlap(request.uri, request.match, rule):
                 return None
         return cover

@@ -29,7 +29,7 @@ class DecisionCache:
         return decision
 
     def put(self, role: str, authid: str, authmethod: str, action: str, uri: str, match: str, decision, now: float):
-        if decision.cache_ttl <= 0:
+        if decision.cache_ttl <= 0 or self._max <= 0:
             return
         key = (role, None, None, action, uri, match) if decision.per_role else (role, authid, authmethod, action, uri,
                                                                                  match)

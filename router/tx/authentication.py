@@ -9,6 +9,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from router.core.lockout import AuthFailures
+from router.counters import Counters
 from router.model import AuthRequest, Challenge, Denied, Identity
 
 
@@ -26,7 +27,7 @@ class Authentication:
     log = Logger()
 
     def __init__(self, session: Any, authenticator: Any, method: str, request: AuthRequest, *, clock: Any,
-                 timeout: float, failures: AuthFailures):
+                 timeout: float, failures: AuthFailures, counters: Counters):
         self._session = session
         self._authenticator = authenticator
         self._method = method
@@ -34,6 +35,7 @@ class Authentication:
         self._clock = clock
         self._timeout = timeout
         self._failures = failures
+        self._counters = counters
         self._challenge: Challenge | None = None
         self._pending: defer.Deferred | None = None
         self._delayed = None
@@ -71,6 +73,7 @@ class Authentication:
             return
         if isinstance(answer, Identity):
             self._failures.record_success(failure_keys(self.request)[0])
+            self._counters.increment("authentication_success", method=self._method)
             self._session.authenticated(answer)
         elif isinstance(answer, Challenge) and self._challenge is None:
             self._challenge = answer
@@ -102,6 +105,7 @@ class Authentication:
             self._session.refused()
 
     def _log_failure(self, reason: str) -> None:
+        self._counters.increment("authentication_failure", method=self._method)
         self.log.info(
             "authentication failed: method {method}, authid {authid!r}, realm {realm}, peer {peer}: {reason}",
             method=self._method,

@@ -97,7 +97,7 @@ class RealmAuthorization:
         return self._checked(answer, link)
 
     def _checked(self, answer: Any, link: ChainLink) -> Decision:
-        if isinstance(answer, Decision):
+        if isinstance(answer, Decision) and type(answer.allow) is bool:
             return answer
         self.log.warn("authorizer {name} answered {kind}, not a Decision: denied", name=link.name,
                       kind=type(answer).__name__)

@@ -13,6 +13,7 @@ from router.core.effects import Abort, CancelTimer, Send, StartTimer
 from router.core.errors import PAYLOAD_SIZE_EXCEEDED
 from router.core.peer import Peer
 from router.core.realm import Realm
+from router.tx.traffic import Traffic
 
 _TOO_LARGE = "the message is larger than the client announced it can receive"
 _TOO_LARGE_FOR_CALLEE = "the invocation is larger than the callee announced it can receive"
@@ -24,9 +25,10 @@ class EffectRunner:
 
     log = Logger()
 
-    def __init__(self, realm: Realm, clock: Any):
+    def __init__(self, realm: Realm, clock: Any, traffic: Traffic | None = None):
         self._realm = realm
         self._clock = clock
+        self._traffic = traffic or Traffic()
         self._timers: dict[Hashable, Any] = {}
 
     def run(self, effects: list) -> None:
@@ -35,6 +37,8 @@ class EffectRunner:
             kind = type(effect)
             if kind is Send:
                 message = effect.message
+                if type(message) is wamp.Event:
+                    self._traffic.deliveries += len(effect.recipients)
                 for recipient in effect.recipients:
                     if not recipient.channel.send_message(message):
                         self._undeliverable(recipient, message)

@@ -39,6 +39,10 @@ class FlowControl:
         self._clock = clock
         self.counters = counters
 
+    def replace_plugins(self, plugins: Sequence[Any]) -> None:
+        """A reload's new plugins (which have already adopted the live connections and sessions)."""
+        self._plugins = tuple(plugins)
+
     def admit_connection(self, peer: str, listener: str) -> Verdict:
         now = self._clock.seconds()
         for index, plugin in enumerate(self._plugins):

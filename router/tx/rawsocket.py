@@ -189,6 +189,9 @@ class RawSocketChannel(WampRawSocketServerProtocol):
         if window.paused and window.admit(msg, len(data)) is not None:
             self.session.slow_consumer(window)
             return True
+        traffic = self.factory.context.traffic
+        traffic.messages_out += 1
+        traffic.bytes_out += len(data)
         self.transport.writeSequence((len(data).to_bytes(4, "big"), data))
         return True
 

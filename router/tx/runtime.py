@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from router.config import LimitsConfig, ListenerConfig, RealmConfig
@@ -13,10 +13,13 @@ from router.core.realm import Realm
 from router.tx.authorization import RealmAuthorization
 from router.tx.effects import EffectRunner
 from router.tx.flow import FlowControl
+from router.tx.traffic import Traffic
 
 
-@dataclass(frozen=True)
+@dataclass
 class RealmRuntime:
+    """One realm's core and the parts a reload may replace (its config and authorizer chain)."""
+
     core: Realm
     config: RealmConfig
     authorization: RealmAuthorization
@@ -32,14 +35,18 @@ class AuthMethod:
         return self.realms is None or realm in self.realms
 
 
-@dataclass(frozen=True)
+@dataclass
 class ListenerRuntime:
+    """One listener's config and authenticators; a reload swaps `methods` for new handshakes."""
+
     config: ListenerConfig
     methods: Mapping[str, AuthMethod]  # in the config's order
 
 
-@dataclass(frozen=True)
+@dataclass
 class RouterContext:
+    """Shared by every session; mutable only where a reload (SIGHUP) replaces what it may replace."""
+
     realms: Mapping[str, RealmRuntime]
     clock: Any  # IReactorTime
     new_id: Callable[[], int]  # random ids in [1, 2**53]
@@ -47,3 +54,4 @@ class RouterContext:
     failures: AuthFailures  # authentication failures, router-wide
     flow: FlowControl
     counters: Counters
+    traffic: Traffic = field(default_factory=Traffic)

@@ -25,9 +25,12 @@ from router.counters import Counters
 from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
 from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.effects import EffectRunner
+from router.tx.traffic import Traffic
 from router.tx.flow import AdmittingFactory, FlowControl
 from router.tx.internal import RouterCaller
 from router.tx.listeners import listener_factory
+from router.tx.lifecycle import RouterService
+from router.tx.metrics import admin_site
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.tls import TlsSetupError
 from router.tx.wire import make_serializers
@@ -78,6 +81,51 @@ class ListenerService(service.Service):
             names.append(f"rawsocket{'+tls' if secure else ''}://{address}")
         return " + ".join(names)
 
+    def open_connections(self) -> int:
+        return len(getattr(self._factory, "protocols", ()))
+
+    def connection_peers(self) -> list[str]:
+        return [protocol.peer for protocol in list(getattr(self._factory, "protocols", ()))]
+
+    def abort_connections(self) -> None:
+        for protocol in list(getattr(self._factory, "protocols", ())):
+            if protocol.transport is not None:
+                protocol.transport.abortConnection()
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
+
+
+class AdminService(service.Service):
+    """The admin listener (/metrics, /healthz)."""
+
+    log = Logger()
+    name = "admin"
+
+    def __init__(self, description: str, endpoint, site):
+        self._description = description
+        self._endpoint = endpoint
+        self._site = site
+        self.port = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        failures = []
+        self._endpoint.listen(self._site).addCallbacks(self._listening, failures.append)
+        if failures:
+            print(f"admin listener cannot listen on {self._description}: {failures[0].getErrorMessage()}",
+                  file=sys.stderr)
+            raise SystemExit(1)
+
+    def _listening(self, port) -> None:
+        self.port = port
+        host = port.getHost()
+        self.log.info("admin listening on http://{host}:{port}/metrics and /healthz", host=host.host, port=host.port)
+
     def stopService(self):
         super().stopService()
         if self.port is not None:
@@ -90,6 +138,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
     problems: list[str] = []
     choose = random.SystemRandom().choice
+    traffic = Traffic()
     limits = config.limits
     realm_limits = RealmLimits(
         max_subscriptions_per_session=limits.max_subscriptions_per_session,
@@ -101,17 +150,11 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):
         core = Realm(name, realm_config.uri_policy, random_id, choose, limits=realm_limits)
-        chain = _authorizers(realm_config, index, reactor, config.source.parent, caller.call, problems)
         realms[name] = RealmRuntime(
             core=core,
             config=realm_config,
-            authorization=RealmAuthorization(
-                chain,
-                clock=reactor,
-                timeout=config.limits.authorization_timeout,
-                cache=DecisionCache(config.limits.decision_cache_size),
-            ),
-            effects=EffectRunner(core, reactor),
+            authorization=realm_authorization(config, index, realm_config, reactor, caller.call, problems),
+            effects=EffectRunner(core, reactor, traffic),
         )
     caller.realms = MappingProxyType(realms)
     counters = Counters()
@@ -121,16 +164,16 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         new_id=random_id,
         limits=config.limits,
         failures=AuthFailures(config.limits.lockout),
-        flow=FlowControl(_flow_plugins(config, reactor, problems), clock=reactor, counters=counters),
+        flow=FlowControl(flow_plugins(config, reactor, problems), clock=reactor, counters=counters),
         counters=counters,
+        traffic=traffic,
     )
     serializers = make_serializers()
-    top = service.MultiService()
-    top.context = context
-    plugin_context = PluginContext(base_dir=config.source.parent, call=caller.call)
+    top = RouterService(config, context, reactor, caller)
     for index, listener in enumerate(config.listeners):
-        methods = _authenticators(listener, index, reactor, plugin_context, problems)
+        methods = authenticators(listener, index, reactor, top.plugin_context, problems)
         runtime = ListenerRuntime(config=listener, methods=methods)
+        top.listener_runtimes[listener.name] = runtime
         try:
             factory = listener_factory(context, runtime, serializers)
         except TlsSetupError as e:
@@ -139,12 +182,28 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
         endpoint = endpoints.serverFromString(reactor, listener.endpoint)
         ListenerService(listener, endpoint, factory).setServiceParent(top)
+    if config.admin is not None:
+        listeners = [child for child in top if isinstance(child, ListenerService)]
+        admin = AdminService(config.admin.endpoint, endpoints.serverFromString(reactor, config.admin.endpoint),
+                             admin_site(context, listeners))
+        admin.setServiceParent(top)
     if problems:
         raise ConfigError(problems)
     return top
 
 
-def _flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> list[Any]:
+def realm_authorization(config: RouterConfig, index: int, realm_config, reactor: Any, call, problems: list[str]):
+    """A realm's authorizer chain behind a fresh decision cache."""
+    chain = _authorizers(realm_config, index, reactor, config.source.parent, call, problems)
+    return RealmAuthorization(
+        chain,
+        clock=reactor,
+        timeout=config.limits.authorization_timeout,
+        cache=DecisionCache(config.limits.decision_cache_size),
+    )
+
+
+def flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> list[Any]:
     plugins = []
     for index, entry in enumerate(config.flow):
         path = f"flow[{index}]"
@@ -178,7 +237,7 @@ def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list
     return chain
 
 
-def _authenticators(
+def authenticators(
     listener: ListenerConfig, index: int, reactor: Any, plugin_context: PluginContext, problems: list[str]
 ) -> dict[str, AuthMethod]:
     methods: dict[str, AuthMethod] = {}

@@ -8,6 +8,7 @@ traceback and end the session with a generic reason.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter
 from typing import Any
 
 from autobahn.wamp import message as wamp
@@ -88,19 +89,28 @@ class RouterSession:
     def peer(self) -> Peer | None:
         return self._peer
 
+    @property
+    def flow_session(self) -> FlowSession | None:
+        return self._flow_session
+
     def on_payload(self, payload: bytes, is_binary: bool | None) -> None:
         """One transport message in; nothing escapes to the transport."""
+        started = perf_counter()
+        traffic = self._context.traffic
+        size = len(payload)
+        traffic.bytes_in += size
         try:
             items = wire.parse(self._channel.serializer, payload, is_binary)
         except wire.ProtocolViolation as e:
             self._violation(str(e))
             return
-        size = len(payload)
         try:
             for item in items:
                 if self._state == CLOSED:
                     break
+                traffic.messages_in[type(item[0]).__name__ if type(item) is tuple else "invalid"] += 1
                 self._arrive(item, size)
+            traffic.observe_latency(perf_counter() - started)
         except Exception:
             self.log.failure("internal error while handling a message from {peer}", peer=self._peer_address())
             self._close("internal error", CLOSE_INTERNAL_ERROR)
@@ -224,6 +234,7 @@ class RouterSession:
             clock=self._context.clock,
             timeout=self._context.limits.auth_timeout,
             failures=self._context.failures,
+            counters=self._context.counters,
         )
         self._auth.start()
 
@@ -371,9 +382,9 @@ class RouterSession:
             self._channel.pause_reading()
 
     def _drain(self) -> None:
-        while self._queue and not self._waiting and self._state == ESTABLISHED:
+        while self._queue and not self._waiting and self._state != CLOSED:
             self._handle(self._queue.popleft())
-        if self._paused and not self._queue:
+        if self._paused and (not self._queue or self._state == CLOSED):
             self._paused = False
             self._channel.resume_reading()
 
@@ -399,8 +410,10 @@ class RouterSession:
             authrole=self._peer.authrole,
         )
         if type(msg) is wamp.Publish and not msg.acknowledge:
+            self._context.counters.increment("authorization_denied", realm=self._peer.realm, action=action)
             return  # the spec answers a PUBLISH only when it asked for acknowledgement
         text = f"session is not authorized to {action} on '{uri}'"
+        self._context.counters.increment("authorization_denied", realm=self._peer.realm, action=action)
         self._send(wamp.Error(msg.MESSAGE_TYPE, msg.request, errors.NOT_AUTHORIZED, args=[text]))
 
     def _apply(self, effects: list) -> None:

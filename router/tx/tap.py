@@ -36,6 +36,8 @@ def makeService(options: Options):
     from router.tx.service import make_service
 
     try:
-        return make_service(options["router_config"], reactor)
+        router = make_service(options["router_config"], reactor)
     except ConfigError as e:
         _fail(options["config"], e)
+    router.install_signals = True  # SIGHUP reloads; SIGTERM / SIGINT shut down gracefully, exit status 0
+    return router

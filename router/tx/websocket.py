@@ -116,6 +116,9 @@ class WebSocketChannel(WampWebSocketServerProtocol):
         if window.paused and window.admit(msg, len(data)) is not None:
             self.session.slow_consumer(window)
             return True
+        traffic = self.factory.context.traffic
+        traffic.messages_out += 1
+        traffic.bytes_out += len(data)
         self.sendMessage(data, self._binary)
         return True
 

@@ -5,7 +5,7 @@ MessagePack; the router's error URIs; callee errors passed through; exact / pref
 reserved `wamp.` space; shared registrations and every invoke policy; progressive results; cancelling in each mode;
 call timeouts; caller disclosure and forward_for stripping; callees and callers vanishing mid-call; the dealer
 features WELCOME announces; authorization of call and register; an asyncio client talking to a Twisted one; and
-(xfail, a known bug) RESULT / INVOCATION messages over a RawSocket peer's announced maximum length.
+RESULT / INVOCATION messages over a RawSocket peer's announced maximum length (answered with an ERROR).
 
 Requests Autobahn's client API cannot express (`disclose_me`, `forward_for`, a CANCEL with a mode, an UNREGISTER for
 an id the client no longer holds) are built by hand and sent on the session's transport with a pending-request entry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from twisted.internet import defer
@@ -65,7 +65,10 @@ class RunningRouter:
         return self.service.context.realms[name].core
 
     async def stop(self) -> None:
-        """Stop listening and drop every session still connected, so no test leaks into the next."""
+        """Shut the router down (briefly waiting for pending calls and GOODBYE replies), and drop every session
+        still connected, so no test leaks into the next."""
+        context = self.service.context
+        context.limits = replace(context.limits, shutdown_timeout=0.2, goodbye_timeout=0.2)
         await defer.maybeDeferred(self.service.stopService)
         for realm in self.service.context.realms.values():
             for peer in list(realm.core.sessions.values()):

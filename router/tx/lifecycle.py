@@ -1,0 +1,180 @@
+"""The running router as one Twisted service: reload on SIGHUP, graceful shutdown on SIGTERM / SIGINT.
+
+Shutdown: stop accepting connections, let pending calls finish (up to `[limits] shutdown_timeout`), send GOODBYE
+(`wamp.close.system_shutdown`) to every session, wait for the replies (up to `goodbye_timeout`), close whatever is
+left, and let twistd exit with status 0.
+
+Reload: the file is read and validated again; a config that fails is refused with its problems logged and the
+running one kept. Roles, permissions, authorizers, principals, authenticators and limits apply to live sessions
+(cached authorization decisions are dropped) without dropping connections; changes to listeners, the admin
+endpoint or the set of realms are reported as needing a restart.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from router.config import ConfigError, RouterConfig, load
+from router.core import errors
+from router.core.lockout import AuthFailures
+from router.interfaces import PluginContext
+
+POLL = 0.05
+
+
+class RouterService(service.MultiService):
+    log = Logger()
+
+    def __init__(self, config: RouterConfig, context: Any, reactor: Any, caller: Any):
+        super().__init__()
+        self.config = config
+        self.context = context
+        self.reactor = reactor
+        self.caller = caller
+        self.plugin_context = PluginContext(base_dir=config.source.parent, call=caller.call)
+        self.listener_runtimes: dict[str, Any] = {}
+        self.install_signals = False  # twistd's plugin turns this on; tests drive reload() and stopService()
+
+    # -- signals --------------------------------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        if self.install_signals:
+            self.reactor.callWhenRunning(self._install_signal_handlers)
+
+    def _install_signal_handlers(self) -> None:
+        """After the reactor's own: twistd would otherwise re-raise SIGTERM after shutdown and exit with -15."""
+        signal.signal(signal.SIGHUP, self._on_sighup)
+        signal.signal(signal.SIGTERM, self._on_terminate)
+        signal.signal(signal.SIGINT, self._on_terminate)
+
+    def _on_sighup(self, signum, frame) -> None:
+        self.reactor.callFromThread(self.reload)
+
+    def _on_terminate(self, signum, frame) -> None:
+        self.log.info("received signal {signum}: shutting down gracefully", signum=signum)
+        self.reactor.callFromThread(self.reactor.stop)
+
+    # -- graceful shutdown -------------------------------------------------------------------------------------
+
+    def stopService(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._drain())
+
+    async def _drain(self) -> None:
+        limits = self.context.limits
+        listeners = [child for child in self if hasattr(child, "open_connections")]
+        await defer.gatherResults([defer.maybeDeferred(child.stopService) for child in listeners])
+        await self._until(lambda: not self._pending_calls(), limits.shutdown_timeout)
+        for peer in self._peers():
+            session = getattr(peer.channel, "session", None)
+            if session is not None:
+                session.goodbye(errors.SYSTEM_SHUTDOWN, "the router is shutting down")
+        await self._until(lambda: not any(child.open_connections() for child in listeners), limits.goodbye_timeout)
+        for child in listeners:
+            child.abort_connections()
+        await super().stopService()
+
+    async def _until(self, done, timeout: float) -> None:
+        deadline = self.reactor.seconds() + timeout
+        while not done() and self.reactor.seconds() < deadline:
+            await task.deferLater(self.reactor, POLL, lambda: None)
+
+    def _pending_calls(self) -> int:
+        return sum(len(realm.core.dealer.pending_calls()) for realm in self.context.realms.values())
+
+    def _peers(self) -> list:
+        return [peer for realm in self.context.realms.values() for peer in list(realm.core.sessions.values())]
+
+    # -- reload ----------------------------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Apply the config file's current content; False (and the old config kept) when it does not validate."""
+        try:
+            new = load(self.config.source)
+            built = self._build(new)
+        except ConfigError as e:
+            for problem in e.problems:
+                self.log.error("reload refused, keeping the running config: {file}: {problem}",
+                               file=self.config.source, problem=problem)
+            return False
+        for reason in self._needs_restart(new):
+            self.log.warn("reload: {reason} needs a restart to take effect", reason=reason)
+        self._apply(new, *built)
+        self.config = new
+        self.log.info("reloaded {file}", file=new.source)
+        return True
+
+    def _build(self, new: RouterConfig) -> tuple:
+        """Every new plugin, built before anything changes, so a failure leaves the router as it was."""
+        from router.tx.service import authenticators, flow_plugins, realm_authorization
+
+        problems: list[str] = []
+        authorizations = {
+            name: realm_authorization(new, index, realm, self.reactor, self.caller.call, problems)
+            for index, (name, realm) in enumerate(new.realms.items())
+            if name in self.context.realms
+        }
+        methods = {
+            listener.name: authenticators(listener, index, self.reactor, self.plugin_context, problems)
+            for index, listener in enumerate(new.listeners)
+            if listener.name in self.listener_runtimes
+        }
+        plugins = flow_plugins(new, self.reactor, problems)
+        if problems:
+            raise ConfigError(problems)
+        return authorizations, methods, plugins
+
+    def _needs_restart(self, new: RouterConfig) -> list[str]:
+        old = self.config
+        reasons = []
+        old_listeners = {listener.name: listener for listener in old.listeners}
+        new_listeners = {listener.name: listener for listener in new.listeners}
+        for name in sorted(old_listeners.keys() | new_listeners.keys()):
+            before, after = old_listeners.get(name), new_listeners.get(name)
+            if before is None or after is None or (before.endpoint, before.transports, before.tls, before.websocket,
+                                                   before.serializers, before.max_message_size) != (
+                    after.endpoint, after.transports, after.tls, after.websocket, after.serializers,
+                    after.max_message_size):
+                reasons.append(f"listener {name!r} (endpoint, transports, TLS, WebSocket options)")
+        if set(old.realms) != set(new.realms):
+            reasons.append("adding or removing realms")
+        if old.admin != new.admin:
+            reasons.append("the admin endpoint")
+        return reasons
+
+    def _apply(self, new: RouterConfig, authorizations: dict, methods: dict, plugins: list) -> None:
+        context = self.context
+        for name, authorization in authorizations.items():
+            runtime = context.realms[name]
+            runtime.config = new.realms[name]
+            runtime.authorization = authorization
+        for name, listener_methods in methods.items():
+            self.listener_runtimes[name].methods = listener_methods
+        if new.limits.lockout != context.limits.lockout:
+            context.failures = AuthFailures(new.limits.lockout)
+        context.limits = new.limits
+        self._adopt(plugins)
+        for peer in self._peers():
+            window = getattr(peer.channel, "send_window", None)
+            if window is not None:
+                window.limit = new.limits.max_outgoing_buffer
+                window.policy = context.realms[peer.realm].config.slow_consumer_policy(peer.authrole)
+
+    def _adopt(self, plugins: list) -> None:
+        """New flow-control plugins take over the live connections and sessions (their budgets start afresh)."""
+        now = self.reactor.seconds()
+        for child in self:
+            for peer in getattr(child, "connection_peers", lambda: [])():
+                for plugin in plugins:
+                    plugin.admit_connection(peer, child.name, now)
+        for peer in self._peers():
+            session = getattr(peer.channel, "session", None)
+            if session is not None and session.flow_session is not None:
+                for plugin in plugins:
+                    plugin.admit_session(session.flow_session, now)
+        self.context.flow.replace_plugins(plugins)

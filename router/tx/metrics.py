@@ -1,0 +1,106 @@
+"""The admin listener: Prometheus text format on /metrics (prometheus_client, a registry of our own, read from the
+router's live state when scraped) and /healthz (the reactor answers and every listener is listening)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.twisted import MetricsResource
+from twisted.web import resource, server
+
+from router.tx.traffic import LATENCY_BUCKETS
+
+_PREFIX = "wampgate"
+
+
+class RouterCollector:
+    """Builds every metric family from the router's state on each scrape; nothing is kept twice."""
+
+    def __init__(self, context: Any, listeners: list[Any]):
+        self._context = context
+        self._listeners = listeners
+
+    def collect(self):
+        yield from self._sessions_and_connections()
+        yield from self._traffic()
+        yield from self._counters()
+
+    def _sessions_and_connections(self):
+        sessions = GaugeMetricFamily(f"{_PREFIX}_sessions", "Joined sessions per realm", labels=["realm"])
+        buffered = GaugeMetricFamily(f"{_PREFIX}_outgoing_buffer_bytes",
+                                     "Bytes written to sessions beyond what their sockets took, per realm",
+                                     labels=["realm"])
+        for name, realm in self._context.realms.items():
+            peers = list(realm.core.sessions.values())
+            sessions.add_metric([name], len(peers))
+            held = sum(getattr(getattr(peer.channel, "send_window", None), "held", 0) for peer in peers)
+            buffered.add_metric([name], held)
+        connections = GaugeMetricFamily(f"{_PREFIX}_connections", "Open connections per listener",
+                                        labels=["listener"])
+        for listener in self._listeners:
+            connections.add_metric([listener.name], listener.open_connections())
+        yield from (sessions, buffered, connections)
+
+    def _traffic(self):
+        traffic = self._context.traffic
+        messages_in = CounterMetricFamily(f"{_PREFIX}_messages_received", "WAMP messages received by type",
+                                          labels=["type"])
+        for kind, count in sorted(traffic.messages_in.items()):
+            messages_in.add_metric([kind], count)
+        yield messages_in
+        yield CounterMetricFamily(f"{_PREFIX}_messages_sent", "WAMP messages sent", value=traffic.messages_out)
+        yield CounterMetricFamily(f"{_PREFIX}_received_bytes", "Payload bytes received", value=traffic.bytes_in)
+        yield CounterMetricFamily(f"{_PREFIX}_sent_bytes", "Payload bytes sent", value=traffic.bytes_out)
+        yield CounterMetricFamily(f"{_PREFIX}_deliveries", "EVENTs delivered to subscribers",
+                                  value=traffic.deliveries)
+        histogram = HistogramMetricFamily(f"{_PREFIX}_routing_seconds",
+                                          "Time to route one received transport message")
+        buckets, running = [], 0
+        for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), traffic.latency_counts):
+            running += count
+            buckets.append((bound, running))
+        histogram.add_metric([], buckets, traffic.latency_sum)
+        yield histogram
+
+    def _counters(self):
+        families: dict[str, CounterMetricFamily] = {}
+        for name, labels, count in self._context.counters.items():
+            keys = sorted(labels)
+            family = families.get(name)
+            if family is None:
+                family = families[name] = CounterMetricFamily(f"{_PREFIX}_{name}", name.replace("_", " "),
+                                                              labels=keys)
+            family.add_metric([labels[key] for key in keys], count)
+        yield from families.values()
+
+
+class HealthResource(resource.Resource):
+    """200 when every listener is listening (the reactor answered this request, so it is alive), else 503."""
+
+    isLeaf = True
+
+    def __init__(self, listeners: list[Any]):
+        super().__init__()
+        self._listeners = listeners
+
+    def render_GET(self, request) -> bytes:
+        down = [listener.name for listener in self._listeners if listener.port is None]
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        if down:
+            request.setResponseCode(503)
+            return ("listeners down: " + ", ".join(down) + "\n").encode()
+        return b"ok\n"
+
+
+def admin_site(context: Any, listeners: list[Any]) -> server.Site:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(RouterCollector(context, listeners))
+    root = resource.Resource()
+    root.putChild(b"metrics", MetricsResource(registry=registry))
+    root.putChild(b"healthz", HealthResource(listeners))
+    site = server.Site(root, logPath=None)
+    site.displayTracebacks = False
+    site.noisy = False
+    return site
