@@ -106,9 +106,15 @@ class _Refusal(Protocol):
 class _Admitted(ProtocolWrapper):
     """Wraps an admitted connection's protocol. A wrapper rather than a hook on the protocol: serving static files
     hands the connection from the HTTP protocol to the WebSocket one by replacing `wrappedProtocol`, and the
-    wrapper must still see the connection close."""
+    wrapper must still see the connection close. Only reads and the close pass through it: the wrapped protocol
+    writes to the real transport."""
 
     peer = ""
+
+    def makeConnection(self, transport) -> None:
+        Protocol.makeConnection(self, transport)
+        self.factory.registerProtocol(self)
+        self.wrappedProtocol.makeConnection(transport)
 
 
 class AdmittingFactory(WrappingFactory):

@@ -12,16 +12,17 @@ from router.tx.runtime import ListenerRuntime, RouterContext
 from router.tx.tls import context_factory
 from router.tx.unisocket import UniSocketFactory
 from router.tx.websocket import WebSocketFactory
+from router.tx.wire import Codecs
 
 
-def listener_factory(context: RouterContext, listener: ListenerRuntime, serializers: dict) -> Factory:
+def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: Codecs) -> Factory:
     """The factory to listen with; raises TlsSetupError when the certificate files cannot be used."""
     config = listener.config
     web = None
     if "websocket" in config.transports:
-        websocket = WebSocketFactory(context, listener, serializers)
+        websocket = WebSocketFactory(context, listener, codecs)
         web = _site(websocket, config) if config.websocket.static_dir is not None else websocket
-    rawsocket = RawSocketFactory(context, listener, serializers) if "rawsocket" in config.transports else None
+    rawsocket = RawSocketFactory(context, listener, codecs) if "rawsocket" in config.transports else None
     if web is not None and rawsocket is not None:
         factory = UniSocketFactory(
             rawsocket, web, clock=context.clock, first_byte_timeout=context.limits.hello_timeout

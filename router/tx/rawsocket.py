@@ -20,6 +20,7 @@ from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
 from router.tx.sendwindow import SendWindow, register_producer
+from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
 MAGIC = 0x7F
@@ -100,6 +101,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
             return False
         del inbox[:4]
         self.serializer = serializer
+        self._frame_key = self.factory.frame_keys[serializer.RAWSOCKET_SERIALIZER_ID]
         self._binary = None  # RawSocket has no text/binary distinction
         self._send_limit = 2 ** (9 + (octet >> 4))
         exponent = length_exponent(self._receive_limit)
@@ -171,28 +173,29 @@ class RawSocketChannel(WampRawSocketServerProtocol):
     # -- the channel interface the session uses -----------------------------------------------------------------
 
     def send_message(self, msg) -> bool:
-        """Send one message; False when it is larger than the client announced it can take (nothing was sent,
-        and the caller decides what the client gets instead)."""
+        """Write the message's frame (built once per serializer, shared by every recipient); False when it is
+        larger than the client announced it can take (nothing was sent, and the caller decides what the client gets
+        instead)."""
         if self._closing:
             return True
-        data = msg.serialize(self.serializer._serializer)
-        if len(data) > self._send_limit:
+        frame = self._frame_key.frame(msg)
+        if len(frame) - 4 > self._send_limit:
             self.router_log.info(
                 "RawSocket: a {size}-byte {kind} for {peer} is over the client's limit of {limit}",
-                size=len(data),
+                size=len(frame) - 4,
                 kind=type(msg).__name__.upper(),
                 peer=self.peer,
                 limit=self._send_limit,
             )
             return False
         window = self._window
-        if window.paused and window.admit(msg, len(data)) is not None:
+        if window.paused and window.admit(msg, len(frame)) is not None:
             self.session.slow_consumer(window)
             return True
         traffic = self.factory.context.traffic
         traffic.messages_out += 1
-        traffic.bytes_out += len(data)
-        self.transport.writeSequence((len(data).to_bytes(4, "big"), data))
+        traffic.bytes_out += len(frame)
+        self.transport.write(frame)
         return True
 
     def close_transport(self, code: int, reason: str | None) -> None:
@@ -232,9 +235,11 @@ class RawSocketFactory(WampRawSocketServerFactory):
     protocol = RawSocketChannel
     noisy = False
 
-    def __init__(self, context: RouterContext, listener: ListenerRuntime, serializers: dict):
+    def __init__(self, context: RouterContext, listener: ListenerRuntime, codecs: Codecs):
         config: ListenerConfig = listener.config
-        super().__init__(lambda: None, serializers=[serializers[name] for name in config.serializers])
+        super().__init__(lambda: None, serializers=[codecs.serializers[name] for name in config.serializers])
+        self.frame_keys = {codecs.serializers[name].RAWSOCKET_SERIALIZER_ID: codecs.frames[("rawsocket", name)]
+                           for name in config.serializers}
         self.context = context
         self.listener = listener
         self._max_message_size = config.max_message_size

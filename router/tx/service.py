@@ -33,7 +33,7 @@ from router.tx.lifecycle import RouterService
 from router.tx.metrics import admin_site
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.tls import TlsSetupError
-from router.tx.wire import make_serializers
+from router.tx.wire import make_codecs
 
 MAX_ID = 2**53
 
@@ -168,14 +168,14 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         counters=counters,
         traffic=traffic,
     )
-    serializers = make_serializers()
+    codecs = make_codecs()
     top = RouterService(config, context, reactor, caller)
     for index, listener in enumerate(config.listeners):
         methods = authenticators(listener, index, reactor, top.plugin_context, problems)
         runtime = ListenerRuntime(config=listener, methods=methods)
         top.listener_runtimes[listener.name] = runtime
         try:
-            factory = listener_factory(context, runtime, serializers)
+            factory = listener_factory(context, runtime, codecs)
         except TlsSetupError as e:
             problems.append(f"listeners[{index}].tls: {e}")
             continue

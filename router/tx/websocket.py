@@ -17,6 +17,7 @@ from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
 from router.tx.sendwindow import SendWindow, register_producer
+from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
 
@@ -76,6 +77,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             if serializer is not None:
                 self.serializer = serializer
                 self._binary = serializer._serializer.BINARY
+                self._frame_key = factory.frame_keys[serializer.SERIALIZER_ID]
                 self._request = request
                 return subprotocol, {}
         raise ConnectionDeny(
@@ -105,12 +107,26 @@ class WebSocketChannel(WampWebSocketServerProtocol):
     # -- the channel interface the session uses -----------------------------------------------------------------
 
     def send_message(self, msg) -> bool:
-        """Serialize (cached per serializer on the message) and send, unless the connection is closing.
-
-        True when the message went out, was dropped for a slow subscriber, or the connection is going away anyway
-        (nothing for the caller to undo)."""
+        """Write the message's frame (built once per serializer and shared by every recipient), unless the
+        connection is closing. True when it went out, was dropped for a slow subscriber, or the connection is going
+        away anyway (nothing for the caller to undo)."""
         if self.state != self.STATE_OPEN:
             return True
+        if self._perMessageCompress is not None:
+            return self._send_compressed(msg)
+        frame = self._frame_key.frame(msg)
+        window = self._window
+        if window.paused and window.admit(msg, len(frame)) is not None:
+            self.session.slow_consumer(window)
+            return True
+        traffic = self.factory.context.traffic
+        traffic.messages_out += 1
+        traffic.bytes_out += len(frame)
+        self.transport.write(frame)
+        return True
+
+    def _send_compressed(self, msg) -> bool:
+        """With permessage-deflate the frame differs per connection: autobahn's own send path."""
         data = msg.serialize(self.serializer._serializer)
         window = self._window
         if window.paused and window.admit(msg, len(data)) is not None:
@@ -226,9 +242,11 @@ class WebSocketFactory(WampWebSocketServerFactory):
     protocol = WebSocketChannel
     noisy = False
 
-    def __init__(self, context: RouterContext, listener: ListenerRuntime, serializers: dict):
+    def __init__(self, context: RouterContext, listener: ListenerRuntime, codecs: Codecs):
         config: ListenerConfig = listener.config
-        chosen = [serializers[name] for name in config.serializers]
+        chosen = [codecs.serializers[name] for name in config.serializers]
+        self.frame_keys = {codecs.serializers[name].SERIALIZER_ID: codecs.frames[("websocket", name)]
+                           for name in config.serializers}
         super().__init__(lambda: None, serializers=chosen, server=config.websocket.server_header or None)
         self.context = context
         self.listener = listener

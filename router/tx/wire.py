@@ -7,9 +7,13 @@ hot path does only decode + parse.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from autobahn.wamp import message as wamp
 from autobahn.wamp.exception import InvalidUriError
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, Serializer
+
+from router.tx.framing import FrameKey
 
 # The messages a client may send to a router; anything else is a protocol violation.
 INBOUND: dict[int, type[wamp.Message]] = {
@@ -36,9 +40,23 @@ _URI_REQUESTS = frozenset(cls.MESSAGE_TYPE for cls in (wamp.Publish, wamp.Subscr
 _DISCLOSABLE = frozenset((wamp.Publish.MESSAGE_TYPE, wamp.Call.MESSAGE_TYPE))
 
 
-def make_serializers() -> dict[str, Serializer]:
-    """One instance per format, shared by every listener, so a message serialized once is reused for all."""
-    return {"json": JsonSerializer(), "msgpack": MsgPackSerializer(), "cbor": CBORSerializer()}
+@dataclass(frozen=True)
+class Codecs:
+    """The serializers and frame keys, one of each per format and framing, shared by every listener, so a message
+    is serialized and framed once for all its recipients."""
+
+    serializers: dict[str, Serializer]
+    frames: dict[tuple[str, str], FrameKey]  # (framing, serializer name) -> key
+
+
+def make_codecs() -> Codecs:
+    serializers = {"json": JsonSerializer(), "msgpack": MsgPackSerializer(), "cbor": CBORSerializer()}
+    frames = {
+        (kind, name): FrameKey(kind, serializer._serializer)
+        for name, serializer in serializers.items()
+        for kind in ("websocket", "rawsocket")
+    }
+    return Codecs(serializers, frames)
 
 
 class ProtocolViolation(Exception):
