@@ -39,8 +39,9 @@ MAX_ID = 2**53
 
 
 def random_id() -> int:
-    """Session, subscription and publication ids: random in [1, 2**53], never a counter that could collide."""
-    return secrets.randbelow(MAX_ID) + 1
+    """Session, subscription and publication ids: random in [1, 2**53], never a counter that could collide.
+    (53 random bits plus one: randbelow(2**53) would reject half its draws, costing a second syscall.)"""
+    return secrets.randbits(53) + 1
 
 
 class ListenerService(service.Service):
