@@ -14,7 +14,7 @@ from typing import Any
 from zope.interface import implementer
 
 from router.config import Permission, RealmConfig, RoleConfig
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriIndex, pattern_matches, specificity
+from router.core.uri import EXACT, PREFIX, WILDCARD, UriIndex, is_reserved, pattern_matches, specificity
 from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
 from router.model import DENY, AuthorizationRequest, Decision
 
@@ -112,6 +112,8 @@ class StaticAuthorizer:
             rule = self._best(rules.index.best(request.uri), personal, request.uri)
         else:
             rule = self._pattern_rule(request, rules, personal)
+        if rule is not None and is_reserved(request.uri) and not is_reserved(rule.uri):
+            rule = None  # the router's own `wamp.` API needs a rule that names it; a broad grant does not reach it
         per_role = not rules.templated  # with {authid} rules, answers are this identity's own
         if rule is None or request.action not in rule.allow:
             return Decision(allow=False, cache_ttl=CACHE_TTL, per_role=per_role)

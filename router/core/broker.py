@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from autobahn.wamp import message as wamp
 
@@ -12,16 +12,32 @@ from router.core.peer import Peer
 from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 
+# What `on_change(change, session_id, subscription)` is told, in the order the subscription meta API's events fire:
+# CREATE before the first SUBSCRIBE, UNSUBSCRIBE before DELETE.
+CREATE = "create"
+SUBSCRIBE = "subscribe"
+UNSUBSCRIBE = "unsubscribe"
+DELETE = "delete"
+
+OnChange = Callable[[str, int, "Subscription"], list[Effect]]
+
+
+def _unobserved(change: str, session_id: int, subscription: Subscription) -> list[Effect]:
+    return []
+
+
 class Subscription:
-    """One (topic, match) pair; every session subscribed to it shares its id."""
+    """One (topic, match) pair; every session subscribed to it shares its id. `created` is the `now` of the
+    SUBSCRIBE that created it (the meta API reports it), or None when the caller passed no time."""
 
-    __slots__ = ("id", "uri", "match", "subscribers")
+    __slots__ = ("id", "uri", "match", "subscribers", "created")
 
-    def __init__(self, subscription_id: int, uri: str, match: str):
+    def __init__(self, subscription_id: int, uri: str, match: str, created: float | None = None):
         self.id = subscription_id
         self.uri = uri
         self.match = match
         self.subscribers: dict[int, Peer] = {}
+        self.created = created
 
 
 class _Filter:
@@ -61,15 +77,27 @@ def _has_filter(publish: wamp.Publish) -> bool:
 
 
 class Broker:
-    """Routes events from publishers to subscribers of one realm."""
+    """Routes events from publishers to subscribers of one realm.
 
-    def __init__(self, policy: UriPolicy, new_id: Callable[[], int], *, max_subscriptions_per_session: int = 1000):
+    `on_change` hears of every subscription created, joined, left or deleted and answers with effects (the realm
+    turns them into meta events); it is never called on the publish path.
+    """
+
+    def __init__(
+        self,
+        policy: UriPolicy,
+        new_id: Callable[[], int],
+        *,
+        max_subscriptions_per_session: int = 1000,
+        on_change: OnChange = _unobserved,
+    ):
         self._policy = policy
         self._new_id = new_id
         self._max_subscriptions = max_subscriptions_per_session
+        self._on_change = on_change
         self._index: UriIndex[Subscription] = UriIndex()
         self._by_id: dict[int, Subscription] = {}
-        self._by_session: dict[int, set[int]] = {}
+        self._by_session: dict[int, dict[int, None]] = {}  # session -> its subscription ids, in order
 
     # -- introspection (tests, meta API) --------------------------------------------------------------------
 
@@ -81,6 +109,14 @@ class Broker:
 
     def subscriptions_of(self, session_id: int) -> list[Subscription]:
         return [self._by_id[sid] for sid in self._by_session.get(session_id, ())]
+
+    def find(self, topic: str, match: str) -> Subscription | None:
+        """The subscription for exactly this (topic, match) pair."""
+        return self._index.get(topic, match)
+
+    def matching(self, topic: str) -> Iterator[Subscription]:
+        """Every subscription an event on `topic` would reach."""
+        return self._index.matching(topic)
 
     # -- validation, before authorization ----------------------------------------------------------------------
 
@@ -102,19 +138,28 @@ class Broker:
 
     # -- actions ---------------------------------------------------------------------------------------------
 
-    def subscribe(self, peer: Peer, msg: wamp.Subscribe) -> list[Effect]:
+    def subscribe(self, peer: Peer, msg: wamp.Subscribe, *, now: float | None = None) -> list[Effect]:
+        """Add the session to the (topic, match) subscription, creating it if needed; subscribing again to the same
+        pair answers the same id and changes nothing."""
         subscription = self._index.get(msg.topic, msg.match)
         held = self._by_session.get(peer.session_id, ())
         if len(held) >= self._max_subscriptions and (subscription is None or subscription.id not in held):
             text = f"at most {self._max_subscriptions} subscriptions per session"
             return _error(peer, wamp.Subscribe, msg.request, errors.TOO_MANY_SUBSCRIPTIONS, text)
-        if subscription is None:
-            subscription = Subscription(self._unused_id(), msg.topic, msg.match)
+        created = subscription is None
+        if created:
+            subscription = Subscription(self._unused_id(), msg.topic, msg.match, now)
             self._index.add(msg.topic, msg.match, subscription)
             self._by_id[subscription.id] = subscription
+        joined = peer.session_id not in subscription.subscribers
         subscription.subscribers[peer.session_id] = peer
-        self._by_session.setdefault(peer.session_id, set()).add(subscription.id)
-        return reply(peer, wamp.Subscribed(msg.request, subscription.id))
+        self._by_session.setdefault(peer.session_id, {})[subscription.id] = None
+        effects = reply(peer, wamp.Subscribed(msg.request, subscription.id))
+        if created:
+            effects += self._on_change(CREATE, peer.session_id, subscription)
+        if joined:
+            effects += self._on_change(SUBSCRIBE, peer.session_id, subscription)
+        return effects
 
     def unsubscribe(self, peer: Peer, msg: wamp.Unsubscribe) -> list[Effect]:
         subscription = self._by_id.get(msg.subscription)
@@ -122,9 +167,9 @@ class Broker:
             return _error(
                 peer, wamp.Unsubscribe, msg.request, errors.NO_SUCH_SUBSCRIPTION, "no such subscription for this session"
             )
-        self._drop(peer.session_id, subscription)
-        self._by_session[peer.session_id].discard(subscription.id)
-        return reply(peer, wamp.Unsubscribed(msg.request))
+        deleted = self._drop(peer.session_id, subscription)
+        self._by_session[peer.session_id].pop(subscription.id, None)
+        return reply(peer, wamp.Unsubscribed(msg.request)) + self._left(peer.session_id, subscription, deleted)
 
     def publish(self, peer: Peer, msg: wamp.Publish, *, disclose: bool = False) -> list[Effect]:
         """Fan one PUBLISH out: one EVENT per matching subscription, shared by all its receivers."""
@@ -150,28 +195,48 @@ class Broker:
         return effects
 
     def deliver(self, topic: str, event_for: Callable[[Subscription], wamp.Event]) -> list[Effect]:
-        """Deliver an event that did not come from a local session (router-originated, or another node)."""
+        """Deliver an event that did not come from a local session (router-originated, or another node).
+
+        Router events under `wamp.` reach only subscriptions that name `wamp.` themselves: a broad pattern such as
+        the prefix "" never receives meta events by accident."""
+        reserved = is_reserved(topic)
         effects: list[Effect] = []
         for subscription in self._index.matching(topic):
+            if reserved and not is_reserved(subscription.uri):
+                continue
             if subscription.subscribers:
                 effects.append(Send(list(subscription.subscribers.values()), event_for(subscription)))
         return effects
 
     def remove_session(self, peer: Peer) -> list[Effect]:
-        """Forget every subscription of a session that left."""
+        """Forget every subscription of a session that left. All of them go before any change is reported, so a
+        session that watched the meta topics is never sent an event about its own leaving."""
+        dropped = []
         for subscription_id in self._by_session.pop(peer.session_id, ()):
             subscription = self._by_id.get(subscription_id)
             if subscription is not None:
-                self._drop(peer.session_id, subscription)
-        return []
+                dropped.append((subscription, self._drop(peer.session_id, subscription)))
+        effects: list[Effect] = []
+        for subscription, deleted in dropped:
+            effects += self._left(peer.session_id, subscription, deleted)
+        return effects
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _drop(self, session_id: int, subscription: Subscription) -> None:
+    def _drop(self, session_id: int, subscription: Subscription) -> bool:
+        """Take the session off the subscription; True when that deleted the subscription."""
         del subscription.subscribers[session_id]
-        if not subscription.subscribers:
-            self._index.remove(subscription.uri, subscription.match)
-            del self._by_id[subscription.id]
+        if subscription.subscribers:
+            return False
+        self._index.remove(subscription.uri, subscription.match)
+        del self._by_id[subscription.id]
+        return True
+
+    def _left(self, session_id: int, subscription: Subscription, deleted: bool) -> list[Effect]:
+        effects = self._on_change(UNSUBSCRIBE, session_id, subscription)
+        if deleted:
+            effects += self._on_change(DELETE, session_id, subscription)
+        return effects
 
     def _unused_id(self) -> int:
         while True:

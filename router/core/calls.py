@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from autobahn.wamp import message as wamp
 
+from router.core.effects import Effect
 from router.core.peer import Peer
 from router.core.uri import EXACT
 
@@ -23,18 +24,34 @@ INVOKE_POLICIES = (SINGLE, FIRST, LAST, ROUNDROBIN, RANDOM)
 
 DEFAULT_MAX_RETIRED_PER_CALLEE = 1000
 
+# What the dealer's `on_change(change, session_id, registration)` is told, in the order the registration meta API's
+# events fire: CREATE before the first REGISTER, UNREGISTER before DELETE.
+CREATE = "create"
+REGISTER = "register"
+UNREGISTER = "unregister"
+DELETE = "delete"
+
+OnChange = Callable[[str, int, "Registration"], list[Effect]]
+
+
+def unobserved(change: str, session_id: int, registration: Registration) -> list[Effect]:
+    """The default `on_change`: nobody listens, nothing to do."""
+    return []
+
 
 class Registration:
-    """One (procedure, match) pair and its callees, in the order they registered (`first` / `last` read it)."""
+    """One (procedure, match) pair and its callees, in the order they registered (`first` / `last` read it).
+    `created` is the `now` of the REGISTER that created it (the meta API reports it), or None when not given."""
 
-    __slots__ = ("id", "uri", "match", "invoke", "callees", "_turn")
+    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_turn")
 
-    def __init__(self, registration_id: int, uri: str, match: str, invoke: str):
+    def __init__(self, registration_id: int, uri: str, match: str, invoke: str, created: float | None = None):
         self.id = registration_id
         self.uri = uri
         self.match = match
         self.invoke = invoke
         self.callees: list[Peer] = []
+        self.created = created
         self._turn = 0  # roundrobin: index of the callee that gets the next call
 
     def has(self, session_id: int) -> bool:
@@ -60,6 +77,20 @@ class Registration:
         if self.invoke == RANDOM:
             return choose(tuple(self.callees))
         return self.callees[0]  # single, first
+
+
+def join_problem(registration: Registration, session_id: int, invoke: str) -> str | None:
+    """Why the session may not join an existing registration, or None when it may (a shared one, same policy)."""
+    if registration.invoke != invoke:
+        return (
+            f"procedure already registered with invoke policy '{registration.invoke}';"
+            f" this request asked for '{invoke}'"
+        )
+    if invoke == SINGLE:
+        return "procedure already registered"
+    if registration.has(session_id):
+        return "this session already registered the procedure"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,9 @@ Choices
   one. On expiry the caller gets ``wamp.error.timeout`` and a canceling-capable callee an INTERRUPT.
 * ``wamp.`` is reserved: clients cannot register under it, and a call to a ``wamp.`` URI never reaches a client's
   pattern registration (a prefix ``""`` or a wildcard ``.session.get`` would otherwise capture meta procedures).
+  The realm answers the meta procedures itself (meta.py) before a CALL reaches the dealer.
+* ``on_change(change, session_id, registration)`` hears of each registration created, joined, left and deleted
+  (calls.CREATE / REGISTER / UNREGISTER / DELETE) and answers with effects: the registration meta events.
 * UNREGISTER does not touch calls already sent to that callee: they finish normally.
 """
 
@@ -54,17 +57,24 @@ from autobahn.wamp.role import RoleDealerFeatures
 
 from router.core import errors
 from router.core.calls import (
+    CREATE,
     DEFAULT_MAX_RETIRED_PER_CALLEE,
+    DELETE,
+    REGISTER,
     SINGLE,
+    UNREGISTER,
     CalleeLedger,
     CallInfo,
     CallTimer,
+    OnChange,
     PendingCall,
     Registration,
     forwarded_error,
     invocation_for,
+    join_problem,
     result_for,
     router_error,
+    unobserved,
 )
 from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
 from router.core.peer import Peer
@@ -91,6 +101,7 @@ class Dealer:
         max_retired_per_callee: int = DEFAULT_MAX_RETIRED_PER_CALLEE,
         max_registrations_per_session: int = 1000,
         max_pending_calls_per_session: int = 1000,
+        on_change: OnChange = unobserved,
     ):
         if not max_call_timeout > 0:
             raise ValueError(f"max_call_timeout: expected a positive number of seconds, found {max_call_timeout!r}")
@@ -107,6 +118,7 @@ class Dealer:
         self._max_retired = max_retired_per_callee
         self._max_registrations = max_registrations_per_session
         self._max_pending_calls = max_pending_calls_per_session
+        self._on_change = on_change  # hears of registrations created, joined, left, deleted (the meta API)
         self._index: UriIndex[Registration] = UriIndex()
         self._by_id: dict[int, Registration] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # callee session -> its registration ids, in order
@@ -139,6 +151,10 @@ class Dealer:
     def lookup(self, procedure: str) -> Registration | None:
         """The registration a CALL to `procedure` would go to."""
         return self._route(procedure)
+
+    def find(self, procedure: str, match: str) -> Registration | None:
+        """The registration for exactly this (procedure, match) pair."""
+        return self._index.get(procedure, match)
 
     def pending_calls(self) -> list[CallInfo]:
         return [call.info() for calls in self._callers.values() for call in calls.values()]
@@ -178,37 +194,41 @@ class Dealer:
 
     # -- registrations -----------------------------------------------------------------------------------------
 
-    def register(self, peer: Peer, msg: wamp.Register) -> list[Effect]:
+    def register(self, peer: Peer, msg: wamp.Register, *, now: float | None = None) -> list[Effect]:
+        """Create the (procedure, match) registration or join a shared one with the same invoke policy."""
         if len(self._by_session.get(peer.session_id, ())) >= self._max_registrations:
             text = f"at most {self._max_registrations} registrations per session"
             return reply(peer, router_error(wamp.Register, msg.request, errors.TOO_MANY_REGISTRATIONS, text))
         match = msg.match or EXACT
         invoke = msg.invoke or SINGLE
         registration = self._index.get(msg.procedure, match)
-        if registration is None:
-            registration = Registration(self._unused_id(), msg.procedure, match, invoke)
+        created = registration is None
+        if created:
+            registration = Registration(self._unused_id(), msg.procedure, match, invoke, now)
             self._index.add(msg.procedure, match, registration)
             self._by_id[registration.id] = registration
         else:
-            problem = _join_problem(registration, peer, invoke)
+            problem = join_problem(registration, peer.session_id, invoke)
             if problem is not None:
                 error = router_error(wamp.Register, msg.request, errors.PROCEDURE_ALREADY_EXISTS, problem)
                 return reply(peer, error)
         registration.callees.append(peer)
         self._by_session.setdefault(peer.session_id, {})[registration.id] = None
-        return reply(peer, wamp.Registered(msg.request, registration.id))
+        effects = reply(peer, wamp.Registered(msg.request, registration.id))
+        if created:
+            effects += self._on_change(CREATE, peer.session_id, registration)
+        return effects + self._on_change(REGISTER, peer.session_id, registration)
 
     def unregister(self, peer: Peer, msg: wamp.Unregister) -> list[Effect]:
         registration = self._by_id.get(msg.registration)
         if registration is None or not registration.has(peer.session_id):
             text = "no such registration for this session"
             return reply(peer, router_error(wamp.Unregister, msg.request, errors.NO_SUCH_REGISTRATION, text))
-        self._leave_registration(peer.session_id, registration)
         mine = self._by_session[peer.session_id]
         del mine[registration.id]
         if not mine:
             del self._by_session[peer.session_id]
-        return reply(peer, wamp.Unregistered(msg.request))
+        return reply(peer, wamp.Unregistered(msg.request)) + self._leave_registration(peer.session_id, registration)
 
     # -- calls ---------------------------------------------------------------------------------------------------
 
@@ -297,7 +317,7 @@ class Dealer:
         effects = self._drop_calls_of_caller(peer)
         effects += self._drop_calls_on_callee(peer)
         for registration_id in self._by_session.pop(peer.session_id, ()):
-            self._leave_registration(peer.session_id, self._by_id[registration_id])
+            effects += self._leave_registration(peer.session_id, self._by_id[registration_id])
         return effects
 
     def _drop_calls_of_caller(self, peer: Peer) -> list[Effect]:
@@ -381,31 +401,21 @@ class Dealer:
         if not calls:
             del self._callers[call.caller.session_id]
 
-    def _leave_registration(self, session_id: int, registration: Registration) -> None:
+    def _leave_registration(self, session_id: int, registration: Registration) -> list[Effect]:
+        """Take the callee off the registration, deleting it with its last callee; the changes as effects."""
         registration.remove(session_id)
+        effects = self._on_change(UNREGISTER, session_id, registration)
         if not registration.callees:
             self._index.remove(registration.uri, registration.match)
             del self._by_id[registration.id]
+            effects += self._on_change(DELETE, session_id, registration)
+        return effects
 
     def _unused_id(self) -> int:
         while True:
             candidate = self._new_id()
             if candidate not in self._by_id:
                 return candidate
-
-
-def _join_problem(registration: Registration, peer: Peer, invoke: str) -> str | None:
-    """Why `peer` may not join an existing registration, or None when it may (a shared one, same policy)."""
-    if registration.invoke != invoke:
-        return (
-            f"procedure already registered with invoke policy '{registration.invoke}';"
-            f" this request asked for '{invoke}'"
-        )
-    if invoke == SINGLE:
-        return "procedure already registered"
-    if registration.has(peer.session_id):
-        return "this session already registered the procedure"
-    return None
 
 
 def _reused_request(peer: Peer, request: int) -> list[Effect]:

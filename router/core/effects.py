@@ -45,7 +45,18 @@ class CancelTimer:
     key: Hashable
 
 
-Effect = Send | Abort | StartTimer | CancelTimer
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """End a joined session with GOODBYE (reason URI, optional message), as the `wamp.session.kill*` meta
+    procedures ask. The I/O layer closes it the way a router-initiated GOODBYE always does, which also makes the
+    session leave the realm (so its meta events come from that leave); a peer no longer joined is ignored."""
+
+    peer: Peer
+    reason: str
+    message: str | None
+
+
+Effect = Send | Abort | StartTimer | CancelTimer | Kick
 
 
 def reply(peer: Peer, message: Message) -> list[Effect]:

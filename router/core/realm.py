@@ -1,4 +1,4 @@
-"""The sessions of one realm and the routing of their messages to the broker and the dealer."""
+"""The sessions of one realm and the routing of their messages to the broker, the dealer and the meta API."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from router.core import errors
 from router.core.broker import Broker
 from router.core.dealer import Dealer
 from router.core.effects import Abort, Effect
+from router.core.meta import MetaApi
 from router.core.peer import Peer
 from router.core.uri import EXACT, UriPolicy
 
@@ -43,7 +44,8 @@ class RealmLimits:
 
 
 class Realm:
-    """One realm: its joined sessions, its broker and dealer, and the features WELCOME announces for them."""
+    """One realm: its joined sessions, its broker and dealer, the meta API that describes them, and the features
+    WELCOME announces for them."""
 
     def __init__(
         self,
@@ -57,7 +59,13 @@ class Realm:
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
-        self.broker = Broker(policy, new_id, max_subscriptions_per_session=limits.max_subscriptions_per_session)
+        self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
+        self.broker = Broker(
+            policy,
+            new_id,
+            max_subscriptions_per_session=limits.max_subscriptions_per_session,
+            on_change=self.meta.subscription_changed,
+        )
         self.dealer = Dealer(
             policy,
             new_id,
@@ -65,6 +73,7 @@ class Realm:
             max_call_timeout=limits.max_call_timeout,
             max_registrations_per_session=limits.max_registrations_per_session,
             max_pending_calls_per_session=limits.max_pending_calls_per_session,
+            on_change=self.meta.registration_changed,
         )
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
@@ -73,9 +82,7 @@ class Realm:
             wamp.Call: self.dealer.check_call,
         }
         self._handlers = {
-            wamp.Subscribe: self.broker.subscribe,
             wamp.Unsubscribe: self.broker.unsubscribe,
-            wamp.Register: self.dealer.register,
             wamp.Unregister: self.dealer.unregister,
             wamp.Cancel: self.dealer.cancel,
             wamp.Yield: self.dealer.yield_,
@@ -83,27 +90,35 @@ class Realm:
         }
 
     def router_roles(self) -> dict:
-        """The roles and features announced in WELCOME: exactly what works."""
+        """The roles and features announced in WELCOME: exactly what works. The spec would have the dealer announce
+        `session_meta_api` too; the broker's announcement stands for both, which keeps a WELCOME (MessagePack, an
+        anonymous authid) within the 512 bytes a RawSocket client may announce as its maximum."""
+        dealer = self.dealer.router_features()
+        dealer.registration_meta_api = True
         return {
             "broker": RoleBrokerFeatures(
                 publisher_identification=True,
                 pattern_based_subscription=True,
+                session_meta_api=True,
+                subscription_meta_api=True,
                 subscriber_blackwhite_listing=True,
                 publisher_exclusion=True,
                 payload_transparency=True,
             ),
-            "dealer": self.dealer.router_features(),
+            "dealer": dealer,
         }
 
     def join(self, peer: Peer) -> list[Effect]:
+        """Add the session; the answer is `wamp.session.on_join` for whoever watches."""
         self.sessions[peer.session_id] = peer
-        return []
+        return self.meta.on_join(peer)
 
     def leave(self, peer: Peer) -> list[Effect]:
-        """Remove the session and everything it held or was doing; idempotent."""
+        """Remove the session and everything it held or was doing, then tell `wamp.session.on_leave`; idempotent."""
         if self.sessions.pop(peer.session_id, None) is None:
             return []
-        return self.broker.remove_session(peer) + self.dealer.remove_session(peer)
+        effects = self.broker.remove_session(peer) + self.dealer.remove_session(peer)
+        return effects + self.meta.on_leave(peer)
 
     def check(self, peer: Peer, msg: wamp.Message) -> list[Effect] | None:
         """Validate a request before it is authorized: the answer when it is refused, else None."""
@@ -116,7 +131,13 @@ class Realm:
         if kind is wamp.Publish:
             return self.broker.publish(peer, msg, disclose=disclose)
         if kind is wamp.Call:
+            if msg.procedure in self.meta.procedures:
+                return self.meta.call(peer, msg)
             return self.dealer.call(peer, msg, disclose=disclose, now=now)
+        if kind is wamp.Subscribe:
+            return self.broker.subscribe(peer, msg, now=now)
+        if kind is wamp.Register:
+            return self.dealer.register(peer, msg, now=now)
         handler = self._handlers.get(kind)
         if handler is None:
             return [Abort(peer, errors.PROTOCOL_VIOLATION, f"unexpected {kind.__name__.upper()} message")]

@@ -9,7 +9,7 @@ from twisted.logger import Logger
 
 from autobahn.wamp import message as wamp
 
-from router.core.effects import Abort, CancelTimer, Send, StartTimer
+from router.core.effects import Abort, CancelTimer, Kick, Send, StartTimer
 from router.core.errors import PAYLOAD_SIZE_EXCEEDED
 from router.core.peer import Peer
 from router.core.realm import Realm
@@ -46,6 +46,10 @@ class EffectRunner:
                 session = getattr(effect.peer.channel, "session", None)
                 if session is not None:
                     session.abort(effect.reason, effect.message)
+            elif kind is Kick:
+                session = getattr(effect.peer.channel, "session", None)
+                if session is not None and session.peer is effect.peer:
+                    session.goodbye(effect.reason, effect.message)
             elif kind is StartTimer:
                 self._timers[effect.key] = self._clock.callLater(effect.delay, self._fire, effect.key)
             elif kind is CancelTimer:

@@ -23,6 +23,8 @@ BROKER_FEATURES = {
     "subscriber_blackwhite_listing": True,
     "publisher_exclusion": True,
     "payload_transparency": True,
+    "session_meta_api": True,
+    "subscription_meta_api": True,
 }
 
 
@@ -54,7 +56,7 @@ def sleep(seconds: float):
 @pytest.mark.parametrize("via", [("universal", "json"), ("rawsocket", "msgpack")], ids=["websocket", "rawsocket"])
 @pytest_twisted.ensureDeferred
 async def test_welcome_announces_exactly_the_broker_features(router, clients, via):
-    """WELCOME.Details.roles.broker.features is exactly the five features the broker implements, each True, and
+    """WELCOME.Details.roles.broker.features is exactly the seven features the broker implements, each True, and
     WELCOME names the realm and the anonymous identity."""
     listener_name, serializer = via
     port = router.port(listener_name)
