@@ -9,6 +9,22 @@ import sys
 from router.config import ConfigError, load
 
 
+def summary(config) -> str:
+    """What the config sets up, one line per listener, realm and plugin."""
+    lines = []
+    for listener in config.listeners:
+        security = "TLS" if listener.tls else "plain"
+        methods = ", ".join(method.method for method in listener.auth)
+        lines.append(f"listener {listener.name}: {listener.endpoint} ({security}) "
+                     f"{' + '.join(listener.transports)}; authentication: {methods}")
+    for realm in config.realms.values():
+        authorizers = ", ".join(entry.plugin for entry in realm.authorizers) or "none (everything denied)"
+        lines.append(f"realm {realm.name}: roles {', '.join(realm.roles) or 'none'}; authorizers: {authorizers}")
+    lines.append(f"flow control: {', '.join(entry.plugin for entry in config.flow) or 'none'}")
+    lines.append(f"admin: {config.admin.endpoint if config.admin else 'off'}")
+    return "\n".join(lines)
+
+
 def check_config(path: str) -> int:
     """Validate a config file without starting anything; print the same messages as start-up."""
     from twisted.internet import reactor  # built into objects, never run
@@ -22,11 +38,7 @@ def check_config(path: str) -> int:
         for problem in e.problems:
             print(f"{path}: {problem}", file=sys.stderr)
         return 1
-    for listener in config.listeners:
-        tls = " (TLS)" if listener.tls else ""
-        print(f"listener {listener.name}: {listener.endpoint}{tls} {'+'.join(listener.transports)}")
-    for realm in config.realms.values():
-        print(f"realm {realm.name}: roles {', '.join(realm.roles) or 'none'}")
+    print(summary(config))
     return 0
 
 

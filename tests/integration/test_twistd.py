@@ -384,14 +384,17 @@ def check_config(path: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_check_config_accepts_dev_config(tmp_path):
-    """`wampgate check-config conf/dev.toml` exits 0 and lists the listeners and the realm."""
+    """`wampgate check-config conf/dev.toml` exits 0 and summarises listeners, realms, plugins and the admin
+    endpoint."""
     result = subprocess.run([str(WAMPGATE), "check-config", "conf/dev.toml"], cwd=REPO, capture_output=True,
                             text=True, timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "listener universal: tcp:8080:interface=127.0.0.1 websocket+rawsocket",
-        "listener rawsocket: tcp:8081:interface=127.0.0.1 rawsocket",
-        "realm realm1: roles anonymous",
+        "listener universal: tcp:8080:interface=127.0.0.1 (plain) websocket + rawsocket; authentication: anonymous",
+        "listener rawsocket: tcp:8081:interface=127.0.0.1 (plain) rawsocket; authentication: anonymous",
+        "realm realm1: roles anonymous; authorizers: static",
+        "flow control: limits",
+        "admin: tcp:8082:interface=127.0.0.1",
     ]
     assert result.stderr == ""
 

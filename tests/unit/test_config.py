@@ -82,8 +82,11 @@ def test_shipped_dev_config_loads():
     assert list(config.realms) == ["realm1"]
     roles = config.realms["realm1"].roles
     assert list(roles) == ["anonymous"]
-    assert roles["anonymous"].permissions == (Permission(uri="", match="prefix", allow=frozenset(ACTIONS),
-                                                         disclose=False),)
+    assert roles["anonymous"].permissions == (
+        Permission(uri="", match="prefix", allow=frozenset(ACTIONS), disclose=False),
+        Permission(uri="wamp.", match="prefix", allow=frozenset({"call", "subscribe"}), disclose=False),
+    )
+    assert config.admin is not None and config.admin.endpoint == "tcp:8082:interface=127.0.0.1"
     assert config.limits.hello_timeout == 10.0
 
 
