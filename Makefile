@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CONFIG ?= conf/dev.toml
+PEER ?=
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench
 
 run: $(INSTALLED)
 	$(BIN)/twistd --nodaemon --pidfile= --logger router.tx.logs.text wampgate --config $(CONFIG)
@@ -14,6 +15,11 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 install: $(INSTALLED)
+
+# Benchmarks (bench/README.md): Wampgate and a bare-Autobahn ceiling server; PEER=crossbar adds Crossbar.io, installed
+# into its own virtualenv under bench/ (never a project dependency).
+bench: $(INSTALLED)
+	$(BIN)/python -m bench $(if $(PEER),--peer $(PEER))
 
 # compat editable mode keeps the checkout on sys.path, so twisted/plugins/ is found (a PEP 660 install hides it).
 $(INSTALLED): setup.cfg pyproject.toml examples/quota_authorizer/pyproject.toml examples/quota_authorizer/quota_authorizer/__init__.py | $(BIN)/python

@@ -19,7 +19,7 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import SendWindow, register_producer
+from router.tx.sendwindow import SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
@@ -54,6 +54,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        set_no_delay(self.transport)
         self._inbox = bytearray()
         self._receive_limit = 2 ** (9 + length_exponent(self.factory.listener.config.max_message_size))
         self._send_limit = 0

@@ -55,3 +55,12 @@ def register_producer(transport, window: SendWindow) -> None:
     except RuntimeError:
         transport.unregisterProducer()
         transport.registerProducer(window, True)
+
+
+def set_no_delay(transport) -> None:
+    """Turn Nagle's algorithm off: small WAMP messages must not wait for the peer's delayed ACK (about 40 ms).
+    (Autobahn's own attempt runs before its options are set and silently fails.)"""
+    try:
+        transport.setTcpNoDelay(True)
+    except (AttributeError, OSError, NotImplementedError):
+        pass  # not a TCP socket (a UNIX socket, or a test transport)

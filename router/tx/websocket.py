@@ -16,7 +16,7 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import SendWindow, register_producer
+from router.tx.sendwindow import SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
@@ -35,6 +35,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        set_no_delay(self.transport)
         self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
         register_producer(self.transport, self._window)
 

@@ -1,0 +1,1 @@
+"""Wampgate's benchmarks: numbers printed and written to bench/results/, never timed assertions (DESIGN.md)."""

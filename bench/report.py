@@ -1,0 +1,152 @@
+"""Printing results: one line per run as it finishes, a table per scenario at the end, and the smoke checks."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+LABELS = ("wampgate", "crossbar", "ceiling-send", "ceiling-frame")
+
+
+def _n(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value >= 10_000:
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def summary(result: dict) -> str:
+    """The figures that matter for a run, compact."""
+    if not result.get("ok", False) and "errors" in result and not any(
+            k in result for k in ("event_per_s", "call_per_s", "sessions_per_s")):
+        return "FAILED: " + "; ".join(result.get("errors", []))[:300]
+    scenario = result["scenario"]
+    if scenario == "fanout":
+        text = (f"{_n(result.get('event_per_s'), 0)} ev/s  router {_n(result.get('router_cpu_us_per_event'), 2)} "
+                f"us/ev ({_n(result.get('router_cpu_percent'))}%)  loadgen {_n(result.get('loadgen_cpu_us_per_event'), 2)}"
+                f" us/ev  delivered {_n(result.get('delivered'))}/{_n(result.get('expected'))}"
+                f"  machine {_n(result.get('machine_busy_percent'), 0)}%")
+    elif scenario == "latency":
+        text = (f"p50 {_n(result.get('p50_us'))} us  p99 {_n(result.get('p99_us'))} us  max {_n(result.get('max_us'))}"
+                f" us  ({_n(result.get('samples'))} samples)  router {_n(result.get('router_cpu_us_per_event'), 2)} "
+                f"us/ev  delivered {_n(result.get('delivered'))}/{_n(result.get('expected'))}")
+    elif scenario == "sessions":
+        text = (f"{_n(result.get('rss_kib_per_session'), 2)} KiB/session  {_n(result.get('sessions_per_s'))} joins/s  "
+                f"router {_n(result.get('router_cpu_us_per_session'))} us/join  loadgen "
+                f"{_n(result.get('loadgen_cpu_us_per_session'))} us/join  "
+                f"established {_n(result.get('established'))}/{_n(result.get('sessions'))}")
+    else:
+        text = (f"{_n(result.get('call_per_s'), 0)} calls/s  router {_n(result.get('router_cpu_us_per_call'), 2)} "
+                f"us/call ({_n(result.get('router_cpu_percent'))}%)  loadgen "
+                f"{_n(result.get('loadgen_cpu_us_per_call'), 2)} us/call  calls {_n(result.get('calls'))}")
+    other = result.get("other_cpu_percent")
+    if other is not None and other > 25:
+        text += f"  [other load on the machine: {other:.0f}% CPU]"
+    if not result.get("ok", False):
+        text += "  NOT OK: " + "; ".join(result.get("errors", []))[:300]
+    return text
+
+
+def line(result: dict) -> str:
+    return f"{result['case']:<38} {result['target']:<14} {summary(result)}"
+
+
+# The figures of each scenario in the comparison tables: (key, title, digits).
+METRICS = {
+    "fanout": [("router_cpu_us_per_event", "router CPU per delivered event, us", 2),
+               ("event_per_s", "events delivered per second", 0),
+               ("loadgen_cpu_us_per_event", "load generator CPU per delivered event, us", 2)],
+    "latency": [("p50_us", "p50 delivery latency, us", 0), ("p99_us", "p99 delivery latency, us", 0),
+                ("max_us", "max delivery latency, us", 0)],
+    "rpc": [("router_cpu_us_per_call", "router CPU per call, us", 1), ("call_per_s", "calls per second", 0)],
+    "sessions": [("rss_kib_per_session", "router RSS per idle session, KiB", 2),
+                 ("sessions_per_s", "sessions established per second", 0),
+                 ("router_cpu_us_per_session", "router CPU per session join, us", 0)],
+}
+TITLES = {
+    "fanout": "FAN-OUT: 1 publisher -> N subscribers on one topic, 64-byte payload, MessagePack",
+    "latency": "LATENCY: 1,000 events/s to 10 subscribers",
+    "rpc": "RPC: 1 callee, callers with a bounded number of outstanding calls",
+    "sessions": "IDLE SESSIONS",
+}
+CASE_WIDTH = 34
+CELL = 15
+
+
+def table(output: dict) -> str:
+    rows: "OrderedDict[tuple, dict]" = OrderedDict()
+    for result in output["results"]:
+        rows.setdefault((result["scenario"], result["case"]), {})[result["target"]] = result
+    lines = []
+    for scenario, metrics in METRICS.items():
+        cases = [(case, by_target) for (s, case), by_target in rows.items() if s == scenario]
+        if not cases:
+            continue
+        labels = [label for label in LABELS if _has(cases, label)]
+        ratios = [label for label in ("ceiling-send", "ceiling-frame") if label in labels and "wampgate" in labels]
+        lines += ["", TITLES[scenario]]
+        for key, title, digits in metrics:
+            header = f"  {title:<{CASE_WIDTH}}" + "".join(f"{label:>{CELL}}" for label in labels)
+            if key == "router_cpu_us_per_event":
+                header += "".join(f"{'wg/' + label.split('-')[1]:>{CELL - 4}}" for label in ratios)
+            lines.append(header)
+            for case, by_target in cases:
+                cells = f"    {case:<{CASE_WIDTH - 2}}"
+                for label in labels:
+                    result = by_target.get(label)
+                    value = result.get(key) if result else None
+                    mark = "" if result is None or result.get("ok") else "!"
+                    cells += f"{_n(value, digits) + mark:>{CELL}}"
+                if key == "router_cpu_us_per_event":
+                    for label in ratios:
+                        ours = (by_target.get("wampgate") or {}).get(key)
+                        best = (by_target.get(label) or {}).get(key)
+                        cells += f"{(f'{ours / best:.2f}x' if ours and best else '-'):>{CELL - 4}}"
+                lines.append(cells)
+    startup = output["servers"].get("wampgate", {}).get("startup_seconds")
+    if startup:
+        lines.append("")
+        lines.append("twistd -n wampgate, spawn -> both 'listening on' lines: "
+                     + ", ".join(f"{s:.3f} s" for s in startup))
+    crossbar = output["servers"].get("crossbar", {})
+    if crossbar.get("startup_seconds"):
+        lines.append("crossbar start, spawn -> 'local node configuration ran successfully': "
+                     + ", ".join(f"{s:.3f} s" for s in crossbar["startup_seconds"]))
+    if crossbar.get("skipped"):
+        lines.append(f"crossbar not measured: {crossbar['skipped']}")
+    lines.append("(! = the run was not clean: see its errors in the JSON; wg/send, wg/frame = Wampgate's router CPU "
+                 "per event as a multiple of the ceiling's)")
+    return "\n".join(lines)
+
+
+def _has(cases, label: str) -> bool:
+    return any(label in by_target for _, by_target in cases)
+
+
+NUMBERS = {
+    "fanout": ("event_per_s", "router_cpu_us_per_event", "loadgen_cpu_us_per_event"),
+    "latency": ("p50_us", "p99_us", "max_us", "router_cpu_us_per_event"),
+    "rpc": ("call_per_s", "router_cpu_us_per_call", "loadgen_cpu_us_per_call"),
+    "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
+}
+
+
+def smoke_problems(output: dict, scenarios) -> list[str]:
+    """Every scenario ran, every run is clean, produced its numbers and delivered every event it counted."""
+    problems = []
+    seen = {r["scenario"] for r in output["results"]}
+    problems += [f"scenario {s} produced no result" for s in scenarios if s not in seen]
+    for r in output["results"]:
+        name = f"{r['case']} / {r['target']}"
+        if not r.get("ok"):
+            problems.append(f"{name}: not ok: {r.get('errors')}")
+        for key in NUMBERS.get(r["scenario"], ()):
+            if not isinstance(r.get(key), (int, float)):
+                problems.append(f"{name}: no number for {key}")
+        if r["scenario"] in ("fanout", "latency"):
+            if r.get("delivered") != r.get("published", -1) * r.get("subscribers", -1):
+                problems.append(f"{name}: delivered {r.get('delivered')} != published {r.get('published')} x "
+                                f"{r.get('subscribers')} subscribers")
+    return problems
