@@ -458,10 +458,11 @@ def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
         path=path,
         static_dir=static_dir,
         max_frame_size=t.integer("max_frame_size", DEFAULT_MAX_MESSAGE_SIZE, 125, 64 * 1024 * 1024),
+        # the router keeps this timer itself; autobahn's (below) tick in whole seconds, so they start at 1
         open_handshake_timeout=t.number("open_handshake_timeout", 5.0, 0.1, 300.0),
-        close_handshake_timeout=t.number("close_handshake_timeout", 1.0, 0.1, 300.0),
-        auto_ping_interval=t.number("auto_ping_interval", 30.0, 0.0, 3600.0),
-        auto_ping_timeout=t.number("auto_ping_timeout", 15.0, 0.0, 3600.0),
+        close_handshake_timeout=t.number("close_handshake_timeout", 1.0, 1.0, 300.0),
+        auto_ping_interval=_zero_or_at_least_one(t, "auto_ping_interval", 30.0),
+        auto_ping_timeout=_zero_or_at_least_one(t, "auto_ping_timeout", 15.0),
         server_header=t.string("server_header", "Wampgate"),
         allowed_origins=_origins(t),
         max_request_line=t.integer("max_request_line", 8192, 256, 65536),
@@ -472,6 +473,14 @@ def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
     )
     t.close()
     return websocket
+
+
+def _zero_or_at_least_one(t: TableReader, name: str, default: float) -> float:
+    value = t.number(name, default, 0.0, 3600.0)
+    if 0 < value < 1:
+        t.problem(name, "expected 0 (off) or a number of seconds from 1 to 3600 (autobahn's timers tick in seconds)")
+        return default
+    return value
 
 
 def _origins(t: TableReader) -> tuple[str, ...]:

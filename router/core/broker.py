@@ -99,6 +99,9 @@ class Broker:
         self._by_id: dict[int, Subscription] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # session -> its subscription ids, in order
 
+    def set_limits(self, *, max_subscriptions_per_session: int) -> None:
+        self._max_subscriptions = max_subscriptions_per_session
+
     # -- introspection (tests, meta API) --------------------------------------------------------------------
 
     def subscription(self, subscription_id: int) -> Subscription | None:

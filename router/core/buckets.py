@@ -30,6 +30,11 @@ class TokenBucket:
         self.tokens = tokens
         return (amount - tokens) / rate
 
+    def refund(self, amount: float) -> None:
+        """Give back tokens taken for a message that another limit then refused."""
+        if self.rate > 0:
+            self.tokens = min(self.burst, self.tokens + amount)
+
     def full(self, now: float) -> bool:
         """Whether the bucket has refilled completely: an idle bucket that may be forgotten."""
         return self.rate <= 0 or self.tokens + (now - self.stamp) * self.rate >= self.burst
@@ -56,6 +61,9 @@ class WindowQuota:
             return self.start + self.window - now
         self.used += amount
         return 0.0
+
+    def refund(self, amount: int) -> None:
+        self.used = max(0, self.used - amount)
 
     def idle(self, now: float) -> bool:
         return self.limit <= 0 or now - self.start >= self.window or self.used == 0

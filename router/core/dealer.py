@@ -125,6 +125,13 @@ class Dealer:
         self._callers: dict[int, dict[int, PendingCall]] = {}  # caller session -> CALL request id -> call
         self._ledgers: dict[int, CalleeLedger] = {}  # callee session -> its invocations
 
+    def set_limits(
+        self, *, max_registrations_per_session: int, max_pending_calls_per_session: int, max_call_timeout: float
+    ) -> None:
+        self._max_registrations = max_registrations_per_session
+        self._max_pending_calls = max_pending_calls_per_session
+        self._max_timeout_ms = max(1, int(max_call_timeout * 1000))
+
     def router_features(self) -> RoleDealerFeatures:
         """The dealer features WELCOME announces: exactly those implemented here."""
         return RoleDealerFeatures(

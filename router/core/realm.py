@@ -43,6 +43,16 @@ class RealmLimits:
     max_call_timeout: float = 3600.0  # seconds
 
 
+def realm_limits_of(limits) -> RealmLimits:
+    """The per-session limits of the router's [limits] table (any object with those attributes)."""
+    return RealmLimits(
+        max_subscriptions_per_session=limits.max_subscriptions_per_session,
+        max_registrations_per_session=limits.max_registrations_per_session,
+        max_pending_calls_per_session=limits.max_pending_calls_per_session,
+        max_call_timeout=limits.max_call_timeout,
+    )
+
+
 class Realm:
     """One realm: its joined sessions, its broker and dealer, the meta API that describes them, and the features
     WELCOME announces for them."""
@@ -88,6 +98,15 @@ class Realm:
             wamp.Yield: self.dealer.yield_,
             wamp.Error: self.dealer.error,
         }
+
+    def update_limits(self, limits: RealmLimits) -> None:
+        """A reload's new per-session limits, for live sessions too (what they already hold is kept)."""
+        self.broker.set_limits(max_subscriptions_per_session=limits.max_subscriptions_per_session)
+        self.dealer.set_limits(
+            max_registrations_per_session=limits.max_registrations_per_session,
+            max_pending_calls_per_session=limits.max_pending_calls_per_session,
+            max_call_timeout=limits.max_call_timeout,
+        )
 
     def router_roles(self) -> dict:
         """The roles and features announced in WELCOME: exactly what works. The spec would have the dealer announce

@@ -3,10 +3,12 @@ time, failures are counted per authid and per peer address, and refusals are slo
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from router.core.lockout import AuthFailures
 from router.counters import Counters
@@ -62,10 +64,20 @@ class Authentication:
             self._delayed.cancel()
 
     def _ask(self, method, *args) -> None:
-        d = defer.maybeDeferred(method, *args)
-        d.addTimeout(self._timeout, self._clock)
-        self._pending = d
-        d.addCallbacks(self._on_answer, self._on_error)
+        """Call the authenticator; an answer that is not ready now is awaited for at most the timeout."""
+        try:
+            answer = method(*args)
+        except Exception:
+            self._on_error(Failure())
+            return
+        if inspect.isawaitable(answer):
+            answer = defer.ensureDeferred(answer)
+        if not isinstance(answer, defer.Deferred):
+            self._on_answer(answer)
+            return
+        answer.addTimeout(self._timeout, self._clock)
+        self._pending = answer
+        answer.addCallbacks(self._on_answer, self._on_error)
 
     def _on_answer(self, answer: Any) -> None:
         self._pending = None

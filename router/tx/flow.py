@@ -15,6 +15,7 @@ from router.model import ADMIT, ADMIT_KIND, FlowSession, Verdict
 
 # RawSocket's handshake error 4: "maximum connection count reached".
 RAWSOCKET_TOO_MANY = bytes((0x7F, 4 << 4, 0, 0))
+REFUSAL_GRACE = 1.0  # seconds a refused connection has to read its refusal
 HTTP_TOO_MANY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
 )
@@ -37,6 +38,7 @@ class FlowControl:
     def __init__(self, plugins: Sequence[Any], *, clock: Any, counters: Counters):
         self._plugins = tuple(plugins)
         self._clock = clock
+        self.clock = clock
         self.counters = counters
 
     def replace_plugins(self, plugins: Sequence[Any]) -> None:
@@ -91,12 +93,21 @@ class _Refusal(Protocol):
     """Answers a refused connection in its own protocol's terms, then closes: RawSocket gets its handshake error,
     HTTP/WebSocket a 503. A TLS listener's refused connection is simply closed."""
 
-    def __init__(self, secure: bool):
+    def __init__(self, secure: bool, clock: Any):
         self._secure = secure
+        self._clock = clock
+        self._timer = None
 
     def connectionMade(self) -> None:
         if self._secure:
             self.transport.abortConnection()
+        else:
+            # a refused client that sends nothing must not keep its socket either
+            self._timer = self._clock.callLater(REFUSAL_GRACE, self.transport.abortConnection)
+
+    def connectionLost(self, reason) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
 
     def dataReceived(self, data: bytes) -> None:
         self.transport.write(RAWSOCKET_TOO_MANY if data[:1] == b"\x7f" else HTTP_TOO_MANY)
@@ -133,7 +144,7 @@ class AdmittingFactory(WrappingFactory):
     def buildProtocol(self, addr) -> Protocol | None:
         peer = address_of(addr)
         if self._flow.admit_connection(peer, self._listener).kind != ADMIT_KIND:
-            return _Refusal(self._secure)
+            return _Refusal(self._secure, self._flow.clock)
         protocol = super().buildProtocol(addr)
         if protocol is None:
             self._flow.connection_closed(peer, self._listener)

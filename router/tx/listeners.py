@@ -65,7 +65,8 @@ def _site(websocket: WebSocketFactory, config) -> server.Site:
         parent = child
     parent.putChild(segments[-1], WebSocketResource(websocket))
     request_class = type("Request", (_Request,), {"server_header": config.websocket.server_header.encode()})
-    site = server.Site(root, logPath=None)
+    # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
+    site = server.Site(root, logPath=None, timeout=config.websocket.open_handshake_timeout)
     site.requestFactory = request_class
     site.displayTracebacks = False
     site.noisy = False

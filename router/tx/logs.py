@@ -69,8 +69,9 @@ class RepeatFilter:
 
 
 def _filtered(observer) -> ILogObserver:
+    """Debug events are dropped first, so they never cost formatting or a place in the repeat filter."""
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    return RepeatFilter(FilteringLogObserver(observer, [predicate]))
+    return FilteringLogObserver(RepeatFilter(observer), [predicate])
 
 
 def text() -> ILogObserver:
@@ -80,4 +81,4 @@ def text() -> ILogObserver:
 
 def json() -> ILogObserver:
     """JSON lines on stdout (twisted.logger's event format)."""
-    return _filtered(jsonFileLogObserver(sys.stdout))
+    return _filtered(jsonFileLogObserver(sys.stdout, recordSeparator=""))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.twisted import MetricsResource
 from twisted.web import resource, server
 
 from router.tx.traffic import LATENCY_BUCKETS
@@ -74,6 +73,21 @@ class RouterCollector:
                                                               labels=keys)
             family.add_metric([labels[key] for key in keys], count)
         yield from families.values()
+
+
+class MetricsResource(resource.Resource):
+    """The registry in Prometheus text format, rendered on the reactor thread (prometheus_client's own Twisted
+    resource renders in a thread, reading the router's live state while the reactor changes it)."""
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry):
+        super().__init__()
+        self._registry = registry
+
+    def render_GET(self, request) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return generate_latest(self._registry)
 
 
 class HealthResource(resource.Resource):

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import AuthFailures
-from router.core.realm import Realm, RealmLimits
+from router.core.realm import Realm, realm_limits_of
 from router.core.decisions import DecisionCache
 from router.counters import Counters
 from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
@@ -141,12 +141,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     choose = random.SystemRandom().choice
     traffic = Traffic()
     limits = config.limits
-    realm_limits = RealmLimits(
-        max_subscriptions_per_session=limits.max_subscriptions_per_session,
-        max_registrations_per_session=limits.max_registrations_per_session,
-        max_pending_calls_per_session=limits.max_pending_calls_per_session,
-        max_call_timeout=limits.max_call_timeout,
-    )
+    realm_limits = realm_limits_of(limits)
     caller = RouterCaller({}, reactor, random_id)
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):

@@ -60,6 +60,9 @@ class RouterSession:
     """One connection's session state machine; `channel` is the transport protocol it talks through."""
 
     log = Logger()
+    # Slots: an idle session should cost as little memory as it can (sessions per GiB is a headline figure).
+    __slots__ = ("_context", "_listener", "_channel", "_state", "_realm", "_peer", "_identity", "_auth", "_transport",
+                 "_hello_roles", "_flow_session", "_waiting", "_queue", "_paused", "_hello_timer", "_goodbye_timer")
 
     def __init__(self, context: RouterContext, listener: ListenerRuntime, channel: Any):
         self._context = context
@@ -74,7 +77,7 @@ class RouterSession:
         self._hello_roles: dict = {}
         self._flow_session: FlowSession | None = None
         self._waiting = False  # an authorization decision is pending; inbound messages queue meanwhile
-        self._queue: deque = deque()
+        self._queue: deque | None = None  # made when first needed: most sessions never wait
         self._paused = False
         self._hello_timer = context.clock.callLater(context.limits.hello_timeout, self._on_hello_timeout)
         self._goodbye_timer = None
@@ -376,6 +379,8 @@ class RouterSession:
 
     def _queue_while_waiting(self, item: wire.Inbound) -> None:
         """Hold a message that arrived while an earlier one awaits its decision; stop reading when many wait."""
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(item)
         if len(self._queue) >= MAX_QUEUED and not self._paused:
             self._paused = True

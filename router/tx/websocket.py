@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import ipaddress
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 
+from autobahn.twisted.util import create_transport_details
 from autobahn.twisted.websocket import WampWebSocketServerFactory, WampWebSocketServerProtocol
+from autobahn.wamp.types import TransportDetails
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 
 from router.config import ListenerConfig
@@ -31,13 +35,37 @@ class WebSocketChannel(WampWebSocketServerProtocol):
     _request = None
 
     _window: SendWindow | None = None
+    _open_timer = None
     _head = 0  # bytes of the opening handshake seen so far
 
     def connectionMade(self) -> None:
-        super().connectionMade()
+        # Autobahn's adapter does this too, then formats several debug-log arguments that are dropped unread.
+        self._transport_details = create_transport_details(self.transport, True)
+        self._transport_details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET
+        self.peer = self._transport_details.peer
+        self._connectionMade()
         set_no_delay(self.transport)
+        self._open_timer = self.factory.context.clock.callLater(
+            self.factory.listener.config.websocket.open_handshake_timeout, self._on_open_timeout
+        )
         self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
         register_producer(self.transport, self._window)
+
+    def _on_open_timeout(self) -> None:
+        self._open_timer = None
+        if self.state == self.STATE_CONNECTING:
+            self.router_log.info("WebSocket: {peer} did not finish the opening handshake in time", peer=self.peer)
+            self.dropConnection(abort=True)
+
+    def _cancel_open_timer(self) -> None:
+        if self._open_timer is not None and self._open_timer.active():
+            self._open_timer.cancel()
+        self._open_timer = None
+
+    def connectionLost(self, reason=connectionDone) -> None:
+        # As autobahn's adapter, without the debug log calls whose arguments it formats eagerly.
+        self._cancel_open_timer()
+        self._connectionLost(reason)
 
     def dataReceived(self, data: bytes) -> None:
         # Skip the adapter's per-read debug log call, whose arguments are formatted even when debug is off.
@@ -86,6 +114,9 @@ class WebSocketChannel(WampWebSocketServerProtocol):
         )
 
     def onOpen(self) -> None:
+        self._cancel_open_timer()
+        # The raw handshake texts are only needed while it runs; an idle session should not keep them.
+        self.http_request_data = self.http_response_data = None
         try:
             self.session = RouterSession(self.factory.context, self.factory.listener, self)
         except Exception:
@@ -175,7 +206,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             is_secure=bool(details and details.is_secure),
             serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
             peer=self._peer_address(details),
-            http_headers=MappingProxyType(dict(request.headers)) if request else MappingProxyType({}),
+            http_headers=MappingProxyType(request.headers) if request else MappingProxyType({}),
             http_path=request.path if request else None,
             http_query=_query(request.params) if request else MappingProxyType({}),
             cookies=_cookies(request.headers.get("cookie", "")) if request else MappingProxyType({}),
@@ -264,9 +295,9 @@ class WebSocketFactory(WampWebSocketServerFactory):
             maxFramePayloadSize=ws.max_frame_size,
             maxMessagePayloadSize=config.max_message_size,
             autoFragmentSize=0,
-            failByDrop=True,
+            failByDrop=False,  # refuse with a close frame (e.g. 1009 for an oversized message), then drop
             echoCloseCodeReason=False,
-            openHandshakeTimeout=ws.open_handshake_timeout,
+            openHandshakeTimeout=0,  # ours (WebSocketChannel): autobahn's timer rounds to whole seconds
             closeHandshakeTimeout=ws.close_handshake_timeout,
             tcpNoDelay=True,
             perMessageCompressionAccept=_deflate_acceptor(ws.compression, config.max_message_size),
@@ -278,3 +309,13 @@ class WebSocketFactory(WampWebSocketServerFactory):
             maxConnections=0,
             trustXForwardedFor=0,
         )
+        self.protocol = self._channel_class(listener.config.name)
+
+    def _channel_class(self, name: str) -> type:
+        """A channel class for this listener whose options are class attributes. Autobahn copies each option the
+        protocol does not have onto every connection, and formats them all for a debug log line it then drops; with
+        the options on the class it does neither (less memory per session, less CPU per connection)."""
+        options = {attr: getattr(self, attr) for attr in WebSocketChannel.CONFIG_ATTRS}
+        # a function stored on a class would become a method: keep it a plain callable
+        options = {attr: staticmethod(value) if inspect.isfunction(value) else value for attr, value in options.items()}
+        return type(f"WebSocketChannel[{name}]", (WebSocketChannel,), {**options, "CONFIG_ATTRS": ()})

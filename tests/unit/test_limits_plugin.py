@@ -1,0 +1,514 @@
+"""The built-in `limits` flow-control plugin (plugins/flow/limits.py), driven with a hand-moved clock: its config
+table is validated key by key, each scope (session, authid, authrole, peer, URI prefix) limits on its own, quotas
+count per window, a sustained overload ends in a disconnect verdict, connection and session admission count and
+release, and the state it shares across sessions stays bounded by `max_tracked`."""
+
+from __future__ import annotations
+
+import pytest
+from zope.interface.verify import verifyObject
+
+from plugins.flow.limits import (
+    OVERLOADED,
+    RATE_LIMITED,
+    TOO_MANY_CONNECTIONS,
+    TOO_MANY_SESSIONS,
+    LimitsFlowControl,
+)
+from router.interfaces import IFlowControl, PluginConfigError
+from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, FlowSession
+
+UNLIMITED = {"messages": 0, "bytes": 0}
+# Every scope unlimited, no quota: a test then switches on exactly the limit it is about.
+OPEN = {"session": UNLIMITED, "authid": UNLIMITED, "authrole": UNLIMITED, "peer": UNLIMITED}
+
+
+def plugin(**config) -> LimitsFlowControl:
+    """The plugin with every rate open and no quotas unless the test sets them."""
+    rates = {**OPEN, **config.pop("rates", {})}
+    config.setdefault("quotas", [])
+    return LimitsFlowControl({"rates": rates, **config})
+
+
+def session(session_id: int, authid: str = "alice", authrole: str = "user", peer: str = "tcp4:10.0.0.1",
+            realm: str = "realm1") -> FlowSession:
+    return FlowSession(session_id=session_id, realm=realm, authid=authid, authrole=authrole, peer=peer,
+                       listener="main")
+
+
+def joined(limits: LimitsFlowControl, *sessions: FlowSession, now: float = 0.0) -> None:
+    for s in sessions:
+        assert limits.admit_session(s, now).kind == ADMIT_KIND
+
+
+def admitted(limits, s, count: int, now: float = 0.0, uri: str = "com.example.topic", size: int = 10) -> int:
+    """How many of `count` messages at the same instant are admitted."""
+    return sum(limits.admit(s, "publish", uri, size, now).kind == ADMIT_KIND for _ in range(count))
+
+
+# -- the contract and defaults -------------------------------------------------------------------------------------
+
+
+def test_provides_the_flow_control_interface():
+    """The plugin, built with an empty table, provides IFlowControl completely."""
+    assert verifyObject(IFlowControl, LimitsFlowControl({}))
+
+
+def test_every_limit_is_on_by_default():
+    """With an empty table every scope has a message rate, the connection / session caps are finite, overload
+    disconnects after 10 s, and the default hourly per-authid quota is in place."""
+    config = LimitsFlowControl({}).config
+    assert config.max_connections == 10_000
+    assert config.max_connections_per_peer == 100
+    assert config.max_sessions_per_authid == 100
+    assert config.disconnect_after == 10.0
+    assert config.max_tracked == 100_000
+    assert all(config.rates[scope].messages > 0 for scope in ("session", "authid", "authrole", "peer"))
+    assert all(config.rates[scope].bytes > 0 for scope in ("session", "authid", "peer"))
+    assert [(q.scope, q.window) for q in config.quotas] == [("authid", 3600.0)]
+    assert config.uri_rates == ()
+
+
+def test_a_scope_table_with_only_messages_gets_a_burst_of_one_second():
+    """`rates.session = {messages = 5}`: the burst defaults to one second's worth (5), the byte limit stays."""
+    rate = LimitsFlowControl({"rates": {"session": {"messages": 5}}}).config.rates["session"]
+    assert (rate.messages, rate.burst) == (5.0, 5.0)
+    assert rate.bytes > 0
+
+
+# -- config validation ---------------------------------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    ({"colour": "red"}, "colour"),
+    ({"max_connections": 0}, "max_connections"),
+    ({"max_connections": "10"}, "max_connections"),
+    ({"max_connections": True}, "max_connections"),
+    ({"max_connections": 10.5}, "max_connections"),
+    ({"max_connections": 10_000_001}, "max_connections"),
+    ({"max_connections_per_peer": 0}, "max_connections_per_peer"),
+    ({"max_connections_per_peer": [1]}, "max_connections_per_peer"),
+    ({"max_sessions_per_authid": -1}, "max_sessions_per_authid"),
+    ({"max_sessions_per_authid": False}, "max_sessions_per_authid"),
+    ({"disconnect_after": -0.5}, "disconnect_after"),
+    ({"disconnect_after": 3601}, "disconnect_after"),
+    ({"disconnect_after": "10s"}, "disconnect_after"),
+    ({"disconnect_after": True}, "disconnect_after"),
+    ({"max_tracked": 99}, "max_tracked"),
+    ({"max_tracked": 1e5}, "max_tracked"),
+    ({"rates": "fast"}, "rates"),
+    ({"rates": {"planet": {"messages": 1}}}, "rates.planet"),
+    ({"rates": {"session": 5}}, "rates.session"),
+    ({"rates": {"session": {"colour": 1}}}, "rates.session.colour"),
+    ({"rates": {"session": {"messages": -1}}}, "rates.session.messages"),
+    ({"rates": {"session": {"messages": "many"}}}, "rates.session.messages"),
+    ({"rates": {"authid": {"burst": 0}}}, "rates.authid.burst"),
+    ({"rates": {"authid": {"burst": 2e9}}}, "rates.authid.burst"),
+    ({"rates": {"authrole": {"bytes": -1}}}, "rates.authrole.bytes"),
+    ({"rates": {"authrole": {"bytes": True}}}, "rates.authrole.bytes"),
+    ({"rates": {"peer": {"byte_burst": 0.5}}}, "rates.peer.byte_burst"),
+    ({"rates": {"peer": {"byte_burst": "1MiB"}}}, "rates.peer.byte_burst"),
+    ({"uri_rates": {"prefix": "com."}}, "uri_rates"),
+    ({"uri_rates": ["com."]}, "uri_rates"),
+    ({"uri_rates": [{"messages": 1}]}, "uri_rates[0].prefix"),
+    ({"uri_rates": [{"prefix": 5, "messages": 1}]}, "uri_rates[0].prefix"),
+    ({"uri_rates": [{"prefix": "com.a.", "messages": 1}, {"prefix": "com.b.", "messages": -1}]},
+     "uri_rates[1].messages"),
+    ({"uri_rates": [{"prefix": "com.a.", "burst": 0}]}, "uri_rates[0].burst"),
+    ({"uri_rates": [{"prefix": "com.a.", "colour": 1}]}, "uri_rates[0].colour"),
+    ({"quotas": {"per": "authid"}}, "quotas"),
+    ({"quotas": [{"messages": 10}]}, "quotas[0].per"),
+    ({"quotas": [{"per": "planet", "messages": 10}]}, "quotas[0].per"),
+    ({"quotas": [{"per": "session"}]}, "quotas[0].messages"),
+    ({"quotas": [{"per": "session", "messages": 0}]}, "quotas[0].messages"),
+    ({"quotas": [{"per": "session", "messages": 1.5}]}, "quotas[0].messages"),
+    ({"quotas": [{"per": "session", "messages": 10, "window": 0.5}]}, "quotas[0].window"),
+    ({"quotas": [{"per": "session", "messages": 10, "window": 31 * 86400}]}, "quotas[0].window"),
+    ({"quotas": [{"per": "peer", "messages": 10}, {"per": "authid", "messages": 1, "colour": 2}]},
+     "quotas[1].colour"),
+]
+
+
+@pytest.mark.parametrize("config, key", BAD_CONFIGS, ids=[key + "-" + repr(c)[:40] for c, key in BAD_CONFIGS])
+def test_a_bad_value_raises_plugin_config_error_naming_its_key_path(config, key):
+    """Each wrong key or value stops construction with PluginConfigError whose `key` is the full path inside the
+    plugin's table (e.g. rates.session.messages, uri_rates[1].messages, quotas[0].per)."""
+    with pytest.raises(PluginConfigError) as raised:
+        LimitsFlowControl(config)
+    assert raised.value.key == key
+
+
+def test_config_error_line_shows_the_table_path_value_and_problem():
+    """As the router reports it: `flow[0].rates.session.messages = -1: expected a number from 0.0 to ...`."""
+    with pytest.raises(PluginConfigError) as raised:
+        LimitsFlowControl({"rates": {"session": {"messages": -1}}})
+    line = raised.value.line("flow[0]")
+    assert line.startswith("flow[0].rates.session.messages = -1: expected a number from 0")
+
+
+def test_prefix_is_not_a_key_of_a_scope_rate():
+    """`prefix` belongs to uri_rates entries only; in rates.session it is an unknown key naming its path."""
+    with pytest.raises(PluginConfigError) as raised:
+        LimitsFlowControl({"rates": {"session": {"prefix": "com.example.", "messages": 5}}})
+    assert raised.value.key == "rates.session.prefix"
+
+
+def test_uri_rate_prefix_must_end_with_a_dot():
+    """A uri_rates prefix that does not end in "." (and is not "") is refused at load, naming its path."""
+    with pytest.raises(PluginConfigError) as raised:
+        LimitsFlowControl({"uri_rates": [{"prefix": "com.example.admin", "messages": 5}]})
+    assert raised.value.key == "uri_rates[0].prefix"
+
+
+def test_duplicate_uri_rate_prefixes_are_refused():
+    """Two uri_rates entries for the same prefix are a config error naming the second one."""
+    with pytest.raises(PluginConfigError) as raised:
+        LimitsFlowControl({"uri_rates": [{"prefix": "com.a.", "messages": 5}, {"prefix": "com.a.", "messages": 9}]})
+    assert raised.value.key == "uri_rates[1].prefix"
+
+
+def test_an_empty_quota_list_switches_the_default_quota_off():
+    """`quotas = []` means no quota at all (the default hourly authid quota is replaced, not added to)."""
+    assert LimitsFlowControl({"quotas": []}).config.quotas == ()
+
+
+# -- rates per scope -----------------------------------------------------------------------------------------------
+
+
+def test_session_rate_limits_each_session_on_its_own():
+    """rates.session = 5/s burst 5: each session gets its own 5 at an instant; the 6th is refused with
+    wampgate.error.rate_limited and retry_after 0.2 s; another session (same authid, role and peer) is unaffected."""
+    limits = plugin(rates={"session": {"messages": 5, "burst": 5}})
+    a, b = session(1), session(2)
+    joined(limits, a, b)
+    assert admitted(limits, a, 5) == 5
+    refusal = limits.admit(a, "publish", "com.example.topic", 10, 0.0)
+    assert (refusal.kind, refusal.reason, refusal.error) == (REJECT_KIND, "rate_limited", RATE_LIMITED)
+    assert refusal.retry_after == pytest.approx(0.2)
+    assert admitted(limits, b, 5) == 5
+    assert admitted(limits, a, 1, now=0.2) == 1  # refilled after retry_after
+
+
+def test_session_byte_rate_limits_large_messages():
+    """rates.session.bytes = 1000/s, byte_burst 1000: 4 messages of 250 bytes pass, a 5th is refused with the
+    time until 250 bytes are back (0.25 s); small-message count limits are not involved."""
+    limits = plugin(rates={"session": {"messages": 0, "bytes": 1000, "byte_burst": 1000}})
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 4, size=250) == 4
+    refusal = limits.admit(s, "call", "com.example.proc", 250, 0.0)
+    assert refusal.kind == REJECT_KIND and refusal.retry_after == pytest.approx(0.25)
+
+
+def test_authid_rate_is_shared_by_all_sessions_of_the_authid():
+    """rates.authid = 4/s burst 4: two sessions of alice share 4 messages; bob (same role and peer) has his own."""
+    limits = plugin(rates={"authid": {"messages": 4, "burst": 4}})
+    a1, a2, b = session(1), session(2), session(3, authid="bob")
+    joined(limits, a1, a2, b)
+    assert admitted(limits, a1, 3) == 3
+    assert admitted(limits, a2, 3) == 1
+    assert admitted(limits, b, 4) == 4
+
+
+def test_authid_rate_is_per_realm():
+    """The same authid in two realms is two budgets."""
+    limits = plugin(rates={"authid": {"messages": 2, "burst": 2}})
+    r1, r2 = session(1, realm="realm1"), session(2, realm="realm2")
+    joined(limits, r1, r2)
+    assert admitted(limits, r1, 3) == 2
+    assert admitted(limits, r2, 3) == 2
+
+
+def test_authrole_rate_is_shared_by_all_authids_of_the_role():
+    """rates.authrole = 3/s burst 3: alice and bob (role user) share 3; carol (role admin) has her own."""
+    limits = plugin(rates={"authrole": {"messages": 3, "burst": 3}})
+    alice, bob, carol = session(1), session(2, authid="bob"), session(3, authid="carol", authrole="admin")
+    joined(limits, alice, bob, carol)
+    assert admitted(limits, alice, 2) == 2
+    assert admitted(limits, bob, 2) == 1
+    assert admitted(limits, carol, 3) == 3
+
+
+def test_peer_rate_is_shared_by_all_sessions_from_one_address():
+    """rates.peer = 3/s burst 3: alice and bob from 10.0.0.1 share 3; carol from 10.0.0.2 has her own."""
+    limits = plugin(rates={"peer": {"messages": 3, "burst": 3}})
+    alice, bob = session(1, peer="tcp4:10.0.0.1"), session(2, authid="bob", peer="tcp4:10.0.0.1")
+    carol = session(3, authid="carol", peer="tcp4:10.0.0.2")
+    joined(limits, alice, bob, carol)
+    assert admitted(limits, alice, 2) == 2
+    assert admitted(limits, bob, 2) == 1
+    assert admitted(limits, carol, 3) == 3
+
+
+def test_uri_prefix_rate_limits_only_matching_uris():
+    """uri_rates [{prefix = "com.slow.", messages = 2, burst = 2}]: two publishes under com.slow. pass, the third is
+    refused (retry_after 0.5 s), while com.fast.x and the bare com.slow (no dot) are not limited."""
+    limits = plugin(uri_rates=[{"prefix": "com.slow.", "messages": 2, "burst": 2}])
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 3, uri="com.slow.a") == 2
+    refusal = limits.admit(s, "call", "com.slow.b", 10, 0.0)
+    assert refusal.kind == REJECT_KIND and refusal.retry_after == pytest.approx(0.5)
+    assert admitted(limits, s, 50, uri="com.fast.x") == 50
+    assert admitted(limits, s, 50, uri="com.slow") == 50
+
+
+def test_uri_prefix_rate_is_shared_across_sessions():
+    """A URI prefix's budget belongs to the prefix: two sessions together get its burst once."""
+    limits = plugin(uri_rates=[{"prefix": "com.slow.", "messages": 3, "burst": 3}])
+    a, b = session(1), session(2, authid="bob", peer="tcp4:10.0.0.9")
+    joined(limits, a, b)
+    assert admitted(limits, a, 2, uri="com.slow.a") == 2
+    assert admitted(limits, b, 2, uri="com.slow.a") == 1
+
+
+def test_every_matching_uri_prefix_applies():
+    """Nested prefixes both apply: com.app. allows 10, com.app.heavy. allows 2; after two heavy calls the third is
+    refused by the inner prefix, and the outer one has 8 left for other com.app. URIs."""
+    limits = plugin(uri_rates=[{"prefix": "com.app.", "messages": 10, "burst": 10},
+                               {"prefix": "com.app.heavy.", "messages": 2, "burst": 2}])
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 2, uri="com.app.heavy.run") == 2
+    assert admitted(limits, s, 20, uri="com.app.light") == 8
+
+
+def test_a_refused_message_uses_no_other_budget():
+    """A message refused by one limit takes nothing from the others (as TokenBucket.take promises for itself):
+    heavy calls beyond com.app.heavy.'s 2 leave com.app.'s shared budget at 8 for other URIs."""
+    limits = plugin(uri_rates=[{"prefix": "com.app.", "messages": 10, "burst": 10},
+                               {"prefix": "com.app.heavy.", "messages": 2, "burst": 2}])
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 5, uri="com.app.heavy.run") == 2
+    assert admitted(limits, s, 20, uri="com.app.light") == 8
+
+
+def test_uri_prefix_byte_rate():
+    """A uri_rates entry with only bytes limits bytes per second under its prefix."""
+    limits = plugin(uri_rates=[{"prefix": "com.upload.", "bytes": 1000, "byte_burst": 1000}])
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 5, uri="com.upload.file", size=400) == 2
+    assert admitted(limits, s, 5, uri="com.other", size=400) == 5
+
+
+# -- quotas --------------------------------------------------------------------------------------------------------
+
+
+def test_session_quota_counts_per_window_and_resets():
+    """quotas [{per = "session", messages = 3, window = 60}]: 3 messages in the window, the 4th is refused with
+    retry_after = the rest of the window, and at the window's end the session may send 3 again."""
+    limits = plugin(quotas=[{"per": "session", "messages": 3, "window": 60}], disconnect_after=0)
+    s = session(1)
+    joined(limits, s, now=0.0)
+    assert admitted(limits, s, 3, now=0.0) == 3
+    refusal = limits.admit(s, "publish", "com.example.topic", 10, 20.0)
+    assert refusal.kind == REJECT_KIND and refusal.retry_after == pytest.approx(40.0)
+    assert admitted(limits, s, 4, now=60.0) == 3
+
+
+def test_authid_quota_is_shared_by_sessions_of_the_authid():
+    """An authid quota of 4 per hour: alice's two sessions share it; bob has his own."""
+    limits = plugin(quotas=[{"per": "authid", "messages": 4, "window": 3600}], disconnect_after=0)
+    a1, a2, b = session(1), session(2), session(3, authid="bob")
+    joined(limits, a1, a2, b)
+    assert admitted(limits, a1, 3) == 3
+    assert admitted(limits, a2, 3) == 1
+    assert admitted(limits, b, 5) == 4
+
+
+def test_peer_quota_is_shared_by_sessions_from_one_address():
+    """A peer quota of 2 per minute covers every session from 10.0.0.1."""
+    limits = plugin(quotas=[{"per": "peer", "messages": 2, "window": 60}], disconnect_after=0)
+    a, b, c = session(1), session(2, authid="bob"), session(3, authid="carol", peer="tcp4:10.0.0.2")
+    joined(limits, a, b, c)
+    assert admitted(limits, a, 1) + admitted(limits, b, 5) == 2
+    assert admitted(limits, c, 5) == 2
+
+
+# -- sustained overload ----------------------------------------------------------------------------------------------
+
+
+def test_refused_for_disconnect_after_seconds_then_disconnected():
+    """A session whose every message is refused (its quota is spent) gets REJECT until it has been refused for
+    `disconnect_after` seconds, then DISCONNECT with reason rate_limit_sustained and wampgate.close.rate_limited."""
+    limits = plugin(quotas=[{"per": "session", "messages": 1, "window": 3600}], disconnect_after=2.0)
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 1, now=0.0) == 1
+    assert limits.admit(s, "publish", "t", 10, 1.0).kind == REJECT_KIND  # over since 1.0
+    assert limits.admit(s, "publish", "t", 10, 2.9).kind == REJECT_KIND
+    verdict = limits.admit(s, "publish", "t", 10, 3.0)
+    assert (verdict.kind, verdict.reason, verdict.error) == (DISCONNECT_KIND, "rate_limit_sustained", OVERLOADED)
+
+
+def test_a_session_that_backs_off_is_not_disconnected():
+    """Refusals separated by admitted messages do not add up: a client that waits retry_after each time is never
+    disconnected, however long it keeps going."""
+    limits = plugin(rates={"session": {"messages": 1, "burst": 1}}, disconnect_after=1.0)
+    s = session(1)
+    joined(limits, s)
+    for second in range(10):
+        assert limits.admit(s, "publish", "t", 10, float(second)).kind == ADMIT_KIND
+        assert limits.admit(s, "publish", "t", 10, second + 0.5).kind == REJECT_KIND
+
+
+def test_disconnect_after_zero_never_disconnects():
+    """disconnect_after = 0 switches the disconnect off: refusals go on for ever."""
+    limits = plugin(quotas=[{"per": "session", "messages": 1, "window": 3600}], disconnect_after=0)
+    s = session(1)
+    joined(limits, s)
+    kinds = {limits.admit(s, "publish", "t", 10, float(t)).kind for t in range(0, 3000, 10)}
+    assert kinds == {ADMIT_KIND, REJECT_KIND}
+
+
+def test_a_flood_far_over_the_rate_is_disconnected():
+    """rates.session = 10/s, disconnect_after = 2: a session sending 100 messages/s (10x its rate) for 5 s is
+    sustained overload and gets DISCONNECT (rate_limit_sustained) within about disconnect_after seconds, even
+    though the refilling bucket lets one message in every 0.1 s."""
+    limits = plugin(rates={"session": {"messages": 10, "burst": 10}}, disconnect_after=2.0)
+    s = session(1)
+    joined(limits, s)
+    first_disconnect = None
+    for i in range(500):
+        now = i * 0.01
+        if limits.admit(s, "publish", "t", 10, now).kind == DISCONNECT_KIND:
+            first_disconnect = now
+            break
+    assert first_disconnect is not None and first_disconnect <= 3.5
+
+
+def test_retry_after_is_positive_for_every_refusal():
+    """A refusal always tells the client to wait a positive time: a wait below the rounding step still rounds up
+    to a non-zero retry_after (never 0.0, which reads as 'retry now')."""
+    limits = plugin(rates={"session": {"messages": 10_000, "burst": 1}})
+    s = session(1)
+    joined(limits, s)
+    assert admitted(limits, s, 1, now=0.0) == 1
+    refusal = limits.admit(s, "publish", "t", 10, 0.0000999)  # 0.999 tokens there: 1e-8 s missing
+    assert refusal.kind == REJECT_KIND
+    assert refusal.retry_after > 0
+
+
+# -- connections and sessions ---------------------------------------------------------------------------------------
+
+
+def test_max_connections_counts_and_releases():
+    """max_connections = 3 over all peers: the 4th is refused (reason max_connections, too_many_connections);
+    after one closes, one more is admitted."""
+    limits = plugin(max_connections=3)
+    peers = ["tcp4:10.0.0.1", "tcp4:10.0.0.2", "tcp4:10.0.0.3"]
+    assert all(limits.admit_connection(p, "main", 0.0).kind == ADMIT_KIND for p in peers)
+    refusal = limits.admit_connection("tcp4:10.0.0.4", "main", 0.0)
+    assert (refusal.kind, refusal.reason, refusal.error) == (REJECT_KIND, "max_connections", TOO_MANY_CONNECTIONS)
+    limits.connection_closed("tcp4:10.0.0.2", "main")
+    assert limits.admit_connection("tcp4:10.0.0.4", "main", 0.0).kind == ADMIT_KIND
+    assert limits.tracked()["connections"] == 3
+
+
+def test_max_connections_per_peer_counts_and_releases():
+    """max_connections_per_peer = 2: a third connection from one address is refused (max_connections_per_peer)
+    while another address is admitted; closing one frees a slot, and a peer with none left is forgotten."""
+    limits = plugin(max_connections_per_peer=2)
+    assert [limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).kind for _ in range(2)] == [ADMIT_KIND] * 2
+    assert limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).reason == "max_connections_per_peer"
+    assert limits.admit_connection("tcp4:10.0.0.2", "main", 0.0).kind == ADMIT_KIND
+    limits.connection_closed("tcp4:10.0.0.1", "main")
+    assert limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).kind == ADMIT_KIND
+    for _ in range(2):
+        limits.connection_closed("tcp4:10.0.0.1", "main")
+    limits.connection_closed("tcp4:10.0.0.2", "main")
+    tracked = limits.tracked()
+    assert (tracked["connections"], tracked["peers"]) == (0, 0)
+
+
+def test_a_refused_connection_is_not_counted():
+    """Refusals do not use up slots: 100 refused attempts, then one close, then one admission."""
+    limits = plugin(max_connections=1)
+    assert limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).kind == ADMIT_KIND
+    assert all(limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).kind == REJECT_KIND for _ in range(100))
+    limits.connection_closed("tcp4:10.0.0.1", "main")
+    assert limits.admit_connection("tcp4:10.0.0.1", "main", 0.0).kind == ADMIT_KIND
+
+
+def test_max_sessions_per_authid_counts_and_releases():
+    """max_sessions_per_authid = 2 per realm: alice's 3rd session gets DISCONNECT (too_many_sessions), bob and
+    alice in another realm are admitted; when one of alice's sessions leaves she may join again."""
+    limits = plugin(max_sessions_per_authid=2)
+    a1, a2, a3 = session(1), session(2), session(3)
+    joined(limits, a1, a2)
+    refusal = limits.admit_session(a3, 0.0)
+    assert (refusal.kind, refusal.reason, refusal.error) == (
+        DISCONNECT_KIND, "max_sessions_per_authid", TOO_MANY_SESSIONS)
+    joined(limits, session(4, authid="bob"), session(5, realm="realm2"))
+    limits.session_closed(a1)
+    joined(limits, a3)
+
+
+def test_a_closed_session_is_forgotten():
+    """After session_closed, nothing about the session is held (every per-session figure of `tracked()` is back
+    to 0), and its authid may open as many sessions as before."""
+    limits = plugin(rates={"session": {"messages": 1, "burst": 1}}, max_sessions_per_authid=1)
+    s = session(1)
+    joined(limits, s)
+    admitted(limits, s, 5)
+    assert limits.tracked()["sessions"] == 1
+    limits.session_closed(s)
+    assert all(count == 0 for name, count in limits.tracked().items() if "session" in name), limits.tracked()
+    joined(limits, session(2))
+
+
+def test_a_rejoined_session_starts_with_a_full_session_bucket_but_shared_budgets_remain():
+    """Leaving and joining again refills the per-session bucket, but not the authid's: a client cannot reset a
+    shared budget by reconnecting."""
+    limits = plugin(rates={"authid": {"messages": 3, "burst": 3}})
+    first = session(1)
+    joined(limits, first)
+    assert admitted(limits, first, 3) == 3
+    limits.session_closed(first)
+    second = session(2)
+    joined(limits, second)
+    assert admitted(limits, second, 3) == 0
+
+
+# -- bounded state ------------------------------------------------------------------------------------------------
+
+
+def test_idle_shared_meters_are_forgotten_at_the_cap():
+    """max_tracked = 100: 1000 authids, one session each, joining and leaving a second apart (so each earlier
+    meter has refilled and is idle) never leave more than 100 shared meters."""
+    limits = plugin(max_tracked=100, rates={"authid": {"messages": 10, "burst": 10}})
+    for i in range(1000):
+        s = session(i, authid=f"user{i}")
+        joined(limits, s, now=float(i))
+        admitted(limits, s, 1, now=float(i))
+        limits.session_closed(s)
+        assert limits.tracked()["shared_meters"] <= 100
+
+
+def test_shared_state_never_exceeds_max_tracked():
+    """max_tracked = 100, default rates: 300 distinct authids joining, sending and leaving within the same second
+    (their meters not idle yet) never make the plugin hold more than 100 shared meters; new keys beyond the cap
+    are refused rather than tracked."""
+    limits = LimitsFlowControl({"max_tracked": 100, "quotas": []})
+    for i in range(300):
+        s = session(i, authid=f"user{i}")
+        if limits.admit_session(s, 0.0).kind == ADMIT_KIND:
+            admitted(limits, s, 1)
+            limits.session_closed(s)
+        assert limits.tracked()["shared_meters"] <= 100
+
+
+def test_sessions_of_one_authid_share_its_budget_when_the_table_is_full():
+    """With the shared table at max_tracked (100 recently used meters), alice's two sessions from two new
+    addresses still share one authid budget of 3 messages: the cap never splits a shared limit."""
+    limits = LimitsFlowControl({"max_tracked": 100, "quotas": [], "rates": {"authid": {"messages": 3, "burst": 3}}})
+    for i in range(98):
+        s = session(i, authid=f"user{i}")
+        joined(limits, s)
+        admitted(limits, s, 1)
+        limits.session_closed(s)
+    assert limits.tracked()["shared_meters"] == 100
+    first, second = session(1001, peer="tcp4:10.0.1.1"), session(1002, peer="tcp4:10.0.1.2")
+    joined(limits, first, second)
+    assert admitted(limits, first, 3) + admitted(limits, second, 3) == 3
