@@ -19,7 +19,7 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import SendWindow, register_producer, set_no_delay
+from router.tx.sendwindow import OutgoingChannel, SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
@@ -44,7 +44,7 @@ def handshake_error(code: int) -> bytes:
     return bytes((MAGIC, code << 4, 0, 0))
 
 
-class RawSocketChannel(WampRawSocketServerProtocol):
+class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
     """One RawSocket connection."""
 
     # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
@@ -164,12 +164,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
     def connectionLost(self, reason) -> None:
         self._closing = True
         self._cancel_handshake_timer()
-        session, self.session = self.session, None
-        if session is not None:
-            try:
-                session.on_close()
-            except Exception:
-                self.router_log.failure("error while ending a session")
+        self._end_session()
 
     # -- the channel interface the session uses -----------------------------------------------------------------
 
@@ -189,15 +184,7 @@ class RawSocketChannel(WampRawSocketServerProtocol):
                 limit=self._send_limit,
             )
             return False
-        window = self._window
-        if window.paused and window.admit(msg, len(frame)) is not None:
-            self.session.slow_consumer(window)
-            return True
-        traffic = self.factory.context.traffic
-        traffic.messages_out += 1
-        traffic.bytes_out += len(frame)
-        self.transport.write(frame)
-        return True
+        return self._emit(msg, frame, self.transport.write)
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if not self._closing:

@@ -64,3 +64,29 @@ def set_no_delay(transport) -> None:
         transport.setTcpNoDelay(True)
     except (AttributeError, OSError, NotImplementedError):
         pass  # not a TCP socket (a UNIX socket, or a test transport)
+
+
+class OutgoingChannel:
+    """What WebSocket and RawSocket channels share on the way out: the slow-consumer check, traffic counting, and
+    ending the session when the connection goes."""
+
+    def _emit(self, msg: wamp.Message, data: bytes, write) -> bool:
+        """Write `data` (the frame of `msg`) unless this session is over its outgoing limit, in which case the
+        session applies its slow-consumer policy. Always True: nothing for the caller to undo."""
+        window = self._window
+        if window.paused and window.admit(msg, len(data)) is not None:
+            self.session.slow_consumer(window)
+            return True
+        traffic = self.factory.context.traffic
+        traffic.messages_out += 1
+        traffic.bytes_out += len(data)
+        write(data)
+        return True
+
+    def _end_session(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                session.on_close()
+            except Exception:
+                self.router_log.failure("error while ending a session")

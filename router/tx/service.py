@@ -44,36 +44,63 @@ def random_id() -> int:
     return secrets.randbits(53) + 1
 
 
-class ListenerService(service.Service):
-    """Listens on one endpoint; logs the address, and stops start-up with one clear line when it cannot."""
+class PortService(service.Service):
+    """Listens on one endpoint before the reactor runs; stops start-up with one clear line when it cannot, and logs
+    what it listens on when it can."""
 
     log = Logger()
 
-    def __init__(self, config: ListenerConfig, endpoint, factory):
-        self.name = config.name
-        self.config = config
+    def __init__(self, name: str, endpoint_description: str, endpoint, factory):
+        self.name = name
+        self._endpoint_description = endpoint_description
         self._endpoint = endpoint
         self._factory = factory
         self.port = None
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
-        d = self._endpoint.listen(self._factory)
         failures = []
-        d.addCallbacks(self._listening, failures.append)
+        self._endpoint.listen(self._factory).addCallbacks(self._listening, failures.append)
         if failures:
-            print(f"listener {self.name!r} cannot listen on {self.config.endpoint}: {failures[0].getErrorMessage()}",
+            print(f"{self.label()} cannot listen on {self._endpoint_description}: {failures[0].getErrorMessage()}",
                   file=sys.stderr)
             raise SystemExit(1)
 
     def _listening(self, port) -> None:
         self.port = port
-        self.log.info("listener {name} listening on {url}", name=self.name, url=self.describe())
+        self.log.info("{label} listening on {url}", label=self.label(), url=self.describe())
+
+    def label(self) -> str:
+        return self.name
+
+    def _address(self) -> str:
+        host = self.port.getHost() if self.port is not None else None
+        return f"{host.host}:{host.port}" if hasattr(host, "port") else str(getattr(host, "name", host))
+
+    def describe(self) -> str:
+        return self._address()
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
+
+
+class ListenerService(PortService):
+    """One WAMP listener."""
+
+    def __init__(self, config: ListenerConfig, endpoint, factory):
+        super().__init__(config.name, config.endpoint, endpoint, factory)
+        self.config = config
+
+    def label(self) -> str:
+        return f"listener {self.name}"
 
     def describe(self) -> str:
         """The listener's address as clients write it, e.g. 'ws://127.0.0.1:8080/ws + rawsocket'."""
-        host = self.port.getHost() if self.port is not None else None
-        address = f"{host.host}:{host.port}" if hasattr(host, "port") else str(getattr(host, "name", host))
+        address = self._address()
         secure = self.config.tls is not None
         names = []
         if "websocket" in self.config.transports:
@@ -93,46 +120,15 @@ class ListenerService(service.Service):
             if protocol.transport is not None:
                 protocol.transport.abortConnection()
 
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return port.stopListening()
-        return None
 
-
-class AdminService(service.Service):
+class AdminService(PortService):
     """The admin listener (/metrics, /healthz)."""
 
-    log = Logger()
-    name = "admin"
+    def __init__(self, endpoint_description: str, endpoint, site):
+        super().__init__("admin", endpoint_description, endpoint, site)
 
-    def __init__(self, description: str, endpoint, site):
-        self._description = description
-        self._endpoint = endpoint
-        self._site = site
-        self.port = None
-
-    def privilegedStartService(self) -> None:
-        super().privilegedStartService()
-        failures = []
-        self._endpoint.listen(self._site).addCallbacks(self._listening, failures.append)
-        if failures:
-            print(f"admin listener cannot listen on {self._description}: {failures[0].getErrorMessage()}",
-                  file=sys.stderr)
-            raise SystemExit(1)
-
-    def _listening(self, port) -> None:
-        self.port = port
-        host = port.getHost()
-        self.log.info("admin listening on http://{host}:{port}/metrics and /healthz", host=host.host, port=host.port)
-
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return port.stopListening()
-        return None
+    def describe(self) -> str:
+        return f"http://{self._address()}/metrics and /healthz"
 
 
 def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:

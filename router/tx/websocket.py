@@ -20,12 +20,12 @@ from router.config import ListenerConfig
 from router.model import TransportInfo
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import SendWindow, register_producer, set_no_delay
+from router.tx.sendwindow import OutgoingChannel, SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
 
-class WebSocketChannel(WampWebSocketServerProtocol):
+class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
     """One WebSocket connection. Nothing raised here reaches the client: autobahn would put the text in the close."""
 
     # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
@@ -129,12 +129,7 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             session.on_payload(payload, isBinary)
 
     def onClose(self, wasClean: bool, code: int, reason: str | None) -> None:
-        session, self.session = self.session, None
-        if session is not None:
-            try:
-                session.on_close()
-            except Exception:
-                self.router_log.failure("error while ending a session")
+        self._end_session()
 
     # -- the channel interface the session uses -----------------------------------------------------------------
 
@@ -146,29 +141,14 @@ class WebSocketChannel(WampWebSocketServerProtocol):
             return True
         if self._perMessageCompress is not None:
             return self._send_compressed(msg)
-        frame = self._frame_key.frame(msg)
-        window = self._window
-        if window.paused and window.admit(msg, len(frame)) is not None:
-            self.session.slow_consumer(window)
-            return True
-        traffic = self.factory.context.traffic
-        traffic.messages_out += 1
-        traffic.bytes_out += len(frame)
-        self.transport.write(frame)
-        return True
+        return self._emit(msg, self._frame_key.frame(msg), self.transport.write)
 
     def _send_compressed(self, msg) -> bool:
         """With permessage-deflate the frame differs per connection: autobahn's own send path."""
-        data = msg.serialize(self.serializer._serializer)
-        window = self._window
-        if window.paused and window.admit(msg, len(data)) is not None:
-            self.session.slow_consumer(window)
-            return True
-        traffic = self.factory.context.traffic
-        traffic.messages_out += 1
-        traffic.bytes_out += len(data)
+        return self._emit(msg, msg.serialize(self.serializer._serializer), self._send_data_message)
+
+    def _send_data_message(self, data: bytes) -> None:
         self.sendMessage(data, self._binary)
-        return True
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if self.state == self.STATE_OPEN:
