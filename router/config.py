@@ -153,12 +153,6 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
-class LoggingConfig:
-    repeat_window: float = 10.0  # seconds in which identical log lines after the first few are suppressed
-    repeat_burst: int = 5  # identical lines let through per window before suppression
-
-
-@dataclass(frozen=True)
 class RouterConfig:
     source: Path
     listeners: tuple[ListenerConfig, ...]
@@ -166,7 +160,6 @@ class RouterConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
     admin: AdminConfig | None = None
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def load(path: str | Path) -> RouterConfig:
@@ -187,12 +180,10 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     top = TableReader(dict(raw), "", problems)
     base = source.parent
     limits, realms, listeners, flow = LimitsConfig(), {}, (), DEFAULT_FLOW
-    admin, logging = None, LoggingConfig()
+    admin = None
     for key in raw:
         if key == "admin":
             admin = _admin(top.table("admin"))
-        elif key == "logging":
-            logging = _logging(top.table("logging"))
         elif key == "flow":
             flow = _flow(top.tables("flow"))
         elif key == "limits":
@@ -202,7 +193,7 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
         elif key == "listeners":
             listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
         else:
-            top.close(("admin", "flow", "limits", "listeners", "logging", "realms"))
+            top.close(("admin", "flow", "limits", "listeners", "realms"))
     for key in ("realms", "listeners"):
         if key not in raw:
             top.tables(key, required=True)
@@ -210,7 +201,7 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     if problems:
         raise ConfigError(problems)
     return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow,
-                        admin=admin, logging=logging)
+                        admin=admin)
 
 
 def _admin(t: TableReader) -> AdminConfig:
@@ -220,15 +211,6 @@ def _admin(t: TableReader) -> AdminConfig:
         t.problem("endpoint", problem)
     t.close()
     return AdminConfig(endpoint=endpoint)
-
-
-def _logging(t: TableReader) -> LoggingConfig:
-    config = LoggingConfig(
-        repeat_window=t.number("repeat_window", 10.0, 0.0, 3600.0),
-        repeat_burst=t.integer("repeat_burst", 5, 1, 10_000),
-    )
-    t.close()
-    return config
 
 
 def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:

@@ -77,7 +77,7 @@ class TicketAuthenticator:
 
     def _conclude(self, matched: Any, entry: tuple[Principal, str] | None) -> Identity | Denied:
         if matched is _FULL:
-            return Denied(f"more than {MAX_WAITING} ticket checks waiting: refused unchecked")
+            return Denied(f"more than {MAX_WAITING} ticket checks waiting: refused unchecked", counts_as_failure=False)
         if entry is None:
             return Denied("unknown authid")
         if matched is not True:

@@ -108,8 +108,6 @@ class StaticAuthorizer:
         if request.match == EXACT or (request.match == WILDCARD and "" not in request.uri.split(".")):
             # a wildcard pattern without a wildcard matches exactly one URI: judge it as that URI
             rule = self._best(rules.index.best(request.uri), personal, request.uri)
-        elif request.match == EXACT:
-            rule = self._best(rules.index.best(request.uri), personal, request.uri)
         else:
             rule = self._pattern_rule(request, rules, personal)
         if rule is not None and is_reserved(request.uri) and not is_reserved(rule.uri):

@@ -72,14 +72,17 @@ class FlowControl:
         return ADMIT
 
     def admit(self, session: FlowSession, action: str, uri: str, size: int) -> Verdict:
-        """The hot path: one clock read and one call per plugin while nothing is near a limit."""
+        """The hot path: one clock read and one call per plugin while nothing is near a limit. The caller counts
+        what it does with a refusal (answered, dropped, disconnected), so each message is counted once."""
         now = self._clock.seconds()
         for plugin in self._plugins:
             verdict = plugin.admit(session, action, uri, size, now)
             if verdict.kind != ADMIT_KIND:
-                self._count(verdict, listener=session.listener, realm=session.realm)
                 return verdict
         return ADMIT
+
+    def count(self, name: str, reason: str, **labels: str) -> None:
+        self.counters.increment(name, reason=reason, **labels)
 
     def session_closed(self, session: FlowSession) -> None:
         for plugin in self._plugins:

@@ -144,6 +144,9 @@ class RouterService(service.MultiService):
                 reasons.append(f"listener {name!r} (endpoint, transports, TLS, WebSocket options)")
         if set(old.realms) != set(new.realms):
             reasons.append("adding or removing realms")
+        for name in sorted(set(old.realms) & set(new.realms)):
+            if old.realms[name].uri_policy != new.realms[name].uri_policy:
+                reasons.append(f"realm {name!r} URI rules (uri_check, max_uri_length)")
         if old.admin != new.admin:
             reasons.append("the admin endpoint")
         return reasons

@@ -64,15 +64,17 @@ class RouterCollector:
         yield histogram
 
     def _counters(self):
-        families: dict[str, CounterMetricFamily] = {}
+        """One family per counter name; its label names are the union over its series (missing ones empty), so
+        a series recorded with fewer labels is never misread."""
+        series: dict[str, list[tuple[dict, int]]] = {}
         for name, labels, count in self._context.counters.items():
-            keys = sorted(labels)
-            family = families.get(name)
-            if family is None:
-                family = families[name] = CounterMetricFamily(f"{_PREFIX}_{name}", name.replace("_", " "),
-                                                              labels=keys)
-            family.add_metric([labels[key] for key in keys], count)
-        yield from families.values()
+            series.setdefault(name, []).append((labels, count))
+        for name, entries in series.items():
+            keys = sorted({key for labels, _ in entries for key in labels})
+            family = CounterMetricFamily(f"{_PREFIX}_{name}", name.replace("_", " "), labels=keys)
+            for labels, count in entries:
+                family.add_metric([labels.get(key, "") for key in keys], count)
+            yield family
 
 
 class MetricsResource(resource.Resource):

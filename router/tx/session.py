@@ -144,19 +144,26 @@ class RouterSession:
         action = ACTIONS.get(type(msg))
         if action is None:
             return True
-        verdict = self._context.flow.admit(self._flow_session, action, uri_of(msg), size)
-        if verdict.kind == ADMIT_KIND:
+        flow = self._context.flow
+        verdict = flow.admit(self._flow_session, action, uri_of(msg), size)
+        kind = verdict.kind
+        if kind == ADMIT_KIND:
             return True
-        if verdict.kind == DISCONNECT_KIND:
+        labels = {"listener": self._flow_session.listener, "realm": self._flow_session.realm}
+        answered = type(msg) is not wamp.Publish or msg.acknowledge
+        if kind == DISCONNECT_KIND:
+            flow.count("flow_disconnect", verdict.reason, **labels)
             self.log.info("session {session} disconnected by flow control: {reason}",
                           session=self._peer.session_id, reason=verdict.reason)
             self._abort(verdict.error or "wampgate.close.rate_limited", "rate limit exceeded for too long")
-        elif verdict.kind == REJECT_KIND and (type(msg) is not wamp.Publish or msg.acknowledge):
+        elif answered:
+            # a request that expects an answer gets one, even for a plugin's "drop": nothing may hang
+            flow.count("flow_reject", verdict.reason, **labels)
             self._send(RateLimited(msg.MESSAGE_TYPE, msg.request, verdict.error or "wampgate.error.rate_limited",
                                    verdict.retry_after))
-        elif verdict.kind == REJECT_KIND:
-            self._context.counters.increment("flow_drop", reason="unacknowledged_publish_rate_limited",
-                                             listener=self._flow_session.listener, realm=self._flow_session.realm)
+        else:
+            reason = "unacknowledged_publish_rate_limited" if kind == REJECT_KIND else verdict.reason
+            flow.count("flow_drop", reason, **labels)
         return False
 
     def _handle(self, item: wire.Inbound) -> None:

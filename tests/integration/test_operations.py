@@ -598,7 +598,7 @@ def test_sighup_reloads_for_a_connected_client_and_refuses_a_broken_file(tmp_pat
             process.send_signal(signal.SIGHUP)
             refused = wait_for_line(process, stdout, "reload refused", mark)
             assert len(refused) == 1 and refused[0].endswith(f"{config}: colour: unknown key; allowed: admin, flow, "
-                                                            "limits, listeners, logging, realms"), refused
+                                                            "limits, listeners, realms"), refused
             assert allowed(client.publish("com.b"))
             assert allowed(client.publish("com.a"))
         finally:
