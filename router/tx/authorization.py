@@ -53,12 +53,17 @@ class RealmAuthorization:
 
     def decide(self, request: AuthorizationRequest) -> Decision | defer.Deferred:
         identity = request.identity
-        now = self._clock.seconds()
-        cached = self.cache.get(identity.authrole, identity.authid, identity.authmethod, request.action, request.uri,
-                                request.match, now)
-        if cached is not None:
-            return cached
-        links = [link for link in self._chain if link.applies(identity.authrole)]
+        cached = self.cached(identity, request.action, request.uri, request.match)
+        return cached if cached is not None else self.ask(request)
+
+    def cached(self, identity, action: str, uri: str, match: str) -> Decision | None:
+        """The hot path: a cached answer, looked up without building a request."""
+        return self.cache.get(identity.authrole, identity.authid, identity.authmethod, action, uri, match,
+                              self._clock.seconds())
+
+    def ask(self, request: AuthorizationRequest) -> Decision | defer.Deferred:
+        """Ask the chain (no cached answer)."""
+        links = [link for link in self._chain if link.applies(request.identity.authrole)]
         if not links:
             return DENY
         return self._run(links, 0, request, None)

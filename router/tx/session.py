@@ -357,7 +357,10 @@ class RouterSession:
         if action is None:
             self._route(msg, disclose_me)
             return
-        decision = self._realm.authorization.decide(self._authorization_request(action, msg))
+        authorization = self._realm.authorization
+        decision = authorization.cached(self._identity, action, uri_of(msg), match_of(msg))
+        if decision is None:
+            decision = authorization.ask(self._authorization_request(action, msg))
         if type(decision) is Decision:
             self._decided(decision, msg, action, disclose_me)
         else:
