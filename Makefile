@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 CONFIG ?= conf/dev.toml
 PEER ?=
 
-.PHONY: run test install clean bench
+.PHONY: run test install clean bench demo
 
 run: $(INSTALLED)
 	$(BIN)/twistd --nodaemon --pidfile= --logger router.tx.logs.text wampgate --config $(CONFIG)
@@ -15,6 +15,10 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 install: $(INSTALLED)
+
+# The live price board of examples/pricewatch: a web page, a Python backend and a login, at http://127.0.0.1:8088/
+demo: $(INSTALLED)
+	$(BIN)/python examples/pricewatch/run.py
 
 # Benchmarks (bench/README.md): Wampgate and a bare-Autobahn ceiling server; PEER=crossbar adds Crossbar.io, installed
 # into its own virtualenv under bench/ (never a project dependency).

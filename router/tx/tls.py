@@ -58,7 +58,14 @@ def context_factory(config: TlsConfig) -> ssl.CertificateOptions:
         raise TlsSetupError(f"{config.certificate}: TLS setup failed: {e}") from None
     if ca_certificates is not None:
         _record_verification(context, required=config.require_client_certificate)
+    context.set_alpn_select_callback(_select_alpn)
     return options
+
+
+def _select_alpn(connection, offered: list[bytes]) -> bytes:
+    """Browsers and node offer ALPN. WebSocket runs over HTTP/1.1; anything else gets "no overlap", which lets the
+    handshake go on without ALPN. (Left to itself, Twisted answers an empty name, and OpenSSL fails the handshake.)"""
+    return b"http/1.1" if b"http/1.1" in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
 
 def _record_verification(context: SSL.Context, *, required: bool) -> None:
