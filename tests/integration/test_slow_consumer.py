@@ -28,7 +28,7 @@ import pytest_twisted
 
 from tests.support import raw
 from tests.support.flow import count, eventually, exchange, flow_table, limits_table, publish
-from tests.support.router import listener, start_router
+from tests.support.router import listener, realm_anonymous_all, start_router
 
 BIN = Path(sys.executable).parent
 TWISTD = BIN / "twistd"
@@ -76,19 +76,7 @@ def router_config(port: int, policy: str) -> str:
 
         [listeners.auth.anonymous]
         role = "anonymous"
-
-        [[realms]]
-        name = "realm1"
-        slow_consumer = "{policy}"
-
-        [[realms.roles]]
-        name = "anonymous"
-
-        [[realms.roles.permissions]]
-        uri = ""
-        match = "prefix"
-        allow = ["publish", "subscribe", "call", "register"]
-        """)
+        """) + realm_anonymous_all(slow_consumer=policy)
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -312,19 +300,7 @@ def _in_process_config(policy: str) -> str:
     unlimited = {"messages": 0, "bytes": 0}
     flow = flow_table(disconnect_after=0, quotas=[], rates={scope: unlimited for scope in
                                                             ("session", "authid", "authrole", "peer")})
-    realm = textwrap.dedent(f"""
-        [[realms]]
-        name = "realm1"
-        slow_consumer = "{policy}"
-
-        [[realms.roles]]
-        name = "anonymous"
-
-        [[realms.roles.permissions]]
-        uri = ""
-        match = "prefix"
-        allow = ["publish", "subscribe", "call", "register"]
-        """)
+    realm = realm_anonymous_all(slow_consumer=policy)
     return flow + limits_table(max_outgoing_buffer=64 * 1024) + listener("main") + realm
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from router.config import ConfigError, load
+from tests.support.router import REALM1_ANONYMOUS_ALL
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -30,18 +31,7 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 RUN_TIMEOUT = 30.0
 
-REALM1 = """
-[[realms]]
-name = "realm1"
-
-[[realms.roles]]
-name = "anonymous"
-
-[[realms.roles.permissions]]
-uri = ""
-match = "prefix"
-allow = ["publish", "subscribe", "call", "register"]
-"""
+REALM1 = REALM1_ANONYMOUS_ALL
 
 # Joins realm1, subscribes, publishes to itself with acknowledge, prints "OK <args> <kwargs> <authrole>".
 CLIENT = textwrap.dedent("""

@@ -11,10 +11,14 @@ from twisted.internet import defer
 from router.config import load
 from router.tx.service import ListenerService, make_service
 
-REALM1_ANONYMOUS_ALL = """
+def realm_anonymous_all(*, slow_consumer: str | None = None) -> str:
+    """realm1, where role anonymous may do everything (the tests' open realm), optionally with a slow-consumer
+    policy."""
+    policy = f'slow_consumer = "{slow_consumer}"\n' if slow_consumer else ""
+    return f"""
 [[realms]]
 name = "realm1"
-
+{policy}
 [[realms.roles]]
 name = "anonymous"
 
@@ -23,6 +27,9 @@ uri = ""
 match = "prefix"
 allow = ["publish", "subscribe", "call", "register"]
 """
+
+
+REALM1_ANONYMOUS_ALL = realm_anonymous_all()
 
 
 def listener(name: str, transports=("websocket", "rawsocket"), *, tls=None, extra: str = "",
