@@ -53,6 +53,7 @@ class RouterService(service.MultiService):
         signal.signal(signal.SIGHUP, self._on_sighup)
         signal.signal(signal.SIGTERM, self._on_terminate)
         signal.signal(signal.SIGINT, self._on_terminate)
+        self.log.info("ready: SIGHUP reloads {file}, SIGTERM and SIGINT shut down gracefully", file=self.config.source)
 
     def _on_sighup(self, signum, frame) -> None:
         self.reactor.callFromThread(self.reload)

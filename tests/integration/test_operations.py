@@ -565,7 +565,8 @@ def twistd(config: Path, logger: str = "router.tx.logs.text"):
     process = subprocess.Popen(command, cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = Output(process.stdout), Output(process.stderr)
-        wait_for_line(process, stdout, "listening on", 0, START_TIMEOUT)
+        # "ready" comes once the router's signal handlers are in place (a SIGTERM before that is twistd's own)
+        wait_for_line(process, stdout, "ready: SIGHUP reloads", 0, START_TIMEOUT)
         yield process, stdout, stderr
     finally:
         if process.poll() is None:

@@ -156,6 +156,7 @@ def running_twistd(config: Path, cwd: Path):
     try:
         stdout, stderr = Output(process.stdout), Output(process.stderr)
         wait_for_lines(process, stdout, "listening on", 2, START_TIMEOUT)
+        wait_for_lines(process, stdout, "ready: SIGHUP reloads", 1, START_TIMEOUT)
         print(f"\ntwistd start-up: {time.monotonic() - started:.3f} s from spawn to both 'listening on' lines",
               flush=True)
         yield process, stdout, stderr
