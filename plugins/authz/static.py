@@ -16,7 +16,7 @@ from zope.interface import implementer
 from router.config import Permission, RealmConfig, RoleConfig
 from router.core.uri import EXACT, PREFIX, WILDCARD, UriIndex, is_reserved, pattern_matches, specificity
 from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
-from router.model import DENY, AuthorizationRequest, Decision
+from router.model import AuthorizationRequest, Decision
 
 # Static answers hold until the config is reloaded (which drops every cached decision).
 CACHE_TTL = 3600.0

@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from router.core.buckets import TokenBucket, WindowQuota
 from router.interfaces import IFlowControl, PluginConfigError
-from router.model import ADMIT, DISCONNECT_KIND, DROP_KIND, REJECT_KIND, FlowSession, Verdict
+from router.model import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, Verdict
 
 RATE_LIMITED = "wampgate.error.rate_limited"
 TOO_MANY_CONNECTIONS = "too_many_connections"
@@ -344,5 +344,3 @@ class LimitsFlowControl:
             "shared_meters": len(self._shared),
         }
 
-
-DROP = Verdict(DROP_KIND, "dropped")

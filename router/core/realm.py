@@ -69,6 +69,7 @@ class Realm:
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
+        self._roles: dict | None = None
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
         self.broker = Broker(
             policy,
@@ -109,23 +110,26 @@ class Realm:
         )
 
     def router_roles(self) -> dict:
-        """The roles and features announced in WELCOME: exactly what works. The spec would have the dealer announce
-        `session_meta_api` too; the broker's announcement stands for both, which keeps a WELCOME (MessagePack, an
-        anonymous authid) within the 512 bytes a RawSocket client may announce as its maximum."""
-        dealer = self.dealer.router_features()
-        dealer.registration_meta_api = True
-        return {
-            "broker": RoleBrokerFeatures(
-                publisher_identification=True,
-                pattern_based_subscription=True,
-                session_meta_api=True,
-                subscription_meta_api=True,
-                subscriber_blackwhite_listing=True,
-                publisher_exclusion=True,
-                payload_transparency=True,
-            ),
-            "dealer": dealer,
-        }
+        """The roles and features announced in WELCOME: exactly what works (built once; WELCOME only reads them).
+        The spec would have the dealer announce `session_meta_api` too; the broker's announcement stands for both,
+        which keeps a WELCOME (MessagePack, an anonymous authid) within the 512 bytes a RawSocket client may
+        announce as its maximum."""
+        if self._roles is None:
+            dealer = self.dealer.router_features()
+            dealer.registration_meta_api = True
+            self._roles = {
+                "broker": RoleBrokerFeatures(
+                    publisher_identification=True,
+                    pattern_based_subscription=True,
+                    session_meta_api=True,
+                    subscription_meta_api=True,
+                    subscriber_blackwhite_listing=True,
+                    publisher_exclusion=True,
+                    payload_transparency=True,
+                ),
+                "dealer": dealer,
+            }
+        return self._roles
 
     def join(self, peer: Peer) -> list[Effect]:
         """Add the session; the answer is `wamp.session.on_join` for whoever watches."""

@@ -26,7 +26,7 @@ from autobahn.wamp.types import PublishOptions, SubscribeOptions
 from twisted.internet import defer, task
 
 from router.config import ConfigError
-from tests.support.clients import Collector, Target, connect, leave
+from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import (
     GOODBYE,
     PUBLISH,
@@ -78,8 +78,6 @@ async def join(running, role: str):
     return await bounded(connect(Target(port=running.port(role))))
 
 
-async def leave_all(*sessions) -> None:
-    await bounded(defer.gatherResults([defer.ensureDeferred(leave(s)) for s in sessions]))
 
 
 async def refused(deferred) -> tuple:

@@ -27,7 +27,7 @@ from autobahn.wamp.types import PublishOptions, SubscribeOptions
 from twisted.internet import defer, task
 
 from tests.integration.conftest import target
-from tests.support.clients import Collector, connect, leave
+from tests.support.clients import Collector, connect, leave, leave_all, record_inbound
 from tests.support.router import listener, start_router
 
 INVALID_URI = "wamp.error.invalid_uri"
@@ -53,8 +53,6 @@ async def join(router, count: int, *, serializer: str = "json", transport: str =
     return [await connect(where) for _ in range(count)]
 
 
-async def leave_all(*sessions) -> None:
-    await defer.gatherResults([defer.ensureDeferred(leave(s)) for s in sessions])
 
 
 async def eventually(condition, what: str, attempts: int = 200) -> None:
@@ -79,17 +77,6 @@ def event_details(collector: Collector) -> list:
     return [kwargs["details"] for _, kwargs in collector.events]
 
 
-def record_inbound(session) -> list:
-    """Record every WAMP message the session receives, as parsed from the wire, before Autobahn handles it."""
-    seen: list = []
-    handle = session.onMessage
-
-    def on_message(msg):
-        seen.append(msg)
-        return handle(msg)
-
-    session.onMessage = on_message
-    return seen
 
 
 def send_publish(session, msg: message.Publish):

@@ -37,7 +37,7 @@ from twisted.internet import defer, task, utils
 
 from tests.integration.conftest import target
 from tests.support import raw
-from tests.support.clients import connect, leave
+from tests.support.clients import connect, leave_all, record_inbound
 from tests.support.router import listener, start_router
 
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
@@ -107,8 +107,6 @@ async def join(router, count: int = 1, *, transport: str = "websocket", serializ
     return [await within(connect(where)) for _ in range(count)]
 
 
-async def leave_all(*sessions) -> None:
-    await within(defer.gatherResults([defer.ensureDeferred(leave(s)) for s in sessions]))
 
 
 async def eventually(condition, what: str, attempts: int = 300) -> None:
@@ -134,17 +132,6 @@ def session_id(session) -> int:
     return session.welcome.session
 
 
-def record_inbound(session) -> list:
-    """Record every WAMP message the session receives, as parsed from the wire, before Autobahn handles it."""
-    seen: list = []
-    handle = session.onMessage
-
-    def on_message(msg):
-        seen.append(msg)
-        return handle(msg)
-
-    session.onMessage = on_message
-    return seen
 
 
 def of_type(messages: list, kind: type) -> list:

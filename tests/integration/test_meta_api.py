@@ -17,7 +17,7 @@ from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from tests.support.clients import Collector, Target, connect, leave
+from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import bounded
 from tests.support.router import listener, start_router
 
@@ -123,9 +123,6 @@ def identity(session) -> dict:
             "authmethod": "anonymous", "authprovider": "static", "authextra": {}}
 
 
-async def leave_all(*sessions) -> None:
-    for session in sessions:
-        await bounded(leave(session))
 
 
 # -- announcement and authorization ------------------------------------------------------------------------------

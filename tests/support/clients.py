@@ -114,6 +114,27 @@ async def leave(session: ClientSession) -> None:
     await session.on_gone
 
 
+async def leave_all(*sessions, timeout: float = 5.0) -> None:
+    """Leave with every session at once; fail if they are not all gone within `timeout` seconds."""
+    from twisted.internet import reactor
+
+    gone = defer.gatherResults([defer.ensureDeferred(leave(session)) for session in sessions])
+    await gone.addTimeout(timeout, reactor)
+
+
+def record_inbound(session) -> list:
+    """Record every WAMP message the session receives, as parsed from the wire, before Autobahn handles it."""
+    seen: list = []
+    handle = session.onMessage
+
+    def on_message(msg):
+        seen.append(msg)
+        return handle(msg)
+
+    session.onMessage = on_message
+    return seen
+
+
 @dataclass
 class Collector:
     """Records events delivered to a handler, and fires a Deferred when `expected` have arrived."""

@@ -483,3 +483,78 @@ def test_listener_without_auth_is_refused(tmp_path):
     and say so)."""
     problems = problems_of(tmp_path, listener(auth="") + realm())
     assert problems == ["listeners[0].auth: missing; expected at least one authentication method, e.g. [listeners[0].auth.anonymous] (nobody could join)"]
+
+
+# --- keys added for authorization, flow control and operations -------------------------------------------------
+
+
+@pytest.mark.parametrize("keys,expected", [
+    ('allowed_origins = ["https://app.example.com/path"]',
+     'listeners[0].websocket.allowed_origins = ["https://app.example.com/path"]: expected origins such as '
+     '"https://app.example.com", "https://*.example.com:8443" or "null", without a path'),
+    ('trusted_proxies = ["proxy.example.com"]',
+     'listeners[0].websocket.trusted_proxies = ["proxy.example.com"]: expected IP addresses such as "127.0.0.1" '
+     'or "::1"'),
+    ("auto_ping_interval = 0.5",
+     "listeners[0].websocket.auto_ping_interval = 0.5: expected 0 (off) or a number of seconds from 1 to 3600 "
+     "(autobahn's timers tick in seconds)"),
+    ("close_handshake_timeout = 0.5",
+     "listeners[0].websocket.close_handshake_timeout = 0.5: expected a number from 1.0 to 300.0"),
+])
+def test_bad_websocket_hardening_keys(tmp_path, keys, expected):
+    """Origins with a path, proxies that are not IP addresses, and sub-second autobahn timers are refused."""
+    problems = problems_of(tmp_path, listener(tables=f"[listeners.websocket]\n{keys}\n") + realm())
+    assert problems == [expected]
+
+
+def test_admin_endpoint_may_not_share_a_listener_address(tmp_path):
+    """The admin listener cannot bind the address a WAMP listener uses."""
+    text = '[admin]\nendpoint = "tcp:9400:interface=127.0.0.1"\n' + listener('"tcp:9400:interface=127.0.0.1"') + realm()
+    assert problems_of(tmp_path, text) == [
+        'admin.endpoint = "tcp:9400:interface=127.0.0.1": the address is already used by listeners[0]; expected a '
+        "port no listener uses"
+    ]
+
+
+def test_bad_admin_endpoint(tmp_path):
+    """An admin endpoint that is not a Twisted server endpoint is refused."""
+    problems = problems_of(tmp_path, '[admin]\nendpoint = "bogus:1"\n' + listener() + realm())
+    assert len(problems) == 1 and problems[0].startswith('admin.endpoint = "bogus:1": expected a Twisted server')
+
+
+def test_bad_slow_consumer_policy(tmp_path):
+    """slow_consumer is "drop" or "disconnect", on a realm and on a role."""
+    problems = problems_of(tmp_path, listener() + realm(keys='slow_consumer = "queue"',
+                                                        roles=role(keys='slow_consumer = "ignore"')))
+    assert problems == [
+        'realms[0].slow_consumer = "queue": expected one of "drop", "disconnect"',
+        'realms[0].roles[0].slow_consumer = "ignore": expected one of "drop", "disconnect"',
+    ]
+
+
+def test_authorizer_for_an_unknown_role(tmp_path):
+    """A [[realms.authorizers]] table restricted to a role the realm does not define is refused."""
+    text = listener() + realm() + '\n[[realms.authorizers]]\nplugin = "static"\nroles = ["ghost"]\n'
+    assert problems_of(tmp_path, text) == [
+        'realms[0].authorizers[0].roles = ["ghost"]: unknown role "ghost"; defined roles: anonymous'
+    ]
+
+
+@pytest.mark.parametrize("uri", ['"app.user{authid}.inbox"', '"app.{userid}.inbox"', '"app.{authid"'])
+def test_placeholder_must_be_a_whole_component(tmp_path, uri):
+    """{authid} / {authrole} must stand alone as URI components; anything else with braces is refused."""
+    problems = problems_of(tmp_path, listener() + realm(roles=role(permissions=permission(uri, '"exact"'))))
+    assert problems == [f"realms[0].roles[0].permissions[0].uri = {uri}: expected a valid URI pattern whose "
+                        "placeholders {authid} / {authrole} are whole components"]
+
+
+@pytest.mark.parametrize("keys,key,allowed", [
+    ("max_outgoing_buffer = 1", "max_outgoing_buffer", "an integer from 65536 to 2147483648"),
+    ("shutdown_timeout = -1", "shutdown_timeout", "a number from 0.0 to 3600.0"),
+    ("[limits.auth_failures]\nlockout_after = 0", "auth_failures.lockout_after", "an integer from 1 to 100000"),
+])
+def test_bad_limits(tmp_path, keys, key, allowed):
+    """The newer [limits] keys are range-checked like the others."""
+    problems = problems_of(tmp_path, "[limits]\n" + keys + "\n" + listener() + realm())
+    assert len(problems) == 1
+    assert problems[0].startswith(f"limits.{key} = ") and problems[0].endswith(f": expected {allowed}")

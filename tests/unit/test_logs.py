@@ -11,7 +11,6 @@ import io
 import json
 import sys
 
-import pytest
 from twisted.logger import LogLevel, formatEvent
 
 from router.tx import logs
