@@ -134,6 +134,7 @@ class LimitsConfig:
     max_pending_calls_per_session: int = 1000
     max_call_timeout: float = 3600.0  # seconds: the most a CALL's `timeout` may ask for
     max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
+    outgoing_stall_timeout: float = 30.0  # seconds a connection may stay over max_outgoing_buffer before it is closed
     shutdown_timeout: float = 10.0  # seconds a graceful shutdown waits for pending calls
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
@@ -239,6 +240,7 @@ def _limits(t: TableReader) -> LimitsConfig:
         max_pending_calls_per_session=t.integer("max_pending_calls_per_session", 1000, 1, 1_000_000),
         max_call_timeout=t.number("max_call_timeout", 3600.0, 1.0, 86_400.0),
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
+        outgoing_stall_timeout=t.number("outgoing_stall_timeout", 30.0, 0.1, 3600.0),
         shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),
         lockout=_lockout(t.table("auth_failures")),
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from autobahn.wamp import message as wamp
 
 from router.core import errors
+from router.core.replies import refusal
 from router.core.effects import Effect, Send, reply
 from router.core.peer import Peer
 from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
@@ -134,9 +135,8 @@ class Broker:
         if problem is None and is_reserved(msg.topic):
             problem = "the 'wamp.' prefix is reserved for the router"
         if problem is not None:
-            if not msg.acknowledge:
-                return []  # the spec answers a PUBLISH only when it asked for acknowledgement
-            return _error(peer, wamp.Publish, msg.request, errors.INVALID_URI, f"invalid topic: {problem}")
+            answer = refusal(msg, errors.INVALID_URI, f"invalid topic: {problem}")
+            return [] if answer is None else reply(peer, answer)
         return None
 
     # -- actions ---------------------------------------------------------------------------------------------

@@ -25,3 +25,7 @@ TOO_MANY_SUBSCRIPTIONS = "wampgate.error.too_many_subscriptions"
 TOO_MANY_REGISTRATIONS = "wampgate.error.too_many_registrations"
 TOO_MANY_CALLS = "wampgate.error.too_many_pending_calls"
 NO_SUCH_SESSION = "wamp.error.no_such_session"
+UNAVAILABLE = "wamp.error.unavailable"  # the callee cannot take the call now (e.g. it does not read)
+RATE_LIMITED = "wampgate.error.rate_limited"  # flow control refused a request
+RATE_LIMITED_CLOSE = "wampgate.close.rate_limited"  # flow control ended a session overloading for too long
+TOO_MANY_SESSIONS = "wampgate.error.too_many_sessions"

@@ -10,13 +10,23 @@ from twisted.logger import Logger
 from autobahn.wamp import message as wamp
 
 from router.core.effects import Abort, CancelTimer, Kick, Send, StartTimer
-from router.core.errors import PAYLOAD_SIZE_EXCEEDED
+from router.core.errors import INVALID_ARGUMENT, PAYLOAD_SIZE_EXCEEDED, UNAVAILABLE
 from router.core.peer import Peer
 from router.core.realm import Realm
+from router.tx.channel import CONGESTED, TOO_LARGE
 from router.tx.traffic import Traffic
 
-_TOO_LARGE = "the message is larger than the client announced it can receive"
-_TOO_LARGE_FOR_CALLEE = "the invocation is larger than the callee announced it can receive"
+# What a caller is told when its call cannot reach the callee, and what a recipient is told when a reply cannot
+# reach it, by the channel's refusal (see router/tx/channel.py).
+_REFUSED_INVOCATION = {
+    TOO_LARGE: (PAYLOAD_SIZE_EXCEEDED, "the invocation is larger than the callee announced it can receive"),
+    CONGESTED: (UNAVAILABLE, "the callee is not reading its messages"),
+}
+_UNENCODABLE_INVOCATION = (INVALID_ARGUMENT, "the arguments cannot be encoded for the callee")
+_REFUSED_REPLY = {
+    TOO_LARGE: (PAYLOAD_SIZE_EXCEEDED, "the message is larger than the client announced it can receive"),
+}
+_UNENCODABLE_REPLY = (INVALID_ARGUMENT, "the result cannot be encoded for this client")
 
 
 class EffectRunner:
@@ -40,8 +50,9 @@ class EffectRunner:
                 if type(message) is wamp.Event:
                     self._traffic.deliveries += len(effect.recipients)
                 for recipient in effect.recipients:
-                    if not recipient.channel.send_message(message):
-                        self._undeliverable(recipient, message)
+                    refusal = recipient.channel.send_message(message)
+                    if refusal is not None:
+                        self._undeliverable(recipient, message, refusal)
             elif kind is Abort:
                 session = getattr(effect.peer.channel, "session", None)
                 if session is not None:
@@ -59,30 +70,40 @@ class EffectRunner:
             else:
                 raise TypeError(f"unknown effect {effect!r}")
 
-    def _undeliverable(self, recipient: Peer, message: wamp.Message) -> None:
-        """A message too large for what the recipient announced it can take (RawSocket). Nothing may hang on it: an
-        INVOCATION is answered to its caller as if the callee had refused it, a RESULT becomes an ERROR to the
-        caller, an EVENT is skipped for that subscriber, and anything else ends the recipient's session."""
+    def _undeliverable(self, recipient: Peer, message: wamp.Message, refusal: str) -> None:
+        """A message the recipient's channel refused (too large for it, over its outgoing budget, or not encodable
+        by its serializer). Nothing may hang on it, and a call ends exactly once: an INVOCATION is answered to its
+        caller as if the callee had refused it; a RESULT or ERROR becomes an ERROR to the caller when that can
+        still reach it, else the caller's connection ends (the dealer then interrupts the callee); an EVENT is
+        skipped for that subscriber; anything else ends the recipient's connection."""
         kind = type(message)
         if kind is wamp.Event:
             return
         if kind is wamp.Invocation:
-            refusal = wamp.Error(
-                wamp.Invocation.MESSAGE_TYPE, message.request, PAYLOAD_SIZE_EXCEEDED, args=[_TOO_LARGE_FOR_CALLEE]
-            )
-            self.run(self._realm.dealer.error(recipient, refusal))
-        elif kind is wamp.Result:
-            refusal = wamp.Error(wamp.Call.MESSAGE_TYPE, message.request, PAYLOAD_SIZE_EXCEEDED, args=[_TOO_LARGE])
-            if not recipient.channel.send_message(refusal):
-                self._end(recipient)
-        else:
-            self._end(recipient)
+            error, text = _REFUSED_INVOCATION.get(refusal, _UNENCODABLE_INVOCATION)
+            answer = wamp.Error(wamp.Invocation.MESSAGE_TYPE, message.request, error, args=[text])
+            self.run(self._realm.dealer.error(recipient, answer))
+            return
+        reason = _REFUSED_REPLY.get(refusal) if refusal != CONGESTED else None
+        if reason is None and refusal != CONGESTED:
+            reason = _UNENCODABLE_REPLY
+        if kind in (wamp.Result, wamp.Error) and reason is not None:
+            answer = wamp.Error(wamp.Call.MESSAGE_TYPE, message.request, reason[0], args=[reason[1]])
+            if recipient.channel.send_message(answer) is None:
+                return
+        self._end(recipient, refusal)
 
-    @staticmethod
-    def _end(recipient: Peer) -> None:
+    def _end(self, recipient: Peer, refusal: str) -> None:
         session = getattr(recipient.channel, "session", None)
-        if session is not None:
-            session.abort(PAYLOAD_SIZE_EXCEEDED, _TOO_LARGE)
+        if session is None:
+            return
+        if refusal == CONGESTED:
+            self.log.info("session {session} disconnected: a reply could not be queued within its outgoing budget",
+                          session=recipient.session_id)
+            recipient.channel.abort_transport()
+        else:
+            error, text = _REFUSED_REPLY.get(refusal, _UNENCODABLE_REPLY)
+            session.abort(error, text)
 
     @property
     def pending_timers(self) -> int:

@@ -27,7 +27,8 @@ class _ResultChannel:
     def __init__(self) -> None:
         self.pending: dict[int, defer.Deferred] = {}
 
-    def send_message(self, msg: wamp.Message) -> bool:
+    def send_message(self, msg: wamp.Message) -> None:
+        """IChannel.send_message: always taken (None)."""
         kind = type(msg)
         if kind is wamp.Result:
             d = self.pending.pop(msg.request, None)
@@ -37,7 +38,6 @@ class _ResultChannel:
             d = self.pending.pop(msg.request, None)
             if d is not None:
                 d.errback(ApplicationError(msg.error, *(msg.args or ()), **(msg.kwargs or {})))
-        return True
 
 
 class RouterCaller:

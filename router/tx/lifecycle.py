@@ -168,7 +168,7 @@ class RouterService(service.MultiService):
             runtime.core.update_limits(realm_limits)
         self._adopt(plugins)
         for peer in self._peers():
-            window = getattr(peer.channel, "send_window", None)
+            window = getattr(peer.channel, "budget", None)
             if window is not None:
                 window.limit = new.limits.max_outgoing_buffer
                 window.policy = context.realms[peer.realm].config.slow_consumer_policy(peer.authrole)

@@ -34,7 +34,7 @@ class RouterCollector:
         for name, realm in self._context.realms.items():
             peers = list(realm.core.sessions.values())
             sessions.add_metric([name], len(peers))
-            held = sum(getattr(getattr(peer.channel, "send_window", None), "held", 0) for peer in peers)
+            held = sum(getattr(getattr(peer.channel, "budget", None), "held", 0) for peer in peers)
             buffered.add_metric([name], held)
         connections = GaugeMetricFamily(f"{_PREFIX}_connections", "Open connections per listener",
                                         labels=["listener"])

@@ -17,11 +17,12 @@ from twisted.logger import Logger
 
 from router.config import ListenerConfig
 from router.model import TransportInfo
+from router.tx.channel import TOO_LARGE, UNENCODABLE, BudgetedChannel, IChannel
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import OutgoingChannel, SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
+from zope.interface import implementer
 
 MAGIC = 0x7F
 ERROR_SERIALIZER_UNSUPPORTED = 1
@@ -44,7 +45,8 @@ def handshake_error(code: int) -> bytes:
     return bytes((MAGIC, code << 4, 0, 0))
 
 
-class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
+@implementer(IChannel)
+class RawSocketChannel(BudgetedChannel, WampRawSocketServerProtocol):
     """One RawSocket connection."""
 
     # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
@@ -54,13 +56,12 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        set_no_delay(self.transport)
         self._inbox = bytearray()
         self._receive_limit = 2 ** (9 + length_exponent(self.factory.listener.config.max_message_size))
         self._send_limit = 0
         self._closing = False
-        self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
-        register_producer(self.transport, self._window)
+        self._reading = False
+        self._start_budget()
         self._handshake_timer = self.factory.context.clock.callLater(
             self.factory.context.limits.hello_timeout, self._on_handshake_timeout
         )
@@ -106,7 +107,7 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
         self._binary = None  # RawSocket has no text/binary distinction
         self._send_limit = 2 ** (9 + (octet >> 4))
         exponent = length_exponent(self._receive_limit)
-        self.transport.write(bytes((MAGIC, (exponent << 4) | serializer.RAWSOCKET_SERIALIZER_ID, 0, 0)))
+        self._write_control(bytes((MAGIC, (exponent << 4) | serializer.RAWSOCKET_SERIALIZER_ID, 0, 0)))
         self._handshake_complete = True
         self._cancel_handshake_timer()
         self._open_session()
@@ -120,10 +121,21 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
             self._fail(None)
 
     def _read_frames(self) -> None:
+        """Handle every complete frame in the inbox, stopping while reading is paused (what is left waits in the
+        inbox for `resume_reading`)."""
+        if self._reading:
+            return  # re-entered from a frame's own handling; the outer loop goes on
+        self._reading = True
+        try:
+            self._read_inbox()
+        finally:
+            self._reading = False
+
+    def _read_inbox(self) -> None:
         inbox = self._inbox
         offset = 0
         size = len(inbox)
-        while size - offset >= 4 and not self._closing:
+        while size - offset >= 4 and not self._closing and not self.reading_paused:
             header = inbox[offset]
             length = int.from_bytes(inbox[offset + 1 : offset + 4], "big")
             if header & 0xF8 or (header & 0x07) > FRAME_PONG:
@@ -153,13 +165,30 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
             if self.session is not None:
                 self.session.on_payload(payload, None)
         elif kind == FRAME_PING and len(payload) <= self._send_limit:
-            self.transport.write(bytes((FRAME_PONG,)) + len(payload).to_bytes(3, "big") + payload)
+            # within the outgoing budget only: a peer that pings without reading gets no more PONGs
+            self._write_control(bytes((FRAME_PONG,)) + len(payload).to_bytes(3, "big") + payload)
+
+    def resume_reading(self, reason: str) -> None:
+        super().resume_reading(reason)
+        if not self.reading_paused and not self._closing and self._handshake_complete:
+            self._read_frames()  # frames that arrived before the pause took effect
 
     def _fail(self, reply: bytes | None) -> None:
+        if self._closing:
+            return
         self._closing = True
         if reply:
             self.transport.write(reply)
-        self.transport.loseConnection()
+        self._close_now(abort=False)
+
+    def _close_now(self, abort: bool) -> None:
+        """Close the connection; the budget is unregistered first, or a TLS transport would wait for it forever."""
+        self._closing = True
+        self._unregister_budget()
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
 
     def connectionLost(self, reason) -> None:
         self._closing = True
@@ -168,13 +197,17 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
 
     # -- the channel interface the session uses -----------------------------------------------------------------
 
-    def send_message(self, msg) -> bool:
-        """Write the message's frame (built once per serializer, shared by every recipient); False when it is
-        larger than the client announced it can take (nothing was sent, and the caller decides what the client gets
-        instead)."""
+    def send_message(self, msg) -> str | None:
+        """Write the message's frame (built once per serializer, shared by every recipient) within the outgoing
+        budget; TOO_LARGE when it is larger than the client announced it can take (see IChannel)."""
         if self._closing:
-            return True
-        frame = self._frame_key.frame(msg)
+            return None
+        try:
+            frame = self._frame_key.frame(msg)
+        except Exception as e:  # a value the serializer cannot encode
+            self.router_log.info("RawSocket: cannot encode a {kind} for {peer}: {error}",
+                                 kind=type(msg).__name__.upper(), peer=self.peer, error=e)
+            return UNENCODABLE
         if len(frame) - 4 > self._send_limit:
             self.router_log.info(
                 "RawSocket: a {size}-byte {kind} for {peer} is over the client's limit of {limit}",
@@ -183,27 +216,12 @@ class RawSocketChannel(OutgoingChannel, WampRawSocketServerProtocol):
                 peer=self.peer,
                 limit=self._send_limit,
             )
-            return False
+            return TOO_LARGE
         return self._emit(msg, frame, self.transport.write)
 
     def close_transport(self, code: int, reason: str | None) -> None:
         if not self._closing:
-            self._closing = True
-            self.transport.loseConnection()
-
-    def abort_transport(self) -> None:
-        self._closing = True
-        self.transport.abortConnection()
-
-    @property
-    def send_window(self) -> SendWindow:
-        return self._window
-
-    def pause_reading(self) -> None:
-        self.transport.pauseProducing()
-
-    def resume_reading(self) -> None:
-        self.transport.resumeProducing()
+            self._close_now(abort=False)
 
     def transport_info(self) -> TransportInfo:
         details = self._transport_details

@@ -15,17 +15,19 @@ from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflat
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from router.config import ListenerConfig
 from router.model import TransportInfo
+from router.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
 from router.tx.clientcert import client_certificate
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.sendwindow import OutgoingChannel, SendWindow, register_producer, set_no_delay
 from router.tx.wire import Codecs
 from router.tx.session import RouterSession
 
 
-class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
+@implementer(IChannel)
+class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
     """One WebSocket connection. Nothing raised here reaches the client: autobahn would put the text in the close."""
 
     # Not `log`: that is autobahn's level-filtered txaio logger, whose debug calls carry handshake headers.
@@ -34,7 +36,6 @@ class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
     serializer = None
     _request = None
 
-    _window: SendWindow | None = None
     _open_timer = None
     _head = 0  # bytes of the opening handshake seen so far
 
@@ -44,12 +45,10 @@ class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
         self._transport_details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET
         self.peer = self._transport_details.peer
         self._connectionMade()
-        set_no_delay(self.transport)
         self._open_timer = self.factory.context.clock.callLater(
             self.factory.listener.config.websocket.open_handshake_timeout, self._on_open_timeout
         )
-        self._window = SendWindow(self.factory.context.limits.max_outgoing_buffer)
-        register_producer(self.transport, self._window)
+        self._start_budget()
 
     def _on_open_timeout(self) -> None:
         self._open_timer = None
@@ -131,21 +130,51 @@ class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
     def onClose(self, wasClean: bool, code: int, reason: str | None) -> None:
         self._end_session()
 
+    # -- within the outgoing budget ------------------------------------------------------------------------------
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """Everything autobahn writes itself (handshake replies, close frames, PONGs, compressed messages) is
+        charged to the budget too."""
+        if self.budget is not None:
+            self.budget.charge(len(data))
+        super().sendData(data, sync, chopsize)
+
+    def onPing(self, payload: bytes) -> None:
+        """PONG only within the budget: a peer that pings without reading gets no more PONGs (and, over budget,
+        is no longer read at all)."""
+        budget = self.budget
+        if budget is not None and budget.paused and budget.held + len(payload) + 4 > budget.limit:
+            return
+        super().onPing(payload)
+
+    def onAutoPingTimeout(self) -> None:
+        """While our own backlog holds the ping, or we are not reading (so its PONG waits unread), the missing PONG
+        is not the peer's fault: wait another period. A peer that truly stops reading is closed by the budget's stall timer."""
+        if self.reading_paused or (self.budget is not None and self.budget.paused):
+            self.autoPingTimeoutCall = self.factory._batched_timer.call_later(
+                self.autoPingTimeout, self.onAutoPingTimeout)
+            return
+        super().onAutoPingTimeout()
+
     # -- the channel interface the session uses -----------------------------------------------------------------
 
-    def send_message(self, msg) -> bool:
-        """Write the message's frame (built once per serializer and shared by every recipient), unless the
-        connection is closing. True when it went out, was dropped for a slow subscriber, or the connection is going
-        away anyway (nothing for the caller to undo)."""
+    def send_message(self, msg) -> str | None:
+        """Write the message's frame (built once per serializer and shared by every recipient) within the
+        outgoing budget (see IChannel); nothing is written once the connection is closing."""
         if self.state != self.STATE_OPEN:
-            return True
-        if self._perMessageCompress is not None:
-            return self._send_compressed(msg)
-        return self._emit(msg, self._frame_key.frame(msg), self.transport.write)
-
-    def _send_compressed(self, msg) -> bool:
-        """With permessage-deflate the frame differs per connection: autobahn's own send path."""
-        return self._emit(msg, msg.serialize(self.serializer._serializer), self._send_data_message)
+            return None
+        try:
+            if self._perMessageCompress is not None:
+                # with permessage-deflate the frame differs per connection: autobahn's own send path, which
+                # charges the budget in sendData
+                return self._emit(msg, msg.serialize(self.serializer._serializer), self._send_data_message,
+                                  charge=False)
+            frame = self._frame_key.frame(msg)
+        except Exception as e:  # a value the serializer cannot encode
+            self.router_log.info("WebSocket: cannot encode a {kind} for {peer}: {error}",
+                                 kind=type(msg).__name__.upper(), peer=self.peer, error=e)
+            return UNENCODABLE
+        return self._emit(msg, frame, self.transport.write)
 
     def _send_data_message(self, data: bytes) -> None:
         self.sendMessage(data, self._binary)
@@ -155,14 +184,10 @@ class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
             # sendClose only takes 1000 and application codes; 1002/1008/1011 are ours to send as well.
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8") if reason else None, isReply=False)
         elif self.state not in (self.STATE_CLOSING, self.STATE_CLOSED):
-            self.dropConnection(abort=True)
+            self._close_now(abort=True)
 
-    def abort_transport(self) -> None:
-        self.dropConnection(abort=True)
-
-    @property
-    def send_window(self) -> SendWindow:
-        return self._window
+    def _close_now(self, abort: bool) -> None:
+        self.dropConnection(abort=abort)  # autobahn unregisters the producer first
 
     def _peer_address(self, details) -> str:
         peer = details.peer if details else "unknown"
@@ -170,12 +195,6 @@ class WebSocketChannel(OutgoingChannel, WampWebSocketServerProtocol):
         if request is None:
             return peer
         return forwarded_client(peer, request.headers, self.factory.listener.config.websocket.trusted_proxies)
-
-    def pause_reading(self) -> None:
-        self.transport.pauseProducing()
-
-    def resume_reading(self) -> None:
-        self.transport.resumeProducing()
 
     def transport_info(self) -> TransportInfo:
         details = self._transport_details

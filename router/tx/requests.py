@@ -1,0 +1,213 @@
+"""An established session's requests, in order: flow control, then authorization, then the realm's core.
+
+Order: WAMP keeps each session's messages in order. When an authorizer answers later (a Deferred), the session
+holds every message behind it (see RouterSession.await_decision) until this request is decided.
+
+Inbound backpressure: a request flow control refuses pauses reading from the connection until its allowance
+refills (at most MAX_READ_PAUSE seconds at a time), so a flooder costs no decoding while it waits; what was already
+read waits in the session (see RouterSession.on_payload) and is handled, in order, when reading resumes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.wamp import message as wamp
+from twisted.logger import Logger
+
+from router.core import errors
+from router.core.peer import Peer
+from router.core.realm import ACTIONS, match_of, uri_of
+from router.core.replies import refusal, wants_answer
+from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, AuthorizationRequest, Decision, FlowSession, Identity
+from router.tx import wire
+from router.tx.channel import PAUSED_FOR_FLOW
+from router.tx.messages import RateLimited
+from router.tx.runtime import RealmRuntime, RouterContext
+
+# The longest reading stays paused for one flow-control refusal (an hourly quota's retry_after may be an hour; a
+# connection not read that long could not even say GOODBYE).
+MAX_READ_PAUSE = 2.0
+# A session may call this to learn how many events were not delivered to it because it read too slowly.
+DROPPED_EVENTS = "wampgate.session.dropped_events"
+# Metered like a CALL: answers to INVOCATIONs (a YIELD, progressive or final, or an ERROR).
+YIELD_ACTION = "yield"
+
+
+def _metered(msg: wamp.Message) -> tuple[str, str] | None:
+    """(action, uri) flow control meters this message under, or None for messages it does not meter."""
+    kind = type(msg)
+    action = ACTIONS.get(kind)
+    if action is not None:
+        return action, uri_of(msg)
+    if kind is wamp.Yield or (kind is wamp.Error and msg.request_type == wamp.Invocation.MESSAGE_TYPE):
+        return YIELD_ACTION, ""
+    return None
+
+
+class RequestQueue:
+    """The requests of one established session. `session` is the RouterSession (send, abort, close)."""
+
+    log = Logger()
+    __slots__ = ("_session", "_context", "_realm", "peer", "identity", "flow_session", "_resume_timer", "_closed")
+
+    def __init__(self, session: Any, context: RouterContext, realm: RealmRuntime, peer: Peer, identity: Identity,
+                 flow_session: FlowSession):
+        self._session = session
+        self._context = context
+        self._realm = realm
+        self.peer = peer
+        self.identity = identity
+        self.flow_session = flow_session
+        self._resume_timer = None
+        self._closed = False
+
+    @property
+    def realm(self) -> RealmRuntime:
+        return self._realm
+
+    def receive(self, item: wire.Inbound, size: int) -> None:
+        """One request off the wire (the session keeps it in order behind any pending decision): flow control,
+        then authorization, then the realm."""
+        if type(item) is tuple:
+            item = self._admitted(item, size)
+            if item is None:
+                return
+        self._handle(item)
+
+    def close(self) -> None:
+        """The session leaves: flow control forgets it and timers stop; a decision arriving later is ignored."""
+        self._closed = True
+        if self._resume_timer is not None and self._resume_timer.active():
+            self._resume_timer.cancel()
+        self._resume_timer = None
+        self._context.flow.session_closed(self.flow_session)
+
+    # -- flow control ----------------------------------------------------------------------------------------------
+
+    def _admitted(self, item: tuple, size: int) -> tuple | None:
+        """The request if flow control admits it; None when it was refused (and answered, when it wants an
+        answer); for a refused YIELD or callee ERROR, the callee ERROR that ends the call in its place."""
+        msg = item[0]
+        metered = _metered(msg)
+        if metered is None:
+            return item
+        flow = self._context.flow
+        verdict = flow.admit(self.flow_session, metered[0], metered[1], size)
+        kind = verdict.kind
+        if kind == ADMIT_KIND:
+            return item
+        labels = {"listener": self.flow_session.listener, "realm": self.flow_session.realm}
+        error = verdict.error or errors.RATE_LIMITED
+        if kind == DISCONNECT_KIND:
+            flow.count("flow_disconnect", verdict.reason, **labels)
+            self.log.info("session {session} disconnected by flow control: {reason}",
+                          session=self.peer.session_id, reason=verdict.reason)
+            self._session.abort(verdict.error or errors.RATE_LIMITED_CLOSE, "rate limit exceeded for too long")
+            return None
+        self._pause_for(verdict.retry_after)
+        if metered[0] == YIELD_ACTION:
+            # an answer cannot be dropped (its caller would wait forever): the call ends with the refusal instead
+            flow.count("flow_reject", verdict.reason, **labels)
+            text = "the callee exceeded its rate limit"
+            return wamp.Error(wamp.Invocation.MESSAGE_TYPE, msg.request, error, args=[text]), False
+        if wants_answer(msg):
+            # a request that expects an answer gets one, even for a plugin's "drop": nothing may hang
+            flow.count("flow_reject", verdict.reason, **labels)
+            self._session.send(RateLimited(msg.MESSAGE_TYPE, msg.request, error, verdict.retry_after))
+        else:
+            reason = "unacknowledged_publish_rate_limited" if kind == REJECT_KIND else verdict.reason
+            flow.count("flow_drop", reason, **labels)
+        return None
+
+    def _pause_for(self, retry_after: float | None) -> None:
+        """Stop reading until the allowance refills: a flooder's further messages are not even decoded."""
+        if not retry_after or self._resume_timer is not None:
+            return
+        channel = self._session.channel
+        channel.pause_reading(PAUSED_FOR_FLOW)
+        self._resume_timer = self._context.clock.callLater(min(retry_after, MAX_READ_PAUSE), self._resume)
+
+    def _resume(self) -> None:
+        self._resume_timer = None
+        self._session.channel.resume_reading(PAUSED_FOR_FLOW)
+        self._session.read_held()
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._resume_timer is not None
+
+    # -- order and authorization -----------------------------------------------------------------------------------
+
+    def _handle(self, item: wire.Inbound) -> None:
+        if type(item) is wire.UriRefusal:
+            self._refuse_uri(item)
+            return
+        msg, disclose_me = item
+        if type(msg) is wamp.Call and msg.procedure == DROPPED_EVENTS:
+            self._session.send(wamp.Result(msg.request, args=[self._session.channel.budget.dropped]))
+            return
+        realm = self._realm.core
+        effects = realm.check(self.peer, msg)
+        if effects is not None:
+            self._session.apply(effects)
+            return
+        action = ACTIONS.get(type(msg))
+        if action is None:
+            self._route(msg, disclose_me)
+            return
+        authorization = self._realm.authorization
+        decision = authorization.cached(self.identity, action, uri_of(msg), match_of(msg))
+        if decision is None:
+            decision = authorization.ask(self._authorization_request(action, msg))
+        if type(decision) is Decision:
+            self._decided(decision, msg, action, disclose_me)
+        else:
+            self._session.await_decision()  # keep this session's order: later messages wait for this one
+            decision.addCallback(self._on_decision, msg, action, disclose_me)
+
+    def _refuse_uri(self, item: wire.UriRefusal) -> None:
+        self.log.info("invalid URI from {peer}: {detail}", peer=self._session.address, detail=item.detail)
+        if item.wants_answer:
+            self._session.send(wamp.Error(item.request_type, item.request, errors.INVALID_URI, args=["invalid URI"]))
+
+    def _on_decision(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+        if self._closed:
+            return
+        try:
+            self._decided(decision, msg, action, disclose_me)
+            self._session.decision_done()
+        except Exception:
+            self.log.failure("internal error after an authorization decision for {peer}", peer=self._session.address)
+            self._session.fail()
+
+    def _decided(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+        if not decision.allow:
+            self._deny(action, msg)
+        else:
+            self._route(msg, disclose_me or decision.disclose)
+
+    def _route(self, msg: wamp.Message, disclose: bool) -> None:
+        self._session.apply(self._realm.core.receive(self.peer, msg, disclose=disclose,
+                                                     now=self._context.clock.seconds()))
+
+    def _authorization_request(self, action: str, msg: wamp.Message) -> AuthorizationRequest:
+        return AuthorizationRequest(
+            session_id=self.peer.session_id,
+            realm=self.peer.realm,
+            identity=self.identity,
+            transport=self._session.transport_info(),
+            action=action,
+            uri=uri_of(msg),
+            match=match_of(msg),
+        )
+
+    def _deny(self, action: str, msg: wamp.Message) -> None:
+        uri = uri_of(msg)
+        peer = self.peer
+        self.log.info("denied {action} on {uri} to session {session} ({authid!r}/{authrole!r})", action=action,
+                      uri=uri, session=peer.session_id, authid=peer.authid, authrole=peer.authrole)
+        self._context.counters.increment("authorization_denied", realm=peer.realm, action=action)
+        answer = refusal(msg, errors.NOT_AUTHORIZED, f"session is not authorized to {action} on '{uri}'")
+        if answer is not None:
+            self._session.send(answer)
