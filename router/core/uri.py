@@ -182,7 +182,7 @@ class UriIndex(Generic[T]):
             key = _shape_key(parts)
             shape = self._shape_by_key.get(key)
             if shape is None:
-                if not self.has_room_for(uri, match):
+                if self.max_wildcard_shapes is not None and len(self._shape_by_key) >= self.max_wildcard_shapes:
                     raise TooManyWildcardShapes(f"at most {self.max_wildcard_shapes} wildcard shapes")
                 shape = self._new_shape(key)
             shape.entries[shape.key_of(parts)] = value
