@@ -18,7 +18,7 @@ from typing import Any
 from router import loader
 from router.configreader import TableReader, show
 from router.core.lockout import LockoutPolicy
-from router.core.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
+from router.core.uri import DEFAULT_MAX_URI_LENGTH, DEFAULT_MAX_WILDCARD_SHAPES, MATCH_POLICIES, PREFIX, UriPolicy
 from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
 
 TRANSPORTS = ("websocket", "rawsocket")
@@ -133,6 +133,7 @@ class LimitsConfig:
     max_registrations_per_session: int = 100
     max_pending_calls_per_session: int = 1000
     max_call_timeout: float = 3600.0  # seconds: the most a CALL's `timeout` may ask for
+    max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES  # per realm, for subscriptions and registrations each
     max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
     outgoing_stall_timeout: float = 30.0  # seconds a connection may stay over max_outgoing_buffer before it is closed
     shutdown_timeout: float = 10.0  # seconds a graceful shutdown waits for pending calls
@@ -239,6 +240,7 @@ def _limits(t: TableReader) -> LimitsConfig:
         max_registrations_per_session=t.integer("max_registrations_per_session", 100, 1, 1_000_000),
         max_pending_calls_per_session=t.integer("max_pending_calls_per_session", 1000, 1, 1_000_000),
         max_call_timeout=t.number("max_call_timeout", 3600.0, 1.0, 86_400.0),
+        max_wildcard_shapes=t.integer("max_wildcard_shapes", DEFAULT_MAX_WILDCARD_SHAPES, 1, 100_000),
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
         outgoing_stall_timeout=t.number("outgoing_stall_timeout", 30.0, 0.1, 3600.0),
         shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),

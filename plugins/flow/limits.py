@@ -333,7 +333,11 @@ class LimitsFlowControl:
         for key in [k for k, m in self._shared.items() if id(m) not in live and m.idle(now)]:
             del self._shared[key]
 
-    # -- introspection (tests) -------------------------------------------------------------------------------------
+    # -- introspection (tests, /metrics) ---------------------------------------------------------------------------
+
+    def rate_meters(self) -> int:
+        """The meters held: one per metered session, plus the shared and overflow ones."""
+        return len(self._session_meters) + len(self._shared) + len(self._overflow)
 
     def tracked(self) -> dict[str, int]:
         return {

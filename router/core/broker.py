@@ -10,7 +10,7 @@ from router.core import errors
 from router.core.replies import refusal
 from router.core.effects import Effect, Send, reply
 from router.core.peer import Peer
-from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
+from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
 
 
 # What `on_change(change, session_id, subscription)` is told, in the order the subscription meta API's events fire:
@@ -90,18 +90,21 @@ class Broker:
         new_id: Callable[[], int],
         *,
         max_subscriptions_per_session: int = 1000,
+        max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES,
         on_change: OnChange = _unobserved,
     ):
         self._policy = policy
         self._new_id = new_id
         self._max_subscriptions = max_subscriptions_per_session
         self._on_change = on_change
-        self._index: UriIndex[Subscription] = UriIndex()
+        self._index: UriIndex[Subscription] = UriIndex(max_wildcard_shapes)
         self._by_id: dict[int, Subscription] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # session -> its subscription ids, in order
 
-    def set_limits(self, *, max_subscriptions_per_session: int) -> None:
+    def set_limits(self, *, max_subscriptions_per_session: int, max_wildcard_shapes: int | None = None) -> None:
         self._max_subscriptions = max_subscriptions_per_session
+        if max_wildcard_shapes is not None:
+            self._index.max_wildcard_shapes = max_wildcard_shapes  # shapes already held stay
 
     # -- introspection (tests, meta API) --------------------------------------------------------------------
 
@@ -117,6 +120,9 @@ class Broker:
     def find(self, topic: str, match: str) -> Subscription | None:
         """The subscription for exactly this (topic, match) pair."""
         return self._index.get(topic, match)
+
+    def wildcard_shapes(self) -> int:
+        return self._index.wildcard_shapes()
 
     def matching(self, topic: str) -> Iterator[Subscription]:
         """Every subscription an event on `topic` would reach."""
@@ -150,6 +156,9 @@ class Broker:
             text = f"at most {self._max_subscriptions} subscriptions per session"
             return _error(peer, wamp.Subscribe, msg.request, errors.TOO_MANY_SUBSCRIPTIONS, text)
         created = subscription is None
+        if created and not self._index.has_room_for(msg.topic, msg.match):
+            text = f"at most {self._index.max_wildcard_shapes} distinct wildcard shapes in this realm"
+            return _error(peer, wamp.Subscribe, msg.request, errors.TOO_MANY_PATTERNS, text)
         if created:
             subscription = Subscription(self._unused_id(), msg.topic, msg.match, now)
             self._index.add(msg.topic, msg.match, subscription)

@@ -78,7 +78,7 @@ from router.core.calls import (
 )
 from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
 from router.core.peer import Peer
-from router.core.uri import EXACT, UriIndex, UriPolicy, is_reserved
+from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
 
 DEFAULT_MAX_CALL_TIMEOUT = 3600.0
 
@@ -101,6 +101,7 @@ class Dealer:
         max_retired_per_callee: int = DEFAULT_MAX_RETIRED_PER_CALLEE,
         max_registrations_per_session: int = 1000,
         max_pending_calls_per_session: int = 1000,
+        max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES,
         on_change: OnChange = unobserved,
     ):
         if not max_call_timeout > 0:
@@ -119,16 +120,19 @@ class Dealer:
         self._max_registrations = max_registrations_per_session
         self._max_pending_calls = max_pending_calls_per_session
         self._on_change = on_change  # hears of registrations created, joined, left, deleted (the meta API)
-        self._index: UriIndex[Registration] = UriIndex()
+        self._index: UriIndex[Registration] = UriIndex(max_wildcard_shapes)
         self._by_id: dict[int, Registration] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # callee session -> its registration ids, in order
         self._callers: dict[int, dict[int, PendingCall]] = {}  # caller session -> CALL request id -> call
         self._ledgers: dict[int, CalleeLedger] = {}  # callee session -> its invocations
 
     def set_limits(
-        self, *, max_registrations_per_session: int, max_pending_calls_per_session: int, max_call_timeout: float
+        self, *, max_registrations_per_session: int, max_pending_calls_per_session: int, max_call_timeout: float,
+        max_wildcard_shapes: int | None = None,
     ) -> None:
         self._max_registrations = max_registrations_per_session
+        if max_wildcard_shapes is not None:
+            self._index.max_wildcard_shapes = max_wildcard_shapes  # shapes already held stay
         self._max_pending_calls = max_pending_calls_per_session
         self._max_timeout_ms = max(1, int(max_call_timeout * 1000))
 
@@ -162,6 +166,9 @@ class Dealer:
     def find(self, procedure: str, match: str) -> Registration | None:
         """The registration for exactly this (procedure, match) pair."""
         return self._index.get(procedure, match)
+
+    def wildcard_shapes(self) -> int:
+        return self._index.wildcard_shapes()
 
     def pending_calls(self) -> list[CallInfo]:
         return [call.info() for calls in self._callers.values() for call in calls.values()]
@@ -210,6 +217,9 @@ class Dealer:
         invoke = msg.invoke or SINGLE
         registration = self._index.get(msg.procedure, match)
         created = registration is None
+        if created and not self._index.has_room_for(msg.procedure, match):
+            text = f"at most {self._index.max_wildcard_shapes} distinct wildcard shapes in this realm"
+            return reply(peer, router_error(wamp.Register, msg.request, errors.TOO_MANY_PATTERNS, text))
         if created:
             registration = Registration(self._unused_id(), msg.procedure, match, invoke, now)
             self._index.add(msg.procedure, match, registration)

@@ -24,6 +24,9 @@ PAYLOAD_SIZE_EXCEEDED = "wamp.error.payload_size_exceeded"
 TOO_MANY_SUBSCRIPTIONS = "wampgate.error.too_many_subscriptions"
 TOO_MANY_REGISTRATIONS = "wampgate.error.too_many_registrations"
 TOO_MANY_CALLS = "wampgate.error.too_many_pending_calls"
+# A wildcard SUBSCRIBE/REGISTER whose shape (component count, wildcard positions) would exceed the realm's
+# [limits] max_wildcard_shapes: every distinct shape costs every publish or call of that length one lookup.
+TOO_MANY_PATTERNS = "wampgate.error.too_many_patterns"
 NO_SUCH_SESSION = "wamp.error.no_such_session"
 UNAVAILABLE = "wamp.error.unavailable"  # the callee cannot take the call now (e.g. it does not read)
 RATE_LIMITED = "wampgate.error.rate_limited"  # flow control refused a request

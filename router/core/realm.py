@@ -14,7 +14,7 @@ from router.core.dealer import Dealer
 from router.core.effects import Abort, Effect
 from router.core.meta import MetaApi
 from router.core.peer import Peer
-from router.core.uri import EXACT, UriPolicy
+from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriPolicy
 
 # What each client request asks permission for; messages not listed need no authorization (they only act on what
 # the same session created or was sent, which the broker and dealer verify).
@@ -41,6 +41,7 @@ class RealmLimits:
     max_registrations_per_session: int = 100
     max_pending_calls_per_session: int = 1000
     max_call_timeout: float = 3600.0  # seconds
+    max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES  # per index: subscriptions, registrations
 
 
 def realm_limits_of(limits) -> RealmLimits:
@@ -50,6 +51,7 @@ def realm_limits_of(limits) -> RealmLimits:
         max_registrations_per_session=limits.max_registrations_per_session,
         max_pending_calls_per_session=limits.max_pending_calls_per_session,
         max_call_timeout=limits.max_call_timeout,
+        max_wildcard_shapes=limits.max_wildcard_shapes,
     )
 
 
@@ -75,6 +77,7 @@ class Realm:
             policy,
             new_id,
             max_subscriptions_per_session=limits.max_subscriptions_per_session,
+            max_wildcard_shapes=limits.max_wildcard_shapes,
             on_change=self.meta.subscription_changed,
         )
         self.dealer = Dealer(
@@ -84,6 +87,7 @@ class Realm:
             max_call_timeout=limits.max_call_timeout,
             max_registrations_per_session=limits.max_registrations_per_session,
             max_pending_calls_per_session=limits.max_pending_calls_per_session,
+            max_wildcard_shapes=limits.max_wildcard_shapes,
             on_change=self.meta.registration_changed,
         )
         self._checks = {
@@ -102,11 +106,15 @@ class Realm:
 
     def update_limits(self, limits: RealmLimits) -> None:
         """A reload's new per-session limits, for live sessions too (what they already hold is kept)."""
-        self.broker.set_limits(max_subscriptions_per_session=limits.max_subscriptions_per_session)
+        self.broker.set_limits(
+            max_subscriptions_per_session=limits.max_subscriptions_per_session,
+            max_wildcard_shapes=limits.max_wildcard_shapes,
+        )
         self.dealer.set_limits(
             max_registrations_per_session=limits.max_registrations_per_session,
             max_pending_calls_per_session=limits.max_pending_calls_per_session,
             max_call_timeout=limits.max_call_timeout,
+            max_wildcard_shapes=limits.max_wildcard_shapes,
         )
 
     def router_roles(self) -> dict:

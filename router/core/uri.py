@@ -2,15 +2,17 @@
 
 The index never scans all entries for a lookup: exact URIs are one dict probe, prefixes one probe per distinct
 prefix length, wildcard patterns one probe per distinct pattern shape (component count and wildcard positions).
+Changing it never scans all entries either: a shape is found by a dict probe and placed by binary search.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left, insort
 from collections.abc import Iterator
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter, neg
 from typing import Generic, TypeVar
 
 EXACT = "exact"
@@ -85,11 +87,18 @@ def is_reserved(uri: str) -> bool:
 
 T = TypeVar("T")
 
+DEFAULT_MAX_WILDCARD_SHAPES = 1000
+
+
+class TooManyWildcardShapes(Exception):
+    """`add` was asked for a wildcard pattern of a new shape while the index holds its maximum of shapes. Callers
+    that take patterns from clients ask `has_room_for` first and answer with an error instead."""
+
 
 class _WildcardShape(Generic[T]):
     """All wildcard patterns with the same component count and the same wildcard positions."""
 
-    __slots__ = ("fixed", "wildcards", "key_of", "entries")
+    __slots__ = ("fixed", "wildcards", "key_of", "entries", "rank")
 
     def __init__(self, size: int, fixed: tuple[int, ...]):
         self.fixed = fixed
@@ -102,24 +111,49 @@ class _WildcardShape(Generic[T]):
         else:
             self.key_of = itemgetter(*fixed)
         self.entries: dict[tuple[str, ...], T] = {}
+        self.rank = self.specificity()  # computed once: the ordered insert compares it, never recomputes it
 
     def specificity(self) -> tuple:
         """Fewer wildcards first; among equals, the one whose wildcards sit further right."""
         return (len(self.wildcards), tuple(-i for i in self.wildcards))
 
 
-class UriIndex(Generic[T]):
-    """Maps (uri, match) to a value; finds every value whose pattern matches a concrete URI."""
+_rank_of = attrgetter("rank")
 
-    def __init__(self) -> None:
+
+class UriIndex(Generic[T]):
+    """Maps (uri, match) to a value; finds every value whose pattern matches a concrete URI.
+
+    Wildcard patterns are grouped by shape. A shape is found by one dict probe and kept in its component count's
+    list, most specific first, by a binary-search insert: adding, finding or removing a pattern never walks the
+    other shapes. Matching a URI probes each shape of its component count once, so the number of distinct shapes
+    is what a publish costs; `max_wildcard_shapes` bounds it (None: unbounded, for operator-written rule sets).
+    """
+
+    def __init__(self, max_wildcard_shapes: int | None = None) -> None:
         self._exact: dict[str, T] = {}
         self._prefix: dict[str, T] = {}
         self._prefix_lengths: list[int] = []  # distinct lengths, longest first
+        self._prefixes_of_length: dict[int, int] = {}  # length -> how many prefixes have it
         self._shapes: dict[int, list[_WildcardShape[T]]] = {}  # by component count, most specific first
+        self._shape_by_key: dict[tuple[int, tuple[int, ...]], _WildcardShape[T]] = {}  # (size, fixed) -> shape
+        self._wildcard_entries = 0
+        self.max_wildcard_shapes = max_wildcard_shapes
 
     def __len__(self) -> int:
-        wildcards = sum(len(shape.entries) for shapes in self._shapes.values() for shape in shapes)
-        return len(self._exact) + len(self._prefix) + wildcards
+        return len(self._exact) + len(self._prefix) + self._wildcard_entries
+
+    def wildcard_shapes(self) -> int:
+        """How many distinct wildcard shapes are indexed (what `max_wildcard_shapes` bounds)."""
+        return len(self._shape_by_key)
+
+    def has_room_for(self, uri: str, match: str) -> bool:
+        """False only when adding (uri, match) would create a wildcard shape beyond `max_wildcard_shapes`."""
+        if match != WILDCARD or self.max_wildcard_shapes is None:
+            return True
+        if len(self._shape_by_key) < self.max_wildcard_shapes:
+            return True
+        return _shape_key(uri.split(".")) in self._shape_by_key
 
     def get(self, uri: str, match: str) -> T | None:
         if match == EXACT:
@@ -127,24 +161,32 @@ class UriIndex(Generic[T]):
         if match == PREFIX:
             return self._prefix.get(uri)
         parts = uri.split(".")
-        shape = self._find_shape(parts, create=False)
+        shape = self._shape_by_key.get(_shape_key(parts))
         return None if shape is None else shape.entries.get(shape.key_of(parts))
 
     def add(self, uri: str, match: str, value: T) -> None:
-        """Store `value` under (uri, match); the pair must not be present yet."""
+        """Store `value` under (uri, match); the pair must not be present yet (KeyError), and a wildcard pattern
+        must fit under `max_wildcard_shapes` (TooManyWildcardShapes)."""
         if self.get(uri, match) is not None:
             raise KeyError(f"{match} {uri!r} is already indexed")
         if match == EXACT:
             self._exact[uri] = value
         elif match == PREFIX:
-            if len(uri) not in self._prefix_lengths:
-                self._prefix_lengths.append(len(uri))
-                self._prefix_lengths.sort(reverse=True)
+            count = self._prefixes_of_length.get(len(uri), 0)
+            if not count:
+                insort(self._prefix_lengths, len(uri), key=neg)
+            self._prefixes_of_length[len(uri)] = count + 1
             self._prefix[uri] = value
         else:
             parts = uri.split(".")
-            shape = self._find_shape(parts, create=True)
+            key = _shape_key(parts)
+            shape = self._shape_by_key.get(key)
+            if shape is None:
+                if self.max_wildcard_shapes is not None and len(self._shape_by_key) >= self.max_wildcard_shapes:
+                    raise TooManyWildcardShapes(f"at most {self.max_wildcard_shapes} wildcard shapes")
+                shape = self._new_shape(key)
             shape.entries[shape.key_of(parts)] = value
+            self._wildcard_entries += 1
 
     def remove(self, uri: str, match: str) -> T:
         """Remove and return the value under (uri, match); KeyError when absent."""
@@ -152,19 +194,20 @@ class UriIndex(Generic[T]):
             return self._exact.pop(uri)
         if match == PREFIX:
             value = self._prefix.pop(uri)
-            if not any(len(uri2) == len(uri) for uri2 in self._prefix):
-                self._prefix_lengths.remove(len(uri))
+            count = self._prefixes_of_length.pop(len(uri)) - 1
+            if count:
+                self._prefixes_of_length[len(uri)] = count
+            else:
+                self._prefix_lengths.remove(len(uri))  # at most max_uri_length distinct lengths
             return value
         parts = uri.split(".")
-        shape = self._find_shape(parts, create=False)
+        shape = self._shape_by_key.get(_shape_key(parts))
         if shape is None:
             raise KeyError(uri)
         value = shape.entries.pop(shape.key_of(parts))
+        self._wildcard_entries -= 1
         if not shape.entries:
-            shapes = self._shapes[len(parts)]
-            shapes.remove(shape)
-            if not shapes:
-                del self._shapes[len(parts)]
+            self._drop_shape(len(parts), shape)
         return value
 
     def matching(self, uri: str) -> Iterator[T]:
@@ -191,19 +234,25 @@ class UriIndex(Generic[T]):
         """The most specific match: exact, then the longest prefix, then the wildcard with fewest wildcards."""
         return next(self.matching(uri), None)
 
-    def _find_shape(self, parts: list[str], *, create: bool) -> _WildcardShape[T] | None:
-        fixed = tuple(i for i, part in enumerate(parts) if part)
-        shapes = self._shapes.get(len(parts), [])
-        for shape in shapes:
-            if shape.fixed == fixed:
-                return shape
-        if not create:
-            return None
-        shape = _WildcardShape(len(parts), fixed)
-        shapes.append(shape)
-        shapes.sort(key=_WildcardShape.specificity)
-        self._shapes[len(parts)] = shapes
+    def _new_shape(self, key: tuple[int, tuple[int, ...]]) -> _WildcardShape[T]:
+        """Create the shape and insert it in specificity order (within one size, ranks are unique)."""
+        shape = _WildcardShape(*key)
+        shapes = self._shapes.setdefault(key[0], [])
+        shapes.insert(bisect_left(shapes, shape.rank, key=_rank_of), shape)
+        self._shape_by_key[key] = shape
         return shape
+
+    def _drop_shape(self, size: int, shape: _WildcardShape[T]) -> None:
+        shapes = self._shapes[size]
+        del shapes[bisect_left(shapes, shape.rank, key=_rank_of)]
+        del self._shape_by_key[(size, shape.fixed)]
+        if not shapes:
+            del self._shapes[size]
+
+
+def _shape_key(parts: list[str]) -> tuple[int, tuple[int, ...]]:
+    """A wildcard pattern's shape: its component count and the positions of its non-empty components."""
+    return len(parts), tuple(i for i, part in enumerate(parts) if part)
 
 
 def specificity(uri: str, match: str) -> tuple:

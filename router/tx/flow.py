@@ -88,6 +88,11 @@ class FlowControl:
         for plugin in self._plugins:
             plugin.session_closed(session)
 
+    def rate_meters(self) -> int:
+        """How many rate meters the plugins hold, for /metrics. Optional for a plugin: one without a
+        `rate_meters()` method counts 0."""
+        return sum(plugin.rate_meters() for plugin in self._plugins if hasattr(plugin, "rate_meters"))
+
     def _count(self, verdict: Verdict, **labels: str) -> None:
         self.counters.increment(f"flow_{verdict.kind}", reason=verdict.reason, **labels)
 

@@ -23,6 +23,7 @@ class RouterCollector:
 
     def collect(self):
         yield from self._sessions_and_connections()
+        yield from self._tables()
         yield from self._traffic()
         yield from self._counters()
 
@@ -41,6 +42,27 @@ class RouterCollector:
         for listener in self._listeners:
             connections.add_metric([listener.name], listener.open_connections())
         yield from (sessions, buffered, connections)
+
+    def _tables(self):
+        """What clients make the router hold: routing tables per realm and the flow plugins' rate meters."""
+        subscriptions = GaugeMetricFamily(f"{_PREFIX}_subscriptions", "Subscriptions per realm", labels=["realm"])
+        registrations = GaugeMetricFamily(f"{_PREFIX}_registrations", "Registrations per realm", labels=["realm"])
+        calls = GaugeMetricFamily(f"{_PREFIX}_pending_calls", "Calls waiting for their callee, per realm",
+                                  labels=["realm"])
+        shapes = GaugeMetricFamily(f"{_PREFIX}_wildcard_shapes",
+                                   "Distinct wildcard shapes per realm and index (limits.max_wildcard_shapes)",
+                                   labels=["realm", "index"])
+        for name, realm in self._context.realms.items():
+            broker, dealer = realm.core.broker, realm.core.dealer
+            sizes = dealer.table_sizes()
+            subscriptions.add_metric([name], len(broker.subscriptions()))
+            registrations.add_metric([name], sizes["registrations"])
+            calls.add_metric([name], sizes["calls"])
+            shapes.add_metric([name, "subscriptions"], broker.wildcard_shapes())
+            shapes.add_metric([name, "registrations"], dealer.wildcard_shapes())
+        meters = GaugeMetricFamily(f"{_PREFIX}_rate_meters", "Rate meters held by the flow-control plugins",
+                                   value=self._context.flow.rate_meters())
+        yield from (subscriptions, registrations, calls, shapes, meters)
 
     def _traffic(self):
         traffic = self._context.traffic

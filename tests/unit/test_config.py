@@ -552,6 +552,8 @@ def test_placeholder_must_be_a_whole_component(tmp_path, uri):
     ("max_outgoing_buffer = 1", "max_outgoing_buffer", "an integer from 65536 to 2147483648"),
     ("shutdown_timeout = -1", "shutdown_timeout", "a number from 0.0 to 3600.0"),
     ("[limits.auth_failures]\nlockout_after = 0", "auth_failures.lockout_after", "an integer from 1 to 100000"),
+    ("max_wildcard_shapes = 0", "max_wildcard_shapes", "an integer from 1 to 100000"),
+    ("max_wildcard_shapes = 100001", "max_wildcard_shapes", "an integer from 1 to 100000"),
 ])
 def test_bad_limits(tmp_path, keys, key, allowed):
     """The newer [limits] keys are range-checked like the others."""

@@ -6,15 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from router.core import uri as uri_module
 from router.core.uri import (
     EXACT,
     MATCH_POLICIES,
     PREFIX,
     WILDCARD,
+    TooManyWildcardShapes,
     UriIndex,
     UriPolicy,
     is_reserved,
     pattern_matches,
+    specificity,
 )
 
 LOOSE = UriPolicy()
@@ -583,3 +586,137 @@ def test_get_finds_what_add_stored(entry, uri):
     index = _build([entry])
     assert index.get(*entry) == entry
     assert set(index.matching(uri)) == _brute_matching([entry], uri)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# UriIndex: many wildcard shapes (cost per change, order, the cap)
+# --------------------------------------------------------------------------------------------------------------
+
+def _shape_pattern(size: int, mask: int) -> str:
+    """The wildcard pattern of `size` components whose bit i of `mask` set means component i is a wildcard."""
+    return ".".join("" if mask >> i & 1 else f"c{i}" for i in range(size))
+
+
+class _CountedRank(tuple):
+    """A shape's rank that counts every comparison made with it."""
+
+    comparisons = 0
+
+    def __lt__(self, other):
+        type(self).comparisons += 1
+        return tuple.__lt__(self, other)
+
+    def __gt__(self, other):
+        type(self).comparisons += 1
+        return tuple.__gt__(self, other)
+
+
+def test_changing_the_index_never_walks_every_shape(monkeypatch):
+    """Adding, finding and removing a wildcard pattern costs O(log shapes) rank comparisons and computes one rank
+    (for a new shape), however many shapes of the same size exist: 2,048 shapes of 12 components, every one of
+    them counted. (Before the fix each add re-sorted the shapes: one rank per existing shape, per add.)"""
+    ranks_computed = []
+    original = uri_module._WildcardShape.specificity
+
+    def counted_specificity(shape):
+        ranks_computed.append(shape)
+        return _CountedRank(original(shape))
+
+    monkeypatch.setattr(uri_module._WildcardShape, "specificity", counted_specificity)
+    size, count = 12, 2048  # mask < 2**11: component 11 is always fixed, so every shape takes a second pattern
+    bound = 2 * count.bit_length() + 2  # a binary search over `count` items, with room to spare
+    index: UriIndex[int] = UriIndex()
+    worst_add = worst_lookup = worst_remove = 0
+    for mask in range(count):
+        before, ranks_before = _CountedRank.comparisons, len(ranks_computed)
+        index.add(_shape_pattern(size, mask), WILDCARD, mask)
+        worst_add = max(worst_add, _CountedRank.comparisons - before)
+        assert len(ranks_computed) - ranks_before <= 1, "an add computed the rank of other shapes"
+        # a second pattern of an existing shape: no rank, no comparison
+        before, ranks_before = _CountedRank.comparisons, len(ranks_computed)
+        index.add(_shape_pattern(size, mask).replace("c", "d"), WILDCARD, -mask - 1)
+        assert (_CountedRank.comparisons - before, len(ranks_computed) - ranks_before) == (0, 0)
+    assert index.wildcard_shapes() == count and len(index) == 2 * count
+    for mask in range(count):
+        before = _CountedRank.comparisons
+        assert index.get(_shape_pattern(size, mask), WILDCARD) == mask
+        worst_lookup = max(worst_lookup, _CountedRank.comparisons - before)
+    for mask in reversed(range(count)):
+        before = _CountedRank.comparisons
+        index.remove(_shape_pattern(size, mask), WILDCARD)
+        index.remove(_shape_pattern(size, mask).replace("c", "d"), WILDCARD)
+        worst_remove = max(worst_remove, _CountedRank.comparisons - before)
+    assert len(ranks_computed) == count
+    assert worst_add <= bound and worst_remove <= bound, (worst_add, worst_remove, bound)
+    assert worst_lookup == 0
+    assert index.wildcard_shapes() == 0 and len(index) == 0
+
+
+@st.composite
+def many_shapes(draw):
+    """Up to 120 wildcard patterns over one long concrete URI (so most of them match it), plus noise patterns of
+    other sizes and values, exact and prefix entries."""
+    parts = draw(st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=7))
+    uri = ".".join(parts)
+    masks = draw(st.lists(st.integers(0, 2 ** len(parts) - 1), max_size=120, unique=True))
+    entries = {(".".join("" if m >> i & 1 else part for i, part in enumerate(parts)), WILDCARD) for m in masks}
+    other = draw(st.lists(st.tuples(st.integers(1, 7), st.integers(0, 127)), max_size=60))
+    entries |= {(_shape_pattern(size, mask % 2**size), WILDCARD) for size, mask in other}
+    entries |= {(uri[:cut], PREFIX) for cut in draw(st.lists(st.integers(0, len(uri)), max_size=6))}
+    if draw(st.booleans()):
+        entries.add((uri, EXACT))
+    return uri, sorted(entry for entry in entries if _valid(entry)), draw(st.randoms(use_true_random=False))
+
+
+@settings(max_examples=150, deadline=None)
+@given(many_shapes())
+def test_matching_order_with_many_shapes_equals_brute_force(case):
+    """With many distinct wildcard shapes, added and then half removed in random order, matching() yields exactly
+    the brute-force matches, most specific first (exact, longer prefixes, fewer wildcards, wildcards further
+    right), and best() is the first of them."""
+    uri, entries, rng = case
+    order = list(entries)
+    rng.shuffle(order)
+    index = _build(order)
+    remaining = set(entries)
+    for step, entry in enumerate(order):
+        if step % 2:
+            index.remove(*entry)
+            remaining.discard(entry)
+    expected = sorted(_brute_matching(remaining, uri), key=lambda entry: specificity(*entry))
+    assert list(index.matching(uri)) == expected
+    assert index.best(uri) == (expected[0] if expected else None)
+    assert index.wildcard_shapes() == len({(p.count("."), tuple(i for i, c in enumerate(p.split(".")) if c))
+                                           for p, match in remaining if match == WILDCARD})
+
+
+def test_shape_cap_refuses_a_new_shape_and_admits_existing_ones():
+    """At `max_wildcard_shapes`, a pattern of a new shape has no room (add raises TooManyWildcardShapes and
+    changes nothing), while more patterns of a held shape, exact and prefix entries still fit; removing the last
+    pattern of a shape frees its place."""
+    index: UriIndex[str] = UriIndex(max_wildcard_shapes=2)
+    index.add("a..c", WILDCARD, "1")
+    index.add(".b", WILDCARD, "2")
+    assert not index.has_room_for("a.b.", WILDCARD)
+    with pytest.raises(TooManyWildcardShapes):
+        index.add("a.b.", WILDCARD, "3")
+    assert (index.wildcard_shapes(), len(index), index.get("a.b.", WILDCARD)) == (2, 2, None)
+    assert list(index.matching("a.b.c")) == ["1"]
+    for uri, match in [("x..z", WILDCARD), (".q", WILDCARD), ("a.b.", EXACT), ("a.b.", PREFIX)]:
+        assert index.has_room_for(uri, match), (uri, match)
+        index.add(uri, match, uri + match)
+    assert index.wildcard_shapes() == 2
+    index.remove(".b", WILDCARD)
+    assert not index.has_room_for("a.b.", WILDCARD)  # ".q" still holds that shape
+    index.remove(".q", WILDCARD)
+    assert index.has_room_for("a.b.", WILDCARD)
+    index.add("a.b.", WILDCARD, "3")
+    assert list(index.matching("a.b.c")) == ["a.b.prefix", "3", "1"]  # its wildcard sits further right
+
+
+def test_index_without_a_cap_is_unbounded():
+    """An index built without max_wildcard_shapes (operator-written rule sets) accepts any number of shapes."""
+    index: UriIndex[int] = UriIndex()
+    for mask in range(1500):
+        index.add(_shape_pattern(11, mask), WILDCARD, mask)
+    assert index.wildcard_shapes() == 1500 and index.has_room_for(_shape_pattern(12, 1), WILDCARD)
