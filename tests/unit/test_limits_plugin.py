@@ -1,7 +1,8 @@
 """The built-in `limits` flow-control plugin (plugins/flow/limits.py), driven with a hand-moved clock: its config
 table is validated key by key, each scope (session, authid, authrole, peer, URI prefix) limits on its own, quotas
 count per window, a sustained overload ends in a disconnect verdict, connection and session admission count and
-release, and the state it shares across sessions stays bounded by `max_tracked`."""
+release, and the state it shares across sessions stays bounded by `max_tracked`. Anonymous sessions are metered per
+address across reconnects, and a callee's answers (action "yield") are metered like requests."""
 
 from __future__ import annotations
 
@@ -403,7 +404,7 @@ def test_max_connections_counts_and_releases():
     assert (refusal.kind, refusal.reason, refusal.error) == (REJECT_KIND, "max_connections", TOO_MANY_CONNECTIONS)
     limits.connection_closed("tcp4:10.0.0.2", "main")
     assert limits.admit_connection("tcp4:10.0.0.4", "main", 0.0).kind == ADMIT_KIND
-    assert limits.tracked()["connections"] == 3
+    assert limits.sizes()["connections"] == 3
 
 
 def test_max_connections_per_peer_counts_and_releases():
@@ -418,7 +419,7 @@ def test_max_connections_per_peer_counts_and_releases():
     for _ in range(2):
         limits.connection_closed("tcp4:10.0.0.1", "main")
     limits.connection_closed("tcp4:10.0.0.2", "main")
-    tracked = limits.tracked()
+    tracked = limits.sizes()
     assert (tracked["connections"], tracked["peers"]) == (0, 0)
 
 
@@ -452,9 +453,9 @@ def test_a_closed_session_is_forgotten():
     s = session(1)
     joined(limits, s)
     admitted(limits, s, 5)
-    assert limits.tracked()["sessions"] == 1
+    assert limits.sizes()["sessions"] == 1
     limits.session_closed(s)
-    assert all(count == 0 for name, count in limits.tracked().items() if "session" in name), limits.tracked()
+    assert all(count == 0 for name, count in limits.sizes().items() if "session" in name), limits.sizes()
     joined(limits, session(2))
 
 
@@ -483,20 +484,20 @@ def test_idle_shared_meters_are_forgotten_at_the_cap():
         joined(limits, s, now=float(i))
         admitted(limits, s, 1, now=float(i))
         limits.session_closed(s)
-        assert limits.tracked()["shared_meters"] <= 100
+        assert limits.sizes()["shared_meters"] <= 100
 
 
 def test_shared_state_never_exceeds_max_tracked():
     """max_tracked = 100, default rates: 300 distinct authids joining, sending and leaving within the same second
-    (their meters not idle yet) never make the plugin hold more than 100 shared meters; new keys beyond the cap
-    are refused rather than tracked."""
+    (their meters not idle yet) never make the plugin hold more than 100 shared meters: each is admitted, its
+    first message too, and the stalest meters of departed sessions give way."""
     limits = LimitsFlowControl({"max_tracked": 100, "quotas": []})
     for i in range(300):
         s = session(i, authid=f"user{i}")
-        if limits.admit_session(s, 0.0).kind == ADMIT_KIND:
-            admitted(limits, s, 1)
-            limits.session_closed(s)
-        assert limits.tracked()["shared_meters"] <= 100
+        joined(limits, s)
+        assert admitted(limits, s, 1) == 1
+        limits.session_closed(s)
+        assert limits.sizes()["shared_meters"] <= 100
 
 
 def test_sessions_of_one_authid_share_its_budget_when_the_table_is_full():
@@ -508,7 +509,7 @@ def test_sessions_of_one_authid_share_its_budget_when_the_table_is_full():
         joined(limits, s)
         admitted(limits, s, 1)
         limits.session_closed(s)
-    assert limits.tracked()["shared_meters"] == 100
+    assert limits.sizes()["shared_meters"] == 100
     first, second = session(1001, peer="tcp4:10.0.1.1"), session(1002, peer="tcp4:10.0.1.2")
     joined(limits, first, second)
     assert admitted(limits, first, 3) + admitted(limits, second, 3) == 3
