@@ -199,6 +199,8 @@ class LimitsFlowControl:
         """Count the session against its authid and give it its meters now, so its first message is metered like
         any other; refused when the meter table is full of meters that live sessions use."""
         self._now = now
+        if session.session_id in self._joined:
+            return ADMIT  # told twice: it holds its meters already, and is counted once
         count_key = (session.realm, bounded_key(session.authid))
         if self._sessions_per_authid.get(count_key, 0) >= self.config.max_sessions_per_authid:
             return Verdict(DISCONNECT_KIND, "max_sessions_per_authid", TOO_MANY_SESSIONS)

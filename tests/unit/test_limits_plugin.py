@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from zope.interface.verify import verifyObject
 
-from plugins.flow.meters import bounded_key
 from plugins.flow.limits import (
     OVERLOADED,
     RATE_LIMITED,
@@ -17,6 +16,7 @@ from plugins.flow.limits import (
     TOO_MANY_SESSIONS,
     LimitsFlowControl,
 )
+from plugins.flow.meters import bounded_key
 from router.interfaces import IFlowControl, PluginConfigError
 from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, FlowSession
 
@@ -451,6 +451,17 @@ def test_max_sessions_per_authid_counts_and_releases():
     joined(limits, session(4, authid="bob"), session(5, realm="realm2"))
     limits.session_closed(a1)
     joined(limits, a3)
+
+
+def test_a_session_admitted_twice_is_counted_and_metered_once():
+    """admit_session twice for one session id (max_sessions_per_authid = 1): admitted both times, counted once,
+    one meter of its own; after one session_closed nothing of it is held."""
+    limits = plugin(max_sessions_per_authid=1)
+    s = session(1)
+    joined(limits, s, s)
+    assert (limits.sizes()["sessions"], limits.sizes()["metered_sessions"]) == (1, 1)
+    limits.session_closed(s)
+    assert limits.tracked() == 0
 
 
 def test_a_closed_session_is_forgotten():
