@@ -109,7 +109,9 @@ DENY = Decision(allow=False)
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A flow-control answer. `reason` is a fixed name (counted and logged); `error` is the WAMP URI the client
-    gets for a reject (ERROR) or a disconnect (ABORT); `retry_after` is a hint in seconds."""
+    gets for a reject (ERROR) or a disconnect (ABORT); `retry_after` is the seconds until the refused sender's
+    allowance has refilled: on every refusal of a message (a reject, whether the message is answered or dropped),
+    so the router can stop reading from that connection until then."""
 
     kind: str  # ADMIT, REJECT, DROP or DISCONNECT
     reason: str = ""
@@ -131,3 +133,6 @@ class FlowSession:
     authrole: str
     peer: str  # the peer's address without the port, e.g. "tcp4:127.0.0.1"
     listener: str
+    # How the session authenticated ("anonymous", "ticket", ...; "" when not known). Anonymous authids are made up
+    # afresh for every session, so flow control keys their per-authid limits by the peer address instead.
+    authmethod: str = ""

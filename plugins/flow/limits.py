@@ -1,20 +1,26 @@
 """The built-in flow control: connection and session admission, token-bucket rate limits (messages/s and bytes/s
 per session, authid, authrole, peer address and URI prefix) and fixed-window quotas. Every limit is on by default.
 
-State is bounded: per-session state goes when the session leaves; shared buckets (authid, role, peer, prefix) are
-forgotten once idle and full, and their number is capped (`max_tracked`), refusing new keys beyond it.
+Requests (publish, subscribe, call, register) are charged to every limit. Answers a callee sends (YIELD,
+progressive results, an ERROR for an INVOCATION: action "yield") are charged to the session, authid, role and peer
+buckets only: quotas count what a client asks for, and URI rates what is asked of a URI.
+
+State is bounded: a session's own meter goes when it leaves; shared meters (authid, role, peer) are kept while a
+live session uses them or they carry information, at most `max_tracked` of them (see plugins.flow.meters).
+Anonymous authids are made up afresh for each session, so their per-authid limits are kept per peer address: a
+client cannot refill them by reconnecting.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from functools import partial
 from typing import Any
 
 from zope.interface import implementer
 
-from router.core.buckets import TokenBucket, WindowQuota
+from plugins.flow.meters import Meter, Quota, Rate, SharedMeters, bounded_key
 from router.interfaces import IFlowControl, PluginConfigError
 from router.model import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, Verdict
 
@@ -23,22 +29,10 @@ TOO_MANY_CONNECTIONS = "too_many_connections"
 TOO_MANY_SESSIONS = "wampgate.error.too_many_sessions"
 OVERLOADED = "wampgate.close.rate_limited"
 SCOPES = ("session", "authid", "authrole", "peer")
+ANSWER = "yield"  # the action of a callee's YIELD or INVOCATION ERROR
+ANONYMOUS = "anonymous"  # the authmethod whose authids are per session, not per client
 QUIET = 0.5  # seconds without a refusal (and past its retry_after) that end a spell of overload
-
-
-@dataclass(frozen=True)
-class Rate:
-    messages: float  # per second (0: unlimited)
-    burst: float
-    bytes: float  # per second (0: unlimited)
-    byte_burst: float
-
-
-@dataclass(frozen=True)
-class Quota:
-    scope: str
-    messages: int
-    window: float
+CLOSED_REMEMBERED = 1000  # ids of sessions that left, whose late messages get no new state
 
 
 DEFAULT_RATES = {
@@ -151,41 +145,16 @@ def _quota(raw, path: str) -> Quota:
         raise _prefixed(e, path) from None
 
 
-class _Meter:
-    """The buckets and quotas of one key (a session, an authid, ...)."""
+class _Joined:
+    """What the plugin holds for one live session: its meters (its own first), the keys of the shared ones, and
+    the key it is counted under for `max_sessions_per_authid` (None when it never joined through admit_session)."""
 
-    __slots__ = ("messages", "bytes", "quotas")
+    __slots__ = ("meters", "shared_keys", "count_key")
 
-    def __init__(self, rate: Rate, quotas: list[Quota], now: float):
-        self.messages = TokenBucket(rate.messages, rate.burst, now)
-        self.bytes = TokenBucket(rate.bytes, rate.byte_burst, now)
-        self.quotas = [WindowQuota(q.messages, q.window, now) for q in quotas]
-
-    def take(self, size: int, now: float) -> float:
-        """Charge one message of `size` bytes: 0.0 when every limit admits it, else the wait, with nothing
-        charged (limits already charged are refunded)."""
-        wait = self.messages.take(1, now)
-        if wait:
-            return wait
-        wait = self.bytes.take(size, now)
-        if wait:
-            self.messages.refund(1)
-            return wait
-        for index, quota in enumerate(self.quotas):
-            wait = quota.take(1, now)
-            if wait:
-                self.refund(size, self.quotas[:index])
-                return wait
-        return 0.0
-
-    def refund(self, size: int, quotas=None) -> None:
-        self.messages.refund(1)
-        self.bytes.refund(size)
-        for quota in self.quotas if quotas is None else quotas:
-            quota.refund(1)
-
-    def idle(self, now: float) -> bool:
-        return self.messages.full(now) and self.bytes.full(now) and all(q.idle(now) for q in self.quotas)
+    def __init__(self, meters: tuple[Meter, ...], shared_keys: tuple[Hashable, ...]):
+        self.meters = meters
+        self.shared_keys = shared_keys
+        self.count_key: Hashable | None = None
 
 
 @implementer(IFlowControl)
@@ -196,15 +165,16 @@ class LimitsFlowControl:
         self.config = _Config(config)
         self._connections: dict[str, int] = {}
         self._total_connections = 0
-        self._sessions_per_authid: dict[tuple[str, str], int] = {}
-        self._session_meters: dict[int, tuple[_Meter, ...]] = {}
-        self._shared: dict[tuple, _Meter] = {}
+        self._sessions_per_authid: dict[Hashable, int] = {}
+        self._joined: dict[int, _Joined] = {}
+        self._shared = SharedMeters(self.config.max_tracked)
+        self._uri_meters = tuple((prefix, Meter(rate, [], 0.0)) for prefix, rate in self.config.uri_rates)
         self._over_since: dict[int, tuple[float, float, float]] = {}  # session -> (spell start, last refusal, retry at)
-        self._overflow: dict[str, _Meter] = {}  # per scope: shared by new keys beyond max_tracked
-        self._closed_recently: dict[int, None] = {}  # bounded: late messages of these get no new state
+        self._closed_recently: dict[int, None] = {}
         self._quotas = {scope: [q for q in self.config.quotas if q.scope == scope] for scope in SCOPES}
+        self._now = 0.0  # the latest time seen: session_closed is not given one
 
-    # -- connections and sessions --------------------------------------------------------------------------------
+    # -- connections ---------------------------------------------------------------------------------------------
 
     def admit_connection(self, peer: str, listener: str, now: float) -> Verdict:
         if self._total_connections >= self.config.max_connections:
@@ -223,62 +193,105 @@ class LimitsFlowControl:
             self._connections.pop(peer, None)
         self._total_connections = max(0, self._total_connections - 1)
 
+    # -- sessions ------------------------------------------------------------------------------------------------
+
     def admit_session(self, session: FlowSession, now: float) -> Verdict:
-        key = (session.realm, session.authid)
-        if self._sessions_per_authid.get(key, 0) >= self.config.max_sessions_per_authid:
+        """Count the session against its authid and give it its meters now, so its first message is metered like
+        any other; refused when the meter table is full of meters that live sessions use."""
+        self._now = now
+        if session.session_id in self._joined:
+            return ADMIT  # told twice: it holds its meters already, and is counted once
+        count_key = (session.realm, bounded_key(session.authid))
+        if self._sessions_per_authid.get(count_key, 0) >= self.config.max_sessions_per_authid:
             return Verdict(DISCONNECT_KIND, "max_sessions_per_authid", TOO_MANY_SESSIONS)
-        self._sessions_per_authid[key] = self._sessions_per_authid.get(key, 0) + 1
+        self._shared.sweep(now)
+        joined = self._join(session, now)
+        if joined is None:
+            return Verdict(DISCONNECT_KIND, "max_tracked", TOO_MANY_SESSIONS)
+        joined.count_key = count_key
+        self._sessions_per_authid[count_key] = self._sessions_per_authid.get(count_key, 0) + 1
         return ADMIT
 
-    def _meters(self, session: FlowSession, now: float) -> tuple[_Meter, ...]:
-        """A session's meters, made at its first message: an idle session holds none."""
-        if len(self._shared) + 3 > self.config.max_tracked:
-            self._forget_idle(now)  # once, before: never between this session's own new meters
-        meters = (
-            _Meter(self.config.rates["session"], self._quotas["session"], now),
-            *(self._shared_meter(scope, value, now, evict=False) for scope, value in
-              (("authid", (session.realm, session.authid)), ("authrole", (session.realm, session.authrole)),
-               ("peer", session.peer))),
-        )
-        self._session_meters[session.session_id] = meters
-        return meters
-
     def session_closed(self, session: FlowSession) -> None:
+        """Forget the session: its own meter goes, and each shared one is released (kept only while it carries
+        information: see SharedMeters.release)."""
         self._closed_recently[session.session_id] = None
-        while len(self._closed_recently) > 1000:
+        while len(self._closed_recently) > CLOSED_REMEMBERED:
             del self._closed_recently[next(iter(self._closed_recently))]
-        key = (session.realm, session.authid)
-        count = self._sessions_per_authid.get(key, 0) - 1
-        if count > 0:
-            self._sessions_per_authid[key] = count
-        else:
-            self._sessions_per_authid.pop(key, None)
-        self._session_meters.pop(session.session_id, None)
         self._over_since.pop(session.session_id, None)
+        joined = self._joined.pop(session.session_id, None)
+        if joined is None:
+            return
+        for key in joined.shared_keys:
+            self._shared.release(key, self._now)
+        if joined.count_key is not None:
+            count = self._sessions_per_authid.get(joined.count_key, 0) - 1
+            if count > 0:
+                self._sessions_per_authid[joined.count_key] = count
+            else:
+                self._sessions_per_authid.pop(joined.count_key, None)
+
+    def _join(self, session: FlowSession, now: float) -> _Joined | None:
+        """The session's meters: its own, and the shared ones of its authid (or, anonymous, its address), role
+        and address; None, holding nothing, when the shared table has no room for them."""
+        keys = self._shared_keys(session)
+        meters = []
+        for key in keys:
+            meter = self._shared.acquire(key, partial(self._new_meter, key[0], now))
+            if meter is None:
+                for taken in keys[:len(meters)]:
+                    self._shared.release(taken, now)
+                return None
+            meters.append(meter)
+        own = self._new_meter("session", now)
+        joined = self._joined[session.session_id] = _Joined((own, *meters), keys)
+        return joined
+
+    @staticmethod
+    def _shared_keys(session: FlowSession) -> tuple[Hashable, ...]:
+        """Keys of bounded size; an anonymous session's authid key is its address (a 4-tuple: it cannot equal any
+        real authid's key)."""
+        realm, peer = session.realm, bounded_key(session.peer)
+        if session.authmethod == ANONYMOUS:
+            authid = ("authid", realm, ANONYMOUS, peer)
+        else:
+            authid = ("authid", realm, bounded_key(session.authid))
+        return authid, ("authrole", realm, bounded_key(session.authrole)), ("peer", peer)
+
+    def _new_meter(self, scope: str, now: float) -> Meter:
+        return Meter(self.config.rates[scope], self._quotas[scope], now)
 
     # -- messages ------------------------------------------------------------------------------------------------
 
     def admit(self, session: FlowSession, action: str, uri: str, size: int, now: float) -> Verdict:
-        meters = self._session_meters.get(session.session_id)
-        if meters is None:
+        """ADMIT, or a refusal with `retry_after` (REJECT; DISCONNECT after a sustained overload). Requests and
+        answers (action "yield") get the same verdicts: the router answers or drops the message, or stops reading
+        from the connection until retry_after."""
+        self._now = now
+        joined = self._joined.get(session.session_id)
+        if joined is None:
             if session.session_id in self._closed_recently:
                 return ADMIT  # a late message of a session that left: it holds no state, and gets none
-            meters = self._meters(session, now)
+            joined = self._join(session, now)
+            if joined is None:
+                return Verdict(DISCONNECT_KIND, "max_tracked", TOO_MANY_SESSIONS)
+        request = action != ANSWER
+        meters = joined.meters
         wait = 0.0
         charged = 0
         for meter in meters:
-            wait = meter.take(size, now)
+            wait = meter.take(size, now, request)
             if wait:
                 break
             charged += 1
-        if not wait and self.config.uri_rates:
+        if not wait and request and self._uri_meters:
             wait = self._take_uri(uri, size, now)
             if wait:
                 charged = len(meters)
         if not wait:
             return ADMIT
         for meter in meters[:charged]:
-            meter.refund(size)
+            meter.refund(size, None if request else [])
         return self._over(session.session_id, wait, now)
 
     def _over(self, session_id: int, wait: float, now: float) -> Verdict:
@@ -291,14 +304,13 @@ class LimitsFlowControl:
         retry_after = max(0.001, math.ceil(wait * 1000) / 1000)
         self._over_since[session_id] = (since, now, now + retry_after)
         if self.config.disconnect_after and now - since >= self.config.disconnect_after:
-            return Verdict(DISCONNECT_KIND, "rate_limit_sustained", OVERLOADED)
+            return Verdict(DISCONNECT_KIND, "rate_limit_sustained", OVERLOADED, retry_after=retry_after)
         return Verdict(REJECT_KIND, "rate_limited", RATE_LIMITED, retry_after=retry_after)
 
     def _take_uri(self, uri: str, size: int, now: float) -> float:
         taken = []
-        for prefix, rate in self.config.uri_rates:
+        for prefix, meter in self._uri_meters:
             if uri.startswith(prefix):
-                meter = self._shared_meter("uri", prefix, now, rate)
                 wait = meter.take(size, now)
                 if wait:
                     for earlier in taken:
@@ -307,44 +319,24 @@ class LimitsFlowControl:
                 taken.append(meter)
         return 0.0
 
-    def _shared_meter(self, scope: str, value: Any, now: float, rate: Rate | None = None, *,
-                      evict: bool = True) -> _Meter:
-        """The meter of a shared key; past `max_tracked` keys (none idle to forget), new keys of a scope share one
-        overflow meter: memory stays bounded and the limit still applies, if coarsely."""
-        key = (scope, value)
-        meter = self._shared.get(key)
-        if meter is None:
-            if evict and len(self._shared) >= self.config.max_tracked:
-                self._forget_idle(now)
-            if len(self._shared) >= self.config.max_tracked:
-                return self._overflow_meter(scope, rate, now)
-            meter = _Meter(rate or self.config.rates[scope], self._quotas.get(scope, []), now)
-            self._shared[key] = meter
-        return meter
+    # -- introspection ---------------------------------------------------------------------------------------------
 
-    def _overflow_meter(self, scope: str, rate: Rate | None, now: float) -> _Meter:
-        meter = self._overflow.get(scope)
-        if meter is None:
-            meter = self._overflow[scope] = _Meter(rate or self.config.rates[scope], self._quotas.get(scope, []), now)
-        return meter
-
-    def _forget_idle(self, now: float) -> None:
-        live = {id(m) for meters in self._session_meters.values() for m in meters}
-        for key in [k for k, m in self._shared.items() if id(m) not in live and m.idle(now)]:
-            del self._shared[key]
-
-    # -- introspection (tests, /metrics) ---------------------------------------------------------------------------
+    def tracked(self) -> int:
+        """How many meters the plugin holds (each live session's own, the shared ones, one per URI prefix)."""
+        return len(self._joined) + len(self._shared) + len(self._uri_meters)
 
     def rate_meters(self) -> int:
-        """The meters held: one per metered session, plus the shared and overflow ones."""
-        return len(self._session_meters) + len(self._shared) + len(self._overflow)
+        """The count /metrics exports (router/tx/flow.py sums it over the flow-control chain)."""
+        return self.tracked()
 
-    def tracked(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, int]:
+        """Every table's size, for tests and diagnostics."""
         return {
             "connections": self._total_connections,
             "peers": len(self._connections),
             "sessions": sum(self._sessions_per_authid.values()),
-            "metered_sessions": len(self._session_meters),
+            "metered_sessions": len(self._joined),
             "shared_meters": len(self._shared),
+            "released_meters": self._shared.released(),
+            "uri_meters": len(self._uri_meters),
         }
-

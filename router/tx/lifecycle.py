@@ -17,6 +17,7 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, task
+from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger
 
 from router.config import ConfigError, RouterConfig, load
@@ -40,6 +41,7 @@ class RouterService(service.MultiService):
         self.plugin_context = PluginContext(base_dir=config.source.parent, call=caller.call)
         self.listener_runtimes: dict[str, Any] = {}
         self.install_signals = False  # twistd's plugin turns this on; tests drive reload() and stopService()
+        self._terminating = False
 
     # -- signals --------------------------------------------------------------------------------------------------
 
@@ -59,8 +61,20 @@ class RouterService(service.MultiService):
         self.reactor.callFromThread(self.reload)
 
     def _on_terminate(self, signum, frame) -> None:
+        """The first SIGTERM / SIGINT stops the reactor (which stops this service gracefully); a later one is only
+        acknowledged: stopping a stopping reactor raises ReactorNotRunning."""
+        if self._terminating:
+            self.log.info("received signal {signum}: already shutting down", signum=signum)
+            return
+        self._terminating = True
         self.log.info("received signal {signum}: shutting down gracefully", signum=signum)
-        self.reactor.callFromThread(self.reactor.stop)
+        self.reactor.callFromThread(self._stop_reactor)
+
+    def _stop_reactor(self) -> None:
+        try:
+            self.reactor.stop()
+        except ReactorNotRunning:  # stopped meanwhile by something else
+            self.log.info("already shutting down")
 
     # -- graceful shutdown -------------------------------------------------------------------------------------
 

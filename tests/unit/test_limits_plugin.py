@@ -1,7 +1,8 @@
 """The built-in `limits` flow-control plugin (plugins/flow/limits.py), driven with a hand-moved clock: its config
 table is validated key by key, each scope (session, authid, authrole, peer, URI prefix) limits on its own, quotas
 count per window, a sustained overload ends in a disconnect verdict, connection and session admission count and
-release, and the state it shares across sessions stays bounded by `max_tracked`."""
+release, and the state it shares across sessions stays bounded by `max_tracked`. Anonymous sessions are metered per
+address across reconnects, and a callee's answers (action "yield") are metered like requests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from plugins.flow.limits import (
     TOO_MANY_SESSIONS,
     LimitsFlowControl,
 )
+from plugins.flow.meters import bounded_key
 from router.interfaces import IFlowControl, PluginConfigError
 from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, FlowSession
 
@@ -31,9 +33,15 @@ def plugin(**config) -> LimitsFlowControl:
 
 
 def session(session_id: int, authid: str = "alice", authrole: str = "user", peer: str = "tcp4:10.0.0.1",
-            realm: str = "realm1") -> FlowSession:
+            realm: str = "realm1", authmethod: str = "ticket") -> FlowSession:
     return FlowSession(session_id=session_id, realm=realm, authid=authid, authrole=authrole, peer=peer,
-                       listener="main")
+                       listener="main", authmethod=authmethod)
+
+
+def anonymous(session_id: int, peer: str = "tcp4:1.2.3.4") -> FlowSession:
+    """An anonymous session: like the `anonymous` authenticator, a fresh made-up authid every time."""
+    return session(session_id, authid=f"anonymous-{session_id:016x}", authrole="public", peer=peer,
+                   authmethod="anonymous")
 
 
 def joined(limits: LimitsFlowControl, *sessions: FlowSession, now: float = 0.0) -> None:
@@ -403,7 +411,7 @@ def test_max_connections_counts_and_releases():
     assert (refusal.kind, refusal.reason, refusal.error) == (REJECT_KIND, "max_connections", TOO_MANY_CONNECTIONS)
     limits.connection_closed("tcp4:10.0.0.2", "main")
     assert limits.admit_connection("tcp4:10.0.0.4", "main", 0.0).kind == ADMIT_KIND
-    assert limits.tracked()["connections"] == 3
+    assert limits.sizes()["connections"] == 3
 
 
 def test_max_connections_per_peer_counts_and_releases():
@@ -418,7 +426,7 @@ def test_max_connections_per_peer_counts_and_releases():
     for _ in range(2):
         limits.connection_closed("tcp4:10.0.0.1", "main")
     limits.connection_closed("tcp4:10.0.0.2", "main")
-    tracked = limits.tracked()
+    tracked = limits.sizes()
     assert (tracked["connections"], tracked["peers"]) == (0, 0)
 
 
@@ -445,6 +453,17 @@ def test_max_sessions_per_authid_counts_and_releases():
     joined(limits, a3)
 
 
+def test_a_session_admitted_twice_is_counted_and_metered_once():
+    """admit_session twice for one session id (max_sessions_per_authid = 1): admitted both times, counted once,
+    one meter of its own; after one session_closed nothing of it is held."""
+    limits = plugin(max_sessions_per_authid=1)
+    s = session(1)
+    joined(limits, s, s)
+    assert (limits.sizes()["sessions"], limits.sizes()["metered_sessions"]) == (1, 1)
+    limits.session_closed(s)
+    assert limits.tracked() == 0
+
+
 def test_a_closed_session_is_forgotten():
     """After session_closed, nothing about the session is held (every per-session figure of `tracked()` is back
     to 0), and its authid may open as many sessions as before."""
@@ -452,9 +471,9 @@ def test_a_closed_session_is_forgotten():
     s = session(1)
     joined(limits, s)
     admitted(limits, s, 5)
-    assert limits.tracked()["sessions"] == 1
+    assert limits.sizes()["sessions"] == 1
     limits.session_closed(s)
-    assert all(count == 0 for name, count in limits.tracked().items() if "session" in name), limits.tracked()
+    assert all(count == 0 for name, count in limits.sizes().items() if "session" in name), limits.sizes()
     joined(limits, session(2))
 
 
@@ -483,20 +502,20 @@ def test_idle_shared_meters_are_forgotten_at_the_cap():
         joined(limits, s, now=float(i))
         admitted(limits, s, 1, now=float(i))
         limits.session_closed(s)
-        assert limits.tracked()["shared_meters"] <= 100
+        assert limits.sizes()["shared_meters"] <= 100
 
 
 def test_shared_state_never_exceeds_max_tracked():
     """max_tracked = 100, default rates: 300 distinct authids joining, sending and leaving within the same second
-    (their meters not idle yet) never make the plugin hold more than 100 shared meters; new keys beyond the cap
-    are refused rather than tracked."""
+    (their meters not idle yet) never make the plugin hold more than 100 shared meters: each is admitted, its
+    first message too, and the stalest meters of departed sessions give way."""
     limits = LimitsFlowControl({"max_tracked": 100, "quotas": []})
     for i in range(300):
         s = session(i, authid=f"user{i}")
-        if limits.admit_session(s, 0.0).kind == ADMIT_KIND:
-            admitted(limits, s, 1)
-            limits.session_closed(s)
-        assert limits.tracked()["shared_meters"] <= 100
+        joined(limits, s)
+        assert admitted(limits, s, 1) == 1
+        limits.session_closed(s)
+        assert limits.sizes()["shared_meters"] <= 100
 
 
 def test_sessions_of_one_authid_share_its_budget_when_the_table_is_full():
@@ -508,7 +527,249 @@ def test_sessions_of_one_authid_share_its_budget_when_the_table_is_full():
         joined(limits, s)
         admitted(limits, s, 1)
         limits.session_closed(s)
-    assert limits.tracked()["shared_meters"] == 100
+    assert limits.sizes()["shared_meters"] == 100
     first, second = session(1001, peer="tcp4:10.0.1.1"), session(1002, peer="tcp4:10.0.1.2")
     joined(limits, first, second)
     assert admitted(limits, first, 3) + admitted(limits, second, 3) == 3
+
+
+def test_an_idle_meter_of_a_departed_session_is_forgotten_at_once():
+    """Rates open: a session that sent a message and left leaves nothing behind (its own meter goes, and the shared
+    ones carry no information), so `tracked()` is back to the meters of the URI prefixes alone."""
+    limits = plugin(uri_rates=[{"prefix": "com.slow.", "messages": 100}])
+    a1, a2 = session(1), session(2)
+    joined(limits, a1, a2)
+    assert limits.tracked() == 2 + 3 + 1  # two own meters; alice's, role user's and 10.0.0.1's; com.slow.
+    admitted(limits, a1, 1)
+    limits.session_closed(a1)
+    assert limits.tracked() == 1 + 3 + 1
+    limits.session_closed(a2)
+    assert limits.tracked() == 1
+    assert limits.sizes()["shared_meters"] == 0
+
+
+# -- anonymous sessions --------------------------------------------------------------------------------------------
+
+
+def test_anonymous_reconnects_from_one_address_share_the_authid_budget():
+    """rates.authid = 3/s burst 3: an anonymous session that spends the budget and reconnects (a new made-up authid,
+    the same address) finds it still spent; an anonymous session from another address has its own 3, and so does a
+    named authid from the same address."""
+    limits = plugin(rates={"authid": {"messages": 3, "burst": 3}})
+    first = anonymous(1)
+    joined(limits, first)
+    assert admitted(limits, first, 3) == 3
+    limits.session_closed(first)
+    for session_id in range(2, 8):  # reconnecting six times gains nothing
+        again = anonymous(session_id)
+        joined(limits, again)
+        refusal = limits.admit(again, "publish", "com.example.topic", 10, 0.0)
+        assert (refusal.kind, refusal.retry_after) == (REJECT_KIND, pytest.approx(1 / 3, abs=0.001))
+        limits.session_closed(again)
+    elsewhere, named = anonymous(10, peer="tcp4:5.6.7.8"), session(11, peer="tcp4:1.2.3.4")
+    joined(limits, elsewhere, named)
+    assert admitted(limits, elsewhere, 4) == 3
+    assert admitted(limits, named, 4) == 3
+    assert admitted(limits, anonymous(12), 1, now=1 / 3 + 0.001) == 1  # the shared budget refills at its rate
+
+
+def test_live_anonymous_sessions_from_one_address_share_one_authid_budget():
+    """Two anonymous sessions at once from 1.2.3.4 share rates.authid (3): 2 + 1."""
+    limits = plugin(rates={"authid": {"messages": 3, "burst": 3}})
+    a, b = anonymous(1), anonymous(2)
+    joined(limits, a, b)
+    assert admitted(limits, a, 2) + admitted(limits, b, 2) == 3
+
+
+def test_a_real_authid_spelt_like_an_address_key_is_not_the_anonymous_budget():
+    """A ticket user whose authid is "anonymous@tcp4:1.2.3.4" has a budget of its own, apart from the anonymous
+    clients of 1.2.3.4; and a session whose authmethod is not known ("") keeps its per-authid budget."""
+    limits = plugin(rates={"authid": {"messages": 2, "burst": 2}})
+    anon = anonymous(1)
+    lookalike = session(2, authid="anonymous@tcp4:1.2.3.4", peer="tcp4:1.2.3.4")
+    unknown = FlowSession(session_id=3, realm="realm1", authid="anonymous-x", authrole="public",
+                          peer="tcp4:1.2.3.4", listener="main")
+    joined(limits, anon, lookalike, unknown)
+    assert [admitted(limits, s, 3) for s in (anon, lookalike, unknown)] == [2, 2, 2]
+
+
+def test_ten_thousand_departed_anonymous_sessions_leave_no_per_session_meters():
+    """Default limits (the hourly authid quota on): 10,000 anonymous sessions from one address, each sending a
+    message and leaving, leave no meter of their own and three shared ones (the address's authid budget, the role,
+    the address); past the quota's hour those are forgotten when the next session joins."""
+    limits = LimitsFlowControl({})
+    for i in range(10_000):
+        s = anonymous(i)
+        now = i * 0.01
+        joined(limits, s, now=now)
+        assert admitted(limits, s, 1, now=now) == 1
+        limits.session_closed(s)
+    sizes = limits.sizes()
+    assert (sizes["metered_sessions"], sizes["sessions"], sizes["shared_meters"]) == (0, 0, 3)
+    assert limits.tracked() == 3
+    later = anonymous(20_000, peer="tcp4:9.9.9.9")
+    joined(limits, later, now=100.0 + 3600.0)
+    assert limits.sizes()["released_meters"] == 0
+    assert limits.tracked() == 1 + 3  # only the newcomer's
+
+
+def test_departed_anonymous_sessions_from_many_addresses_stay_within_max_tracked():
+    """max_tracked = 100, default limits: 10,000 anonymous sessions from 10,000 addresses never make the shared
+    table exceed 100 meters, and every one of them is admitted, its first message too."""
+    limits = LimitsFlowControl({"max_tracked": 100})
+    for i in range(10_000):
+        s = anonymous(i, peer=f"tcp4:10.{i // 256 % 256}.{i % 256}.1")
+        joined(limits, s)
+        assert admitted(limits, s, 1) == 1
+        limits.session_closed(s)
+        assert limits.sizes()["shared_meters"] <= 100
+    assert limits.sizes()["metered_sessions"] == 0
+
+
+# -- a full table ----------------------------------------------------------------------------------------------------
+
+
+def fill_with_departed(limits: LimitsFlowControl, count: int) -> None:
+    """`count` sessions (own authid, own address, one role) each send one message and leave, all at time 0: their
+    meters still carry information (the spent buckets have not refilled), no live session uses them."""
+    for i in range(count):
+        s = session(i, authid=f"user{i}", peer=f"tcp4:10.0.0.{i}")
+        joined(limits, s)
+        assert admitted(limits, s, 1) == 1
+        limits.session_closed(s)
+
+
+def test_a_full_table_evicts_the_stalest_departed_meters_and_new_sessions_are_not_rate_limited():
+    """max_tracked = 101, full of meters of departed sessions (50 authids and 50 addresses with a spent burst of 1,
+    and their role's): ten new sessions of new authids from new addresses each get their first message admitted
+    (none shares a bucket with another), the table stays at 101, the stalest meters gave way (user0 is served
+    again, from another address) and the most recent ones are still there (user49 from its address is refused)."""
+    one = {"messages": 1, "burst": 1}
+    limits = plugin(max_tracked=101, rates={"authid": one, "peer": one, "authrole": {"messages": 1000}})
+    fill_with_departed(limits, 50)
+    assert limits.sizes()["shared_meters"] == limits.sizes()["released_meters"] == 101
+    for i in range(10):
+        newcomer = session(100 + i, authid=f"new{i}", peer=f"tcp4:10.0.1.{i}")
+        joined(limits, newcomer)
+        assert limits.admit(newcomer, "publish", "t", 10, 0.0).kind == ADMIT_KIND
+        assert limits.sizes()["shared_meters"] == 101
+    returning, recent = session(200, authid="user0", peer="tcp4:10.0.2.1"), session(201, authid="user49",
+                                                                                   peer="tcp4:10.0.0.49")
+    joined(limits, returning, recent)
+    assert admitted(limits, returning, 1) == 1
+    assert admitted(limits, recent, 1) == 0
+
+
+def test_a_table_full_of_meters_in_use_refuses_the_next_session():
+    """max_tracked = 100, 49 live sessions of distinct authids and addresses (98 meters, plus their role's): a 50th
+    needs two more and is refused with DISCONNECT max_tracked / wampgate.error.too_many_sessions, holding nothing;
+    once one live session leaves, it joins."""
+    limits = plugin(max_tracked=100)
+    live = [session(i, authid=f"user{i}", peer=f"tcp4:10.0.0.{i}") for i in range(49)]
+    joined(limits, *live)
+    assert limits.sizes()["shared_meters"] == 99
+    extra = session(100, authid="extra", peer="tcp4:10.0.1.1")
+    refusal = limits.admit_session(extra, 0.0)
+    assert (refusal.kind, refusal.reason, refusal.error) == (DISCONNECT_KIND, "max_tracked", TOO_MANY_SESSIONS)
+    assert limits.sizes() | {"connections": 0} == {
+        "connections": 0, "peers": 0, "sessions": 49, "metered_sessions": 49, "shared_meters": 99,
+        "released_meters": 0, "uri_meters": 0}
+    limits.session_closed(live[0])
+    joined(limits, extra)
+
+
+# -- client strings as keys ------------------------------------------------------------------------------------------
+
+
+def test_long_client_strings_are_kept_as_digests_and_still_tell_keys_apart():
+    """A key longer than 256 characters is stored as a 16-byte digest: two 1 MB authids that differ only in their
+    last character have separate budgets, two sessions of the same one share it, and no stored key is longer
+    than 256 characters."""
+    limits = plugin(rates={"authid": {"messages": 2, "burst": 2}})
+    long_a, long_b = "x" * 2**20 + "a", "x" * 2**20 + "b"
+    a1, a2, b = session(1, authid=long_a), session(2, authid=long_a), session(3, authid=long_b)
+    joined(limits, a1, a2, b)
+    assert admitted(limits, a1, 2) + admitted(limits, a2, 2) == 2
+    assert admitted(limits, b, 3) == 2
+    assert bounded_key(long_a) != bounded_key(long_b)
+    assert bounded_key("y" * 256) == "y" * 256
+    assert bounded_key("\ud800" * 300)[1] != bounded_key("\ud801" * 300)[1]  # lone surrogates too (from JSON)
+    stored = [part for key in list(limits._shared._entries) + list(limits._sessions_per_authid) for part in key]
+    assert max(len(part) for part in stored if isinstance(part, str)) <= 256
+
+
+# -- answers: YIELD, progressive results, INVOCATION errors ----------------------------------------------------------
+
+
+def test_yields_are_metered_by_the_session_rate_with_exact_verdicts():
+    """rates.session = 4/s burst 2, disconnect_after = 1: a callee answering every 0.125 s after a burst gets, in
+    order, ADMIT, ADMIT, REJECT (retry_after 0.25), REJECT (0.125), then ADMIT and REJECT (0.125) alternately as
+    the bucket refills, and at 1.125 s - refused without pause for a second - DISCONNECT rate_limit_sustained with
+    retry_after 0.125. A refused answer takes nothing."""
+    limits = plugin(rates={"session": {"messages": 4, "burst": 2}}, disconnect_after=1.0)
+    s = session(1)
+    joined(limits, s)
+    times = [0.0, 0.0, 0.0] + [k / 8 for k in range(1, 10)]
+    verdicts = [limits.admit(s, "yield", "", 10, now) for now in times]
+    got = [(v.kind, v.retry_after) for v in verdicts]
+    assert got == [
+        (ADMIT_KIND, 0.0), (ADMIT_KIND, 0.0), (REJECT_KIND, 0.25), (REJECT_KIND, 0.125),
+        (ADMIT_KIND, 0.0), (REJECT_KIND, 0.125), (ADMIT_KIND, 0.0), (REJECT_KIND, 0.125),
+        (ADMIT_KIND, 0.0), (REJECT_KIND, 0.125), (ADMIT_KIND, 0.0), (DISCONNECT_KIND, 0.125),
+    ]
+    assert [(v.reason, v.error) for v in verdicts if v.kind != ADMIT_KIND][-2:] == [
+        ("rate_limited", RATE_LIMITED), ("rate_limit_sustained", OVERLOADED)]
+
+
+def test_yield_bytes_are_shared_with_the_authids_calls():
+    """rates.authid.bytes = 1024/s, byte_burst 1024: a callee's 384-byte YIELD and its fellow session's 384-byte
+    CALL (same authid) both pass, the next 384-byte YIELD is refused with retry_after 0.125 (128 bytes missing), and
+    the answers of another authid are not affected."""
+    limits = plugin(rates={"authid": {"messages": 0, "bytes": 1024, "byte_burst": 1024}})
+    callee, caller, other = session(1), session(2), session(3, authid="bob")
+    joined(limits, callee, caller, other)
+    assert limits.admit(callee, "yield", "", 384, 0.0).kind == ADMIT_KIND
+    assert limits.admit(caller, "call", "com.example.proc", 384, 0.0).kind == ADMIT_KIND
+    refusal = limits.admit(callee, "yield", "", 384, 0.0)
+    assert (refusal.kind, refusal.retry_after) == (REJECT_KIND, 0.125)
+    assert limits.admit(other, "yield", "", 1024, 0.0).kind == ADMIT_KIND
+
+
+def test_anonymous_yields_are_metered_per_address():
+    """An anonymous callee flooding progressive results is held to its address's authid budget (rates.authid 2/s
+    burst 2) across reconnects: after 2 answers, a reconnected callee's first answer is refused (retry_after 0.5)."""
+    limits = plugin(rates={"authid": {"messages": 2, "burst": 2}})
+    first = anonymous(1)
+    joined(limits, first)
+    assert [limits.admit(first, "yield", "", 10, 0.0).kind for _ in range(3)] == [ADMIT_KIND, ADMIT_KIND, REJECT_KIND]
+    limits.session_closed(first)
+    second = anonymous(2)
+    joined(limits, second)
+    refusal = limits.admit(second, "yield", "", 10, 0.0)
+    assert (refusal.kind, refusal.retry_after) == (REJECT_KIND, 0.5)
+
+
+def test_yields_use_neither_quotas_nor_uri_rates():
+    """Answers are not requests: with a session quota of 1 message, once a publish spent it further publishes are
+    refused but 50 YIELDs pass; with a uri_rates entry for the prefix "" (every URI) of 1 message, the same."""
+    quota = plugin(quotas=[{"per": "session", "messages": 1, "window": 3600}], disconnect_after=0)
+    catch_all = plugin(uri_rates=[{"prefix": "", "messages": 1, "burst": 1}], disconnect_after=0)
+    for limits in (quota, catch_all):
+        s = session(1)
+        joined(limits, s)
+        assert admitted(limits, s, 2) == 1
+        assert sum(limits.admit(s, "yield", "", 10, 0.0).kind == ADMIT_KIND for _ in range(50)) == 50
+        assert admitted(limits, s, 1) == 0
+
+
+def test_every_refusal_of_a_message_carries_a_positive_retry_after():
+    """Whatever the action (an unacknowledged publish the router will drop, a call, an answer) and whether the
+    verdict is REJECT or DISCONNECT, a refusal says when the allowance is back: retry_after > 0."""
+    limits = plugin(rates={"session": {"messages": 1, "burst": 1}}, disconnect_after=0.5)
+    s = session(1)
+    joined(limits, s)
+    verdicts = [limits.admit(s, action, "com.example.x", 10, k / 16)
+                for k in range(20) for action in ("publish", "call", "yield", "subscribe")]
+    refusals = [v for v in verdicts if v.kind != ADMIT_KIND]
+    assert {v.kind for v in refusals} == {REJECT_KIND, DISCONNECT_KIND}
+    assert all(v.retry_after > 0 for v in refusals)
