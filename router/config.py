@@ -244,13 +244,25 @@ def _limits(t: TableReader) -> LimitsConfig:
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
         outgoing_stall_timeout=t.number("outgoing_stall_timeout", 30.0, 0.1, 3600.0),
         shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),
-        lockout=_lockout(t.table("auth_failures")),
+        lockout=_lockout(t.table("auth_failures"), **_login_guard(t)),
     )
     t.close()
     return limits
 
 
-def _lockout(t: TableReader) -> LockoutPolicy:
+def _login_guard(t: TableReader) -> dict[str, Any]:
+    """The `[limits]` keys the authentication guard enforces besides the failure thresholds: the login rate per
+    peer address and the bounds on a HELLO's authid and authextra."""
+    default = LockoutPolicy()
+    return dict(
+        logins_per_peer_rate=t.number("logins_per_peer_rate", default.logins_per_peer_rate, 0.0, 1_000_000.0),
+        logins_per_peer_burst=t.integer("logins_per_peer_burst", default.logins_per_peer_burst, 1, 1_000_000),
+        max_authid_length=t.integer("max_authid_length", default.max_authid_length, 16, 4096),
+        max_authextra_size=t.integer("max_authextra_size", default.max_authextra_size, 256, 1024 * 1024),
+    )
+
+
+def _lockout(t: TableReader, **login_guard: Any) -> LockoutPolicy:
     default = LockoutPolicy()
     policy = LockoutPolicy(
         delay_after=t.integer("delay_after", default.delay_after, 1, 1000),
@@ -262,6 +274,7 @@ def _lockout(t: TableReader) -> LockoutPolicy:
         max_tracked=t.integer("max_tracked", default.max_tracked, 100, 10_000_000),
         peer_delay_after=t.integer("peer_delay_after", default.peer_delay_after, 1, 100_000),
         peer_lockout_after=t.integer("peer_lockout_after", default.peer_lockout_after, 1, 1_000_000),
+        **login_guard,
     )
     t.close()
     return policy

@@ -4,11 +4,13 @@ config table there, raising PluginConfigError naming the key; it is loaded and v
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zope.interface import Attribute, Interface
+
+from router.shared import SharedState
 
 
 _NO_VALUE = object()
@@ -42,6 +44,9 @@ class PluginContext:
     # that delegate to a WAMP procedure registered by a trusted backend (the dynamic authenticator and authorizer).
     call: Callable[..., Any] | None = None
     realm: Any = None  # the RealmConfig, for plugins configured inside a realm (authorizers)
+    # Kept for the life of the router process: the router builds its authenticators' context once and passes the
+    # same one to every listener's authenticators and after every reload (see router.shared).
+    shared: SharedState = field(default_factory=SharedState)
 
 
 class IAuthenticator(Interface):

@@ -3,8 +3,9 @@
 The router calls `procedure(realm, authid, details)`, where details holds the authmethod, the secret the client
 sent (for `authmethod = "ticket"`), the session id and the transport (peer, headers, cookies, client certificate).
 The procedure returns the role as a string, or a dict with `role` and optionally `authid` and `extra`; raising an
-error, timing out, or the procedure not being registered denies. Restrict who may register the procedure: whoever
-answers it decides who joins.
+error, timing out, or the procedure not being registered denies. Only an error the backend raised counts as the
+client's failure (lockout); a timeout or a missing backend is the router's side and does not. Restrict who may
+register the procedure: whoever answers it decides who joins.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from autobahn.wamp.exception import ApplicationError
 from zope.interface import implementer
 
+from router.core import errors
 from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
 from router.model import AuthRequest, Challenge, Denied, Identity, TransportInfo
 
 _KEYS = ("procedure", "realm", "timeout", "authmethod")
 _AUTHMETHODS = ("ticket", "dynamic")
 _MAX_SECRET = 16 * 1024
+# Errors of the router's making (no backend, a timeout, the router's own limits), not the backend's answer.
+_ROUTER_SIDE = frozenset({errors.NO_SUCH_REALM, errors.NO_SUCH_PROCEDURE, errors.TIMEOUT, errors.CANCELED,
+                          errors.TOO_MANY_CALLS})
 
 
 def _transport_details(transport: TransportInfo) -> dict:
@@ -103,4 +109,7 @@ class DynamicAuthenticator:
         return Denied(f"the backend procedure {self._procedure} gave no usable role")
 
     def _denied(self, failure):
-        return Denied(f"the backend procedure {self._procedure} refused or failed: {failure.getErrorMessage()}")
+        error = failure.value.error if isinstance(failure.value, ApplicationError) else None
+        backend_said_no = error is not None and error not in _ROUTER_SIDE and not error.startswith("wampgate.")
+        return Denied(f"the backend procedure {self._procedure} refused or failed: {failure.getErrorMessage()[:200]}",
+                      counts_as_failure=backend_said_no)

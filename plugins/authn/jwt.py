@@ -15,12 +15,15 @@ Verification is strict and fails closed:
 - the authid is the `authid_claim` (default "sub"); the role the `authrole_claim` (default "role"), else
   `default_role`, else refused; `roles` limits which roles a token may claim. A HELLO authid must match the token's;
 - with `single_use`, each token's `jti` is remembered until the token expires, and a replay is refused. The memory
-  is bounded by `max_replay_cache`; when full, new single-use tokens are refused rather than forgetting unexpired
-  ones (which would let them be replayed).
+  is one for the whole router (the plugin context's SharedState): a token used on one listener is refused on every
+  other and after a reload, which builds new authenticators. It is bounded in entries by `max_replay_cache` and in
+  bytes by keying each entry with a fixed-size digest of (issuer, jti); when full, new single-use tokens are refused
+  rather than forgetting unexpired ones (which would let them be replayed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 from collections.abc import Mapping
@@ -34,10 +37,12 @@ from zope.interface import implementer
 from plugins.authn.principals import Table
 from router.interfaces import IAuthenticator, PluginContext
 from router.model import AuthRequest, Challenge, Denied, Identity, TransportInfo
+from router.shared import SharedState
 
 ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
 MAX_TOKEN_BYTES = 16 * 1024
 MAX_JTI_CHARS = 256
+REPLAY_CACHE = "jwt.replay_cache"  # its name in the router's SharedState
 _KEYS = ("algorithms", "secret_file", "public_key", "issuer", "audience", "leeway", "authid_claim", "authrole_claim",
          "roles", "default_role", "single_use", "max_replay_cache", "from_header", "from_cookie", "from_query")
 _KEY_TYPES = {"RS256": (rsa.RSAPublicKey, "an RSA"), "ES256": (ec.EllipticCurvePublicKey, "a P-256 EC"),
@@ -64,7 +69,7 @@ class JwtAuthenticator:
         self._authrole_claim = table.string("authrole_claim", default="role")
         self._roles = frozenset(table.strings("roles")) or None
         self._default_role = table.string("default_role")
-        self._replay = _read_replay_cache(table)
+        self._replay, self._replay_limit = _read_replay_cache(table, context)
         self._from_header = table.boolean("from_header", False)
         self._from_cookie = table.string("from_cookie")
         self._from_query = table.string("from_query")
@@ -175,29 +180,31 @@ class JwtAuthenticator:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             return f"single_use requires a jti claim (a string of 1 to {MAX_JTI_CHARS} characters)"
-        return self._replay.admit(jti, claims["exp"] + self._leeway, self._reactor.seconds())
+        key = _replay_key(self._issuer, jti)
+        return self._replay.admit(key, claims["exp"] + self._leeway, self._reactor.seconds(), self._replay_limit)
 
 
-class _ReplayCache:
-    """The jti of every single-use token seen and not yet expired, bounded: full means refuse, never forget."""
+class ReplayCache:
+    """Every single-use token seen and not yet expired, for the whole router, bounded: full means refuse, never
+    forget. Keys are fixed-size digests (`_replay_key`), so each entry costs the same whatever the token held."""
 
-    def __init__(self, limit: int):
-        self._limit = limit
-        self._until: dict[str, float] = {}
-        self._expiries: list[tuple[float, str]] = []  # a heap: the next to expire first
+    def __init__(self) -> None:
+        self._until: dict[bytes, float] = {}
+        self._expiries: list[tuple[float, bytes]] = []  # a heap: the next to expire first
 
     def __len__(self) -> int:
         return len(self._until)
 
-    def admit(self, jti: str, until: float, now: float) -> str | None:
-        """None (and remember `jti` until `until`) for a first use; else why the token is refused."""
+    def admit(self, key: bytes, until: float, now: float, limit: int) -> str | None:
+        """None (and remember `key` until `until`) for a first use; else why the token is refused. `limit` is the
+        asking authenticator's `max_replay_cache`."""
         self.forget_expired(now)
-        if jti in self._until:
+        if key in self._until:
             return "token replayed: its jti was already used"
-        if len(self._until) >= self._limit:
-            return f"replay cache full ({self._limit} unexpired single-use tokens): refused"
-        self._until[jti] = until
-        heapq.heappush(self._expiries, (until, jti))
+        if len(self._until) >= limit:
+            return f"replay cache full ({limit} unexpired single-use tokens): refused"
+        self._until[key] = until
+        heapq.heappush(self._expiries, (until, key))
         return None
 
     def forget_expired(self, now: float) -> None:
@@ -207,12 +214,30 @@ class _ReplayCache:
             del self._until[expired]
 
 
-def _read_replay_cache(table: Table) -> _ReplayCache | None:
+def _replay_key(issuer: str, jti: str) -> bytes:
+    """A jti is unique per issuer: the cache key names both, in 16 bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (issuer, jti):
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.digest()
+
+
+def _read_replay_cache(table: Table, context: PluginContext | None) -> tuple[ReplayCache | None, int]:
+    """The router's one replay cache (from the context's SharedState) when single_use is on, and this
+    authenticator's bound on it."""
     single_use = table.boolean("single_use", False)
     limit = table.integer("max_replay_cache", default=100_000, minimum=1, maximum=10_000_000)
     if table.has("max_replay_cache") and not single_use:
         raise table.fail("max_replay_cache", "only with single_use = true")
-    return _ReplayCache(limit) if single_use else None
+    if not single_use:
+        return None, limit
+    shared = context.shared if context is not None else SharedState()
+    cache = shared.get(REPLAY_CACHE, ReplayCache)
+    if not isinstance(cache, ReplayCache):
+        raise TypeError(f"SharedState {REPLAY_CACHE!r} holds a {type(cache).__name__}, not a ReplayCache")
+    return cache, limit
 
 
 def _read_keys(table: Table, algorithms: tuple[str, ...], context: PluginContext | None) -> dict[str, Any]:

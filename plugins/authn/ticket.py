@@ -9,7 +9,9 @@ the log says which it was ("unknown authid" / "wrong ticket"); the ticket is nev
 
 scrypt is slow on purpose (about 0.1 s and 32 MiB per check with the defaults), so on a real reactor the checks run
 in its thread pool, a few at a time with a bounded queue: a flood of AUTHENTICATEs can neither stall the event loop
-nor exhaust memory; when the queue is full the attempt is refused (fail closed).
+nor exhaust memory; when the queue is full the attempt is refused (fail closed), and not held against the client
+(the router's overload is not a wrong ticket). The queue is one for the whole router (the plugin context's
+SharedState): every ticket listener, and the authenticators a reload builds, share its bound.
 
     [listeners.auth.ticket]
     [[listeners.auth.ticket.principals]]
@@ -54,7 +56,7 @@ class TicketAuthenticator:
                 raise row.fail("secret_hash", problem)
             self._principals[principal.authid] = (principal, encoded)
         self._dummy = _dummy_like([encoded for _, encoded in self._principals.values()])
-        self._checks = _CheckQueue(reactor) if IReactorThreads.providedBy(reactor) else None
+        self._checks = _check_queue(reactor, context) if IReactorThreads.providedBy(reactor) else None
 
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """The same empty challenge whether or not the authid is known."""
@@ -99,6 +101,15 @@ def _dummy_like(hashes: list[str]) -> str:
 
 
 _FULL = object()  # the answer of a check that was refused because the queue was full
+CHECK_QUEUE = "ticket.check_queue"  # its name in the router's SharedState
+
+
+def _check_queue(reactor: Any, context: PluginContext | None) -> _CheckQueue:
+    """The router's one queue of scrypt checks, or a queue of this authenticator's own when built without a
+    context."""
+    if context is None:
+        return _CheckQueue(reactor)
+    return context.shared.get(CHECK_QUEUE, lambda: _CheckQueue(reactor))
 
 
 class _CheckQueue:

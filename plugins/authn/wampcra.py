@@ -1,7 +1,7 @@
 """The `wampcra` authenticator (WAMP Challenge-Response Authentication), interoperating with Autobahn's clients.
 
-The router sends a challenge string (JSON naming the authid, role, method, provider, a random nonce, a timestamp and
-the session id); the client answers base64(HMAC-SHA256(key, challenge)). The secret never crosses the wire, but the
+The router sends a challenge string (JSON naming the authid, method, provider, a random nonce, a timestamp and the
+session id); the client answers base64(HMAC-SHA256(key, challenge)). The secret never crosses the wire, but the
 HMAC key is itself the credential: whoever holds it can log in. Two ways to configure a principal:
 
 - `secret`: the key is the password itself, stored in the config in the clear. Allowed for compatibility; weaker,
@@ -14,12 +14,14 @@ HMAC key is itself the credential: whoever holds it can log in. Two ways to conf
   `python -c 'from autobahn.wamp.auth import derive_key; print(derive_key("password", "salt", 100000, 32).decode())'`
   and make the salt random per principal, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(16))'`.
 
-Existence of an authid is not revealed: an unknown authid gets a challenge of the same shape (the most common
-configured role, and when any principal is salted, a salt, iterations and keylen). Its decoy salt is an HMAC of the
-authid under a key drawn at start-up, so repeated probes see a stable salt, shaped like the configured ones (hex or
-URL-safe base64, the most common length). It is checked against a random key, so the refusal costs the same. Limits:
-decoy salts change when the router restarts (real ones do not), and in a config mixing plain and salted principals
-the unknown authids look salted. Prefer salted principals only.
+Existence of an authid and a principal's role are not revealed. The challenge names no role (WELCOME does, once
+the client has proved itself). An unknown authid gets a challenge of the same shape as a real principal's: a
+deterministic fake derived by HMAC from a server secret and the authid, so repeated probes see the same answer, as
+they would for a real user. The HMAC picks a configured principal's shape (plain, or salted with its iterations,
+keylen and salt alphabet and length), so fakes are spread over the shapes as the real principals are, and then the
+fake salt. The server secret is drawn once per router process (the plugin context's SharedState): the same on
+every listener and after a reload. The fake is checked against a random key, so the refusal costs the same. Limit:
+fake salts change when the router restarts, real ones do not.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ from typing import Any
 
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, Table, most_common, read_principals
+from plugins.authn.principals import Principal, Table, read_principals
 from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
 from router.model import AuthRequest, Challenge, Denied, Identity
+from router.shared import SharedState
 
 MAX_SIGNATURE_CHARS = 256  # the answer is 44 characters; anything much longer is not one
 _DERIVED = ("derived_key", "salt", "iterations", "keylen")
 _URLSAFE = string.ascii_letters + string.digits + "-_"
+DECOY_SECRET = "wampcra.decoy_secret"  # its name in the router's SharedState
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,19 @@ class _Salting:
     salt: str
     iterations: int
     keylen: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Shape:
+    """What a principal's challenge looks like from outside: salted or not, its parameters, its salt's form."""
+
+    iterations: int  # 0: a plain secret, no salt
+    keylen: int
+    alphabet: str
+    salt_length: int
+
+
+_PLAIN = _Shape(0, 0, "", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +91,20 @@ class WampCraAuthenticator:
         self._reactor = reactor
         table = Table(config, "", ("principals",))
         self._entries = {p.authid: _read_entry(p, row) for p, row in read_principals(table, ("secret", *_DERIVED))}
-        salted = [e.salting for e in self._entries.values() if e.salting is not None]
-        self._decoy_role = most_common(e.principal.role for e in self._entries.values())
-        self._decoy_parameters = most_common((s.iterations, s.keylen) for s in salted) if salted else None
-        self._decoy_salt_shape = _salt_shape([s.salt for s in salted])
-        self._decoy_salt_key = secrets.token_bytes(32)  # per process: stable decoy salts while the router runs
-        self._decoy_hmac_key = secrets.token_bytes(32)
+        # One shape per principal (repeats kept, so a common shape is picked as often as it occurs), sorted so the
+        # pick does not depend on the order of the config.
+        self._shapes = tuple(sorted(_shape(entry.salting) for entry in self._entries.values()))
+        shared = context.shared if context is not None else SharedState()
+        self._decoy_secret = shared.get(DECOY_SECRET, lambda: secrets.token_bytes(32))
+        self._decoy_hmac_key = secrets.token_bytes(32)  # never matches: what an unknown authid's answer is checked with
 
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A challenge for the authid, of the same shape whether or not it is known."""
         if not request.authid:
             return Denied("wampcra needs an authid in HELLO")
         entry = self._entries.get(request.authid)
-        role = entry.principal.role if entry else self._decoy_role
         salting = entry.salting if entry else self._decoy_salting(request.authid)
-        extra: dict[str, Any] = {"challenge": self._challenge_text(request, role)}
+        extra: dict[str, Any] = {"challenge": self._challenge_text(request)}
         if salting is not None:
             extra.update(salt=salting.salt, iterations=salting.iterations, keylen=salting.keylen)
         return Challenge("wampcra", extra)
@@ -111,11 +127,11 @@ class WampCraAuthenticator:
         p = entry.principal
         return Identity(authid=p.authid, authrole=p.role, authmethod="wampcra", authprovider="static")
 
-    def _challenge_text(self, request: AuthRequest, role: str) -> str:
+    def _challenge_text(self, request: AuthRequest) -> str:
+        """The string the client signs: no role in it, so it tells nothing about the principal."""
         now = datetime.fromtimestamp(self._reactor.seconds(), timezone.utc)
         return json.dumps({
             "authid": request.authid,
-            "authrole": role,
             "authmethod": "wampcra",
             "authprovider": "static",
             "nonce": secrets.token_urlsafe(32),
@@ -124,17 +140,30 @@ class WampCraAuthenticator:
         })
 
     def _decoy_salting(self, authid: str) -> _Salting | None:
-        """A salt for an unknown authid: the same on every probe, and shaped like the configured salts."""
-        if self._decoy_parameters is None:
+        """An unknown authid's fake: a configured principal's shape and a salt of its form, both picked by an HMAC
+        of the authid under the server secret, so every probe of the authid sees the same."""
+        stream = _hmac_stream(self._decoy_secret, authid, 8 + max(shape.salt_length for shape in self._shapes))
+        shape = self._shapes[int.from_bytes(stream[:8], "big") % len(self._shapes)]
+        if shape == _PLAIN:
             return None
-        alphabet, length = self._decoy_salt_shape
-        stream, counter = b"", 0
-        while len(stream) < length:
-            message = counter.to_bytes(4, "big") + authid.encode("utf-8", "surrogatepass")
-            stream += hmac.new(self._decoy_salt_key, message, hashlib.sha512).digest()
-            counter += 1
-        salt = "".join(alphabet[byte % len(alphabet)] for byte in stream[:length])
-        return _Salting(salt, *self._decoy_parameters)
+        salt = "".join(shape.alphabet[byte % len(shape.alphabet)] for byte in stream[8:8 + shape.salt_length])
+        return _Salting(salt, shape.iterations, shape.keylen)
+
+
+def _hmac_stream(key: bytes, authid: str, length: int) -> bytes:
+    """`length` pseudo-random bytes determined by `key` and `authid`: HMAC-SHA512 in counter mode."""
+    stream, counter = b"", 0
+    while len(stream) < length:
+        message = counter.to_bytes(4, "big") + authid.encode("utf-8", "surrogatepass")
+        stream += hmac.new(key, message, hashlib.sha512).digest()
+        counter += 1
+    return stream[:length]
+
+
+def _shape(salting: _Salting | None) -> _Shape:
+    if salting is None:
+        return _PLAIN
+    return _Shape(salting.iterations, salting.keylen, _salt_alphabet(salting.salt), len(salting.salt))
 
 
 def _read_entry(principal: Principal, row: Table) -> _Entry:
@@ -168,12 +197,10 @@ def _is_derived_key(text: str, keylen: int) -> bool:
     return len(raw) == keylen and base64.b64encode(raw).decode("ascii") == text
 
 
-def _salt_shape(salts: list[str]) -> tuple[str, int]:
-    """(alphabet, length) that decoy salts use: hex when every configured salt is hex, else URL-safe base64."""
-    if salts and all(re.fullmatch(r"[0-9a-f]+", s) for s in salts):
-        alphabet = "0123456789abcdef"
-    elif salts and all(re.fullmatch(r"[0-9A-F]+", s) for s in salts):
-        alphabet = "0123456789ABCDEF"
-    else:
-        alphabet = _URLSAFE
-    return alphabet, most_common(len(s) for s in salts) or 22
+def _salt_alphabet(salt: str) -> str:
+    """The alphabet a fake of `salt` is drawn from: hex when it is hex, else URL-safe base64."""
+    if re.fullmatch(r"[0-9a-f]+", salt):
+        return "0123456789abcdef"
+    if re.fullmatch(r"[0-9A-F]+", salt):
+        return "0123456789ABCDEF"
+    return _URLSAFE

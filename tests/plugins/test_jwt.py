@@ -349,6 +349,44 @@ def test_full_replay_cache_refuses_rather_than_forgets(files, clock, keys):
     assert authenticate(authenticator, token(keys, jti="c", exp=NOW + 100)) == ALICE
 
 
+def test_one_replay_cache_for_every_authenticator_of_the_router(files, clock, keys):
+    """Authenticators built with the same plugin context (every listener's, and the new ones a reload builds) share
+    one replay cache: a token used with one is refused by the other. Another router (another context) has its own."""
+    context = PluginContext(base_dir=files)
+    table = {"algorithms": ["HS256"], "issuer": ISSUER, "audience": AUDIENCE, "secret_file": "hs256.secret",
+             "single_use": True}
+    first = JwtAuthenticator(table, reactor=clock, context=context)
+    second = JwtAuthenticator(dict(table, max_replay_cache=10), reactor=clock, context=context)
+    elsewhere = JwtAuthenticator(table, reactor=clock, context=PluginContext(base_dir=files))
+    once = token(keys, jti="shared-1")
+    assert authenticate(first, once) == ALICE
+    answer = authenticate(second, once)
+    assert isinstance(answer, Denied) and "replayed" in answer.reason
+    assert first.replay_cache_size == second.replay_cache_size == 1
+    assert authenticate(elsewhere, once) == ALICE
+
+
+def test_each_authenticator_bounds_the_shared_cache_by_its_own_limit(files, clock, keys):
+    """max_replay_cache is the asking authenticator's bound on the shared cache: with 2 tokens remembered, one with
+    max_replay_cache = 2 refuses a new token, one with the default admits it."""
+    context = PluginContext(base_dir=files)
+    table = {"algorithms": ["HS256"], "issuer": ISSUER, "audience": AUDIENCE, "secret_file": "hs256.secret",
+             "single_use": True}
+    small = JwtAuthenticator(dict(table, max_replay_cache=2), reactor=clock, context=context)
+    large = JwtAuthenticator(table, reactor=clock, context=context)
+    assert authenticate(large, token(keys, jti="a")) == authenticate(large, token(keys, jti="b")) == ALICE
+    answer = authenticate(small, token(keys, jti="c"))
+    assert isinstance(answer, Denied) and "full" in answer.reason
+    assert authenticate(large, token(keys, jti="c")) == ALICE
+
+
+def test_replay_cache_entries_have_a_fixed_size(files, clock, keys):
+    """The cache keys each token by a 16-byte digest of (issuer, jti), whatever the jti's length."""
+    authenticator = build(files, clock, single_use=True)
+    assert authenticate(authenticator, token(keys, jti="j" * 256)) == ALICE
+    assert [len(key) for key in authenticator._replay._until] == [16]
+
+
 def test_without_single_use_tokens_can_be_reused(files, clock, keys):
     """By default a token may be used for several sessions until it expires."""
     authenticator = build(files, clock)

@@ -13,7 +13,7 @@ from twisted.internet import task
 from zope.interface.verify import verifyObject
 
 from plugins.authn.wampcra import WampCraAuthenticator
-from router.interfaces import IAuthenticator
+from router.interfaces import IAuthenticator, PluginContext
 from router.model import Challenge, Denied, Identity
 from tests.plugins import auth_request, config_error
 
@@ -36,6 +36,13 @@ def config():
         salted("bob", "admin", BOB_PASSWORD, BOB_SALT),
         salted("carol", "user", "carol-password", CAROL_SALT),
     ]}
+
+
+@pytest.fixture
+def salted_only():
+    """Only salted principals: every unknown authid's fake carries a salt."""
+    return {"principals": [salted("bob", "admin", BOB_PASSWORD, BOB_SALT),
+                           salted("carol", "user", "carol-password", CAROL_SALT)]}
 
 
 @pytest.fixture
@@ -96,14 +103,14 @@ def test_bad_config_names_the_key(config, clock, change, key):
 
 
 def test_challenge_is_the_json_the_spec_describes(authenticator):
-    """The challenge string is JSON with authid, authrole, authmethod, authprovider, a random nonce, the reactor's
-    time as UTC ISO 8601 and the session id; each challenge has a fresh nonce."""
+    """The challenge string is JSON with authid, authmethod, authprovider, a random nonce, the reactor's time as UTC
+    ISO 8601 and the session id (no role: see below); each challenge has a fresh nonce."""
     first = authenticator.begin(auth_request("alice", method="wampcra", session_id=77))
     second = authenticator.begin(auth_request("alice", method="wampcra", session_id=77))
     body = json.loads(first.extra["challenge"])
-    assert set(body) == {"authid", "authrole", "authmethod", "authprovider", "nonce", "timestamp", "session"}
-    assert (body["authid"], body["authrole"], body["authmethod"], body["authprovider"], body["session"]) == (
-        "alice", "user", "wampcra", "static", 77)
+    assert set(body) == {"authid", "authmethod", "authprovider", "nonce", "timestamp", "session"}
+    assert (body["authid"], body["authmethod"], body["authprovider"], body["session"]) == (
+        "alice", "wampcra", "static", 77)
     assert body["timestamp"] == "2023-11-14T22:13:20.000Z"
     assert len(body["nonce"]) >= 32
     assert json.loads(second.extra["challenge"])["nonce"] != body["nonce"]
@@ -167,9 +174,10 @@ def test_hello_without_authid_is_denied(authenticator):
     assert isinstance(authenticator.begin(auth_request(None, method="wampcra")), Denied)
 
 
-def test_unknown_authid_challenge_looks_like_a_salted_principals(authenticator):
-    """An unknown authid's challenge has the same extra keys and JSON fields as a known salted principal's, the most
-    common role, the configured iterations and keylen, and a salt of the same length and alphabet."""
+def test_unknown_authid_challenge_looks_like_a_salted_principals(salted_only, clock):
+    """With only salted principals, an unknown authid's challenge has the same extra keys and JSON fields as a known
+    one's, the configured iterations and keylen, and a salt of the same length and alphabet."""
+    authenticator = WampCraAuthenticator(salted_only, reactor=clock)
     known = authenticator.begin(auth_request("bob", method="wampcra"))
     unknown = authenticator.begin(auth_request("mallory", method="wampcra"))
     assert set(unknown.extra) == set(known.extra)
@@ -178,11 +186,63 @@ def test_unknown_authid_challenge_looks_like_a_salted_principals(authenticator):
     assert re.fullmatch(r"[A-Za-z0-9_-]+", unknown.extra["salt"])
     body = json.loads(unknown.extra["challenge"])
     assert set(body) == set(json.loads(known.extra["challenge"]))
-    assert (body["authid"], body["authrole"]) == ("mallory", "user")
+    assert body["authid"] == "mallory"
 
 
-def test_unknown_authid_salt_is_stable_across_probes(authenticator):
+def test_no_challenge_reveals_a_role(authenticator):
+    """The challenge names no role at all, for a known principal of either role or an unknown authid: the JSON has
+    the same fields for all, no authrole among them, and no role name appears anywhere in what is sent."""
+    fields = set()
+    for authid in ("alice", "bob", "carol", "mallory"):
+        challenge = authenticator.begin(auth_request(authid, method="wampcra"))
+        body = json.loads(challenge.extra["challenge"])
+        fields.add(frozenset(body))
+        assert "authrole" not in body
+        assert not {"user", "admin"} & {str(value) for value in [*body.values(), *challenge.extra.values()]}
+    assert len(fields) == 1
+
+
+def shape_of(challenge: Challenge) -> tuple:
+    """What a challenge shows of its principal: salted or not, iterations, keylen, salt length and alphabet."""
+    extra = challenge.extra
+    if "salt" not in extra:
+        return ("plain",)
+    alphabet = "hex" if re.fullmatch(r"[0-9a-f]+", extra["salt"]) else "base64url"
+    return (extra["iterations"], extra["keylen"], len(extra["salt"]), alphabet)
+
+
+def test_fakes_take_the_shapes_of_the_configured_principals(clock):
+    """In a config mixing a plain principal and two salted ones of different parameters and salt forms, each unknown
+    authid's fake has the shape of one configured principal, and over many unknown authids every configured shape
+    occurs (so no shape marks a fake)."""
+    config = {"principals": [
+        {"authid": "alice", "role": "user", "secret": "alice-secret"},
+        salted("bob", "admin", BOB_PASSWORD, BOB_SALT, iterations=1000, keylen=32),
+        salted("dave", "user", "pw", "0123456789abcdef0123456789abcdef", iterations=2000, keylen=16),
+    ]}
+    authenticator = WampCraAuthenticator(config, reactor=clock)
+    configured = {shape_of(authenticator.begin(auth_request(authid, method="wampcra")))
+                  for authid in ("alice", "bob", "dave")}
+    assert len(configured) == 3
+    fakes = {shape_of(authenticator.begin(auth_request(f"ghost-{i}", method="wampcra"))) for i in range(200)}
+    assert fakes == configured
+
+
+def test_fakes_are_the_same_on_every_listener_and_after_a_reload(salted_only, clock):
+    """Authenticators built with the same plugin context (as the router builds every listener's, and the new ones
+    of a reload) give an unknown authid the same fake salt; another router process (another context) gives
+    another."""
+    context = PluginContext(base_dir=None)
+    first = WampCraAuthenticator(salted_only, reactor=clock, context=context)
+    second = WampCraAuthenticator(salted_only, reactor=clock, context=context)
+    elsewhere = WampCraAuthenticator(salted_only, reactor=clock, context=PluginContext(base_dir=None))
+    salts = [a.begin(auth_request("mallory", method="wampcra")).extra["salt"] for a in (first, second, elsewhere)]
+    assert salts[0] == salts[1] != salts[2]
+
+
+def test_unknown_authid_salt_is_stable_across_probes(salted_only, clock):
     """Repeated probes for the same unknown authid see the same salt (as for a real user); other authids see others."""
+    authenticator = WampCraAuthenticator(salted_only, reactor=clock)
     salts = {authenticator.begin(auth_request("mallory", method="wampcra")).extra["salt"] for _ in range(5)}
     assert len(salts) == 1
     assert authenticator.begin(auth_request("trudy", method="wampcra")).extra["salt"] not in salts
