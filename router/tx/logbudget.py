@@ -31,11 +31,13 @@ UNATTRIBUTED = "unattributed"
 OTHER_PEERS = "other peers"  # the shared key once MAX_PEERS peers are tracked
 SUMMARY_INTERVAL = 10.0
 MAX_PEERS = 10_000
+UNMEASURED_SIZE = 1024  # bytes charged for an event whose line cannot be measured
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Lines and bytes per second (0 means unlimited), with room for a burst of `burst_seconds` of each."""
+    """Lines and bytes per second (0 means unlimited), with room for a burst of `burst_seconds` of each (a line
+    longer than the bytes burst never passes: with strings cut to 200 characters, lines stay far shorter)."""
 
     lines_per_second: float
     bytes_per_second: float
@@ -146,7 +148,7 @@ class LogBudget:
         if not is_client_caused(event):
             self._emit(self._due_summary(), event)
             return
-        size = self._measure(event)
+        size = self._size(event)
         key = budget_key(event)
         with self._lock:
             now = self._clock()
@@ -155,6 +157,12 @@ class LogBudget:
             if not passed:
                 self._count(key, size, now)
         self._emit(summary, event if passed else None)
+
+    def _size(self, event: Mapping[str, Any]) -> int:
+        try:
+            return self._measure(event)
+        except Exception:  # an event the formatter cannot write still costs a line; never lose the count
+            return UNMEASURED_SIZE
 
     def flush(self, window: int | None = None) -> None:
         """Write the pending summary now (only if it is still the one of `window`, when given: the timer's)."""

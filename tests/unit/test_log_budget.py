@@ -192,6 +192,20 @@ def test_a_line_refused_by_the_overall_budget_costs_its_peer_nothing():
     assert len(passed) - len(summaries(passed)) == 1 + 20
 
 
+def test_a_line_that_cannot_be_measured_is_still_budgeted():
+    """When the formatter raises on an event, it is charged a fixed size and still counted: no exception escapes."""
+    passed: list[dict] = []
+
+    def broken(event):
+        raise ValueError("cannot format")
+
+    per_peer = Budget(lines_per_second=100.0, bytes_per_second=1_000.0, burst_seconds=10.0)
+    gate = LogBudget(passed.append, measure=broken, clock=FakeClock(), per_peer=per_peer, overall=OVERALL)
+    for i in range(30):
+        gate(refused(i=i))
+    assert len(passed) == 9  # 10,000 bytes of burst at UNMEASURED_SIZE (1,024) each
+
+
 def test_lines_are_attributed_to_peer_then_session_then_unattributed():
     """The key: the address of `peer` (tcp4/tcp6, port dropped), else `session N`, else one shared key."""
     assert logbudget.budget_key({"peer": "tcp4:203.0.113.9:50312"}) == "203.0.113.9"

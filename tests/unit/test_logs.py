@@ -1,6 +1,7 @@
 """The log observers behind `twistd --logger router.tx.logs.text` / `router.tx.logs.json`: RepeatFilter lets the
 first `burst` identical lines of a window through, counts the rest and summarises them once the window is over, with
-a bounded key set; the observers `text()` and `json()` build drop debug events.
+a bounded key set; the observers `text()` and `json()` build drop debug events (their truncation and log budget are
+pinned in test_log_budget.py).
 
 RepeatFilter takes its clock as an argument, so these tests drive time by hand and every count is exact.
 """
