@@ -2,14 +2,44 @@
 
 Each accessor returns a usable value even when the input is wrong (the default), so validation goes on and the
 operator sees every problem at once, one line each: `key.path = value: what is allowed`.
+
+Error lines end up on a terminal, in CI output and (after a refused SIGHUP reload) in the log, so a value is printed
+only when it cannot be a secret: the value of a key whose name looks secret (`secret`, `password`, `token`, `key`,
+`ticket`, ...) or that the reader does not know (a misspelt `pasword` holds a password all the same) is shown as
+`<redacted string>` (its type, which is often what is wrong), never as written. `shown` is the one place that decides.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 _MISSING = object()
+
+# Parts of a key name that mean its value may be a secret; matched anywhere in the name's last component.
+SECRET_WORDS = ("secret", "password", "passwd", "passphrase", "token", "key", "ticket", "credential")
+_INDEXES = re.compile(r"(\[\d+\])+$")
+
+
+def looks_secret(path: str) -> bool:
+    """The key at `path` (e.g. `listeners[0].auth.ticket.principals[2].secret_hash`) may hold a secret: its last
+    component, without an array index, contains one of SECRET_WORDS (any case)."""
+    name = _INDEXES.sub("", path.rsplit(".", 1)[-1]).lower()
+    return any(word in name for word in SECRET_WORDS)
+
+
+def redacted(value: Any) -> str:
+    """What an error line shows instead of a value that may be secret: its type only."""
+    return f"<redacted {type_name(value)}>"
+
+
+def shown(path: str, value: Any, *, known: bool = True) -> str:
+    """The value of key `path` for an error line: as written (`show`), unless the key is not one the reader knows or
+    its name looks secret."""
+    if not known or looks_secret(path):
+        return redacted(value)
+    return show(value)
 
 
 def show(value: Any) -> str:
@@ -39,20 +69,26 @@ class TableReader:
         self.path = path
         self.problems = problems
         self._seen: set[str] = set()
+        self._named_by_operator: set[str] = set()  # keys that are names (from `names()`), not ones the schema knows
         if not isinstance(raw, dict):
-            self.problem_at(path, raw, "expected a table")
+            # tables are also named by the operator (`[listeners.auth.<method>]`): a misspelt one is not known
+            self.problem_at(path, raw, "expected a table", known=False)
             raw = {}
         self._raw = raw
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
-    def problem_at(self, path: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{path} = {show(value)}: {allowed}" if value is not _MISSING else f"{path}: {allowed}")
+    def problem_at(self, path: str, value: Any, allowed: str, *, known: bool = True) -> None:
+        if value is _MISSING:
+            self.problems.append(f"{path}: {allowed}")
+        else:
+            self.problems.append(f"{path} = {shown(path, value, known=known)}: {allowed}")
 
     def problem(self, name: str, allowed: str) -> None:
-        """Record a problem with key `name` of this table (its value shown as written)."""
-        self.problem_at(self.key(name), self._raw.get(name, _MISSING), allowed)
+        """Record a problem with key `name` of this table (its value shown as written, unless it may be secret)."""
+        known = name not in self._named_by_operator
+        self.problem_at(self.key(name), self._raw.get(name, _MISSING), allowed, known=known)
 
     def has(self, name: str) -> bool:
         return name in self._raw
@@ -150,7 +186,9 @@ class TableReader:
         return list(self._raw.items())
 
     def names(self) -> list[str]:
-        """The keys of this table, for tables whose keys are names (e.g. `[listeners.auth]`)."""
+        """The keys of this table, for tables whose keys are names (e.g. `[listeners.auth]`); a problem with one of
+        them never shows its value, since a misspelt name is a key nobody knows."""
+        self._named_by_operator.update(self._raw)
         return list(self._raw)
 
     def close(self, allowed: Iterable[str] = ()) -> None:

@@ -26,12 +26,14 @@ class PluginConfigError(Exception):
         self.value = value
 
     def line(self, table_path: str) -> str:
-        """The config error line, in the same form as the router's own: `path.key = value: problem`."""
-        from router.configreader import show
+        """The config error line, in the same form as the router's own: `path.key = value: problem`; the value is
+        redacted when the key looks secret or is unknown (its problem starts "unknown key", as plugins word it)."""
+        from router.configreader import shown
 
         if self.value is _NO_VALUE:
             return f"{table_path}.{self.key}: {self.problem}"
-        return f"{table_path}.{self.key} = {show(self.value)}: {self.problem}"
+        known = not self.problem.startswith("unknown key")
+        return f"{table_path}.{self.key} = {shown(self.key, self.value, known=known)}: {self.problem}"
 
 
 @dataclass(frozen=True)

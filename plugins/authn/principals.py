@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from router.configreader import redacted
 from router.interfaces import PluginConfigError, PluginContext
 
 MAX_FILE_BYTES = 1 << 16  # key and secret files are small; a huge one is a mistake (or /dev/zero)
@@ -23,12 +24,12 @@ class Table:
 
     def __init__(self, raw: Any, path: str, allowed: Iterable[str]):
         self.path = path
-        if not isinstance(raw, Mapping):
-            raise PluginConfigError(path, "expected a table", raw)
+        if not isinstance(raw, Mapping):  # where a table belongs, a stray value may be anything: show its type only
+            raise PluginConfigError(path, f"expected a table; found {redacted(raw)}")
         allowed = tuple(allowed)
         for name in raw:
-            if name not in allowed:
-                raise PluginConfigError(self.key(name), f"unknown key; allowed: {', '.join(allowed)}", raw[name])
+            if name not in allowed:  # its value is never carried: a misspelt `pasword` holds a password all the same
+                raise PluginConfigError(self.key(name), f"unknown key; allowed: {', '.join(allowed)}")
         self._raw = raw
 
     def key(self, name: str) -> str:
@@ -39,7 +40,8 @@ class Table:
         return name in self._raw
 
     def fail(self, name: str, problem: str) -> PluginConfigError:
-        """The error for key `name` (with its value, when present); the caller raises it."""
+        """The error for key `name` (with its value, when present; `PluginConfigError.line` prints it only when the
+        key's name does not look secret, so `secret = 5` reads `secret = <redacted integer>`); the caller raises it."""
         if name in self._raw:
             return PluginConfigError(self.key(name), problem, self._raw[name])
         return PluginConfigError(self.key(name), problem)

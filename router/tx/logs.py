@@ -1,7 +1,16 @@
 """Log observers for `twistd --logger`: `router.tx.logs.text` (readable, the default of `make run`) and
-`router.tx.logs.json` (one JSON object per line, for machines). Both drop debug events and rate-limit repeated
-identical lines, so a flood of refusals cannot fill the disk: after `burst` identical lines in a window, the rest are
-counted and summarised once the window ends."""
+`router.tx.logs.json` (one JSON object per line, for machines). No client decides how fast the log grows:
+
+1. debug events are dropped;
+2. every string field is cut to a bound (`logtruncate`: 200 characters in client-caused lines, 2000 in the router's
+   own warnings and errors), so a 1 MB authid costs a line, not a megabyte;
+3. identical lines are rate-limited (RepeatFilter: after `burst` in a window the rest are counted and summarised);
+4. client-caused lines draw on a per-peer and an overall budget of lines/s and bytes/s (`logbudget`), with one
+   summary warning per interval of what was suppressed. Warnings and errors never draw on it.
+
+`text()` and `json()` take keyword arguments to change the bounds; twistd calls them without any, so the defaults
+are what runs unless an operator points `--logger` at their own `functools.partial` of them (README, Logs).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +18,23 @@ import sys
 import time
 from collections.abc import Callable
 
+from typing import Any
+
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    eventAsJSON,
     formatEvent,
+    formatEventAsClassicLogText,
     jsonFileLogObserver,
     textFileLogObserver,
 )
 from zope.interface import implementer
+
+from router.tx.logbudget import OVERALL, PER_PEER, SUMMARY_INTERVAL, Budget, LogBudget, is_client_caused
+from router.tx.logtruncate import CLIENT_FIELD_CHARS, ROUTER_FIELD_CHARS, truncate_event
 
 DEFAULT_WINDOW = 10.0
 DEFAULT_BURST = 5
@@ -68,17 +84,63 @@ class RepeatFilter:
         self._seen.clear()
 
 
-def _filtered(observer) -> ILogObserver:
-    """Debug events are dropped first, so they never cost formatting or a place in the repeat filter."""
+@implementer(ILogObserver)
+class Truncating:
+    """Cuts every string field before the rest of the chain formats anything (see router.tx.logtruncate)."""
+
+    def __init__(self, observer, *, client_chars: int = CLIENT_FIELD_CHARS, router_chars: int = ROUTER_FIELD_CHARS):
+        self._observer = observer
+        self._client_chars = client_chars
+        self._router_chars = router_chars
+
+    def __call__(self, event: dict) -> None:
+        limit = self._client_chars if is_client_caused(event) else self._router_chars
+        self._observer(truncate_event(event, limit))
+
+
+def _filtered(observer, measure: Callable[[dict], int], *, per_peer: Budget = PER_PEER, overall: Budget = OVERALL,
+              interval: float = SUMMARY_INTERVAL, client_chars: int = CLIENT_FIELD_CHARS,
+              router_chars: int = ROUTER_FIELD_CHARS, clock: Callable[[], float] = time.monotonic,
+              schedule: Callable[[float, Callable[[], None]], Any] | None = None) -> ILogObserver:
+    """The chain both observers share. Debug events are dropped first, so they cost nothing further; strings are cut
+    before the repeat filter keys on the text; lines the repeat filter folds never use up a budget."""
+    budget = LogBudget(observer, measure=measure, clock=clock, per_peer=per_peer, overall=overall, interval=interval,
+                       schedule=schedule)
+    chain = Truncating(RepeatFilter(budget, clock=clock), client_chars=client_chars, router_chars=router_chars)
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    return FilteringLogObserver(RepeatFilter(observer), [predicate])
+    return FilteringLogObserver(chain, [predicate])
 
 
-def text() -> ILogObserver:
-    """Readable lines on stdout."""
-    return _filtered(textFileLogObserver(sys.stdout))
+def _reactor_schedule() -> Callable[[float, Callable[[], None]], None]:
+    """Timers on the reactor twistd installed before it built the logger; callFromThread because a line may be
+    logged from a thread of the reactor's pool."""
+    from twisted.internet import reactor
+
+    def schedule(delay: float, function: Callable[[], None]) -> None:
+        reactor.callFromThread(reactor.callLater, delay, function)
+
+    return schedule
 
 
-def json() -> ILogObserver:
-    """JSON lines on stdout (twisted.logger's event format)."""
-    return _filtered(jsonFileLogObserver(sys.stdout, recordSeparator=""))
+def text_size(event: dict) -> int:
+    """Bytes of the line `text()` writes for `event`."""
+    return len((formatEventAsClassicLogText(event) or "").encode("utf-8", "replace"))
+
+
+def json_size(event: dict) -> int:
+    """Bytes of the line `json()` writes for `event`."""
+    return len(eventAsJSON(event).encode("utf-8", "replace")) + 1
+
+
+def text(**options: Any) -> ILogObserver:
+    """Readable lines on stdout. `options`: per_peer, overall (Budget), interval, client_chars, router_chars."""
+    if "schedule" not in options:
+        options["schedule"] = _reactor_schedule()
+    return _filtered(textFileLogObserver(sys.stdout), text_size, **options)
+
+
+def json(**options: Any) -> ILogObserver:
+    """JSON lines on stdout (twisted.logger's event format); the same options as `text()`."""
+    if "schedule" not in options:
+        options["schedule"] = _reactor_schedule()
+    return _filtered(jsonFileLogObserver(sys.stdout, recordSeparator=""), json_size, **options)

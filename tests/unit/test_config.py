@@ -99,7 +99,8 @@ def test_shipped_production_config_needs_only_its_tls_files():
     assert raised.value.problems == [
         f'listeners[0].tls.certificate = "tls/fullchain.pem": expected a readable file; {conf}/tls/fullchain.pem '
         "does not exist",
-        f'listeners[0].tls.private_key = "tls/privkey.pem": expected a readable file; {conf}/tls/privkey.pem '
+        # a key's value is never printed: the problem names the file it looked for
+        f"listeners[0].tls.private_key = <redacted string>: expected a readable file; {conf}/tls/privkey.pem "
         "does not exist",
     ]
 
@@ -560,3 +561,69 @@ def test_bad_limits(tmp_path, keys, key, allowed):
     problems = problems_of(tmp_path, "[limits]\n" + keys + "\n" + listener() + realm())
     assert len(problems) == 1
     assert problems[0].startswith(f"limits.{key} = ") and problems[0].endswith(f": expected {allowed}")
+
+
+# --- secrets never appear in a config error (they reach terminals, CI output and, on a refused reload, the log) ------
+
+
+TICKET_HASH = "scrypt$ln=15,r=8,p=1$r0uN4pVpXFbBAwlvstPM+g$5/+Ba31Z6dzR5m5gLJlqhcO64ZRF9wwPRdXevXMVldw"
+
+
+def ticket_auth(row: str) -> str:
+    return (f'[listeners.auth.ticket]\n[[listeners.auth.ticket.principals]]\nauthid = "joe"\nrole = "anonymous"\n'
+            f"{row}\n")
+
+
+def wampcra_auth(row: str) -> str:
+    return (f'[listeners.auth.wampcra]\n[[listeners.auth.wampcra.principals]]\nauthid = "ann"\nrole = "anonymous"\n'
+            f"{row}\n")
+
+
+@pytest.mark.parametrize("auth, secret, expected", [
+    (ticket_auth(f'secret_hash = "{TICKET_HASH}"\npasword = "hunter2"'), "hunter2",
+     "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, secret_hash"),
+    (wampcra_auth('secret = ["s3cr3t"]'), "s3cr3t",
+     "listeners[0].auth.wampcra.principals[0].secret = <redacted array>: expected a non-empty string"),
+    (ticket_auth('secret_hash = "s3cr3t"'), "s3cr3t",
+     "listeners[0].auth.ticket.principals[0].secret_hash = <redacted string>: expected scrypt$ln=<log2 N>,r=<r>,"
+     "p=<p>$<salt, base64>$<key, base64> (see `wampgate hash-secret`)"),
+    (ticket_auth(f'secret_hash = "{TICKET_HASH}"\nsecret = "s3cr3t"'), "s3cr3t",
+     "listeners[0].auth.ticket.principals[0].secret: unknown key; allowed: authid, role, secret_hash"),
+    ('[listeners.auth.dynamic]\nprocedure = "com.example.authenticate"\npasword = "hunter2"\n', "hunter2",
+     "listeners[0].auth.dynamic.pasword = <redacted string>: unknown key; allowed: procedure, realm, timeout, "
+     "authmethod"),
+])
+def test_plugin_config_errors_never_show_a_secret(tmp_path, auth, secret, expected):
+    """A misspelt `pasword`, a `secret` of the wrong type, a malformed `secret_hash`, and an unknown key in a plugin
+    that reports raw values itself (dynamic): the line names the key path and what is allowed, never the value."""
+    problems, _ = build(tmp_path, listener(auth=auth) + realm())
+    assert problems == [expected]
+    assert secret not in "\n".join(problems)
+
+
+def test_router_config_errors_never_show_a_secret(tmp_path, tls_files):
+    """In the router's own tables: a misspelt authenticator name holding a string (an unknown key) and a TLS
+    `private_key` of the wrong type show only the value's type."""
+    cert, _ = tls_files
+    tables = f'[listeners.tls]\ncertificate = "{cert}"\nprivate_key = 31337\n'
+    problems = problems_of(tmp_path, listener(tables=tables, auth='[listeners.auth]\ntikcet = "s3cr3t"\n') + realm())
+    assert problems == [
+        "listeners[0].tls.private_key = <redacted integer>: expected a string",
+        "listeners[0].auth.tikcet = <redacted string>: expected a table",
+        "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin 'tikcet'; "
+        "installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ticket, tls, wampcra",
+    ]
+    assert "s3cr3t" not in "\n".join(problems) and "31337" not in "\n".join(problems)
+
+
+@pytest.mark.parametrize("path, secret", [
+    ("secret", True), ("principals[2].secret_hash", True), ("Password", True), ("api_token", True),
+    ("public_keys[3]", True), ("listeners[0].auth.ticket", True), ("a.passphrase", True), ("role", False),
+    ("authid", False), ("max_outgoing_buffer", False), ("principals[0]", False),
+])
+def test_which_keys_look_secret(path, secret):
+    """The last component of the key path (without array indexes), in any case, containing secret, password,
+    passwd, passphrase, token, key, ticket or credential."""
+    from router.configreader import looks_secret
+
+    assert looks_secret(path) is secret

@@ -1,6 +1,7 @@
 """The log observers behind `twistd --logger router.tx.logs.text` / `router.tx.logs.json`: RepeatFilter lets the
 first `burst` identical lines of a window through, counts the rest and summarises them once the window is over, with
-a bounded key set; the observers `text()` and `json()` build drop debug events.
+a bounded key set; the observers `text()` and `json()` build drop debug events (their truncation and log budget are
+pinned in test_log_budget.py).
 
 RepeatFilter takes its clock as an argument, so these tests drive time by hand and every count is exact.
 """
@@ -146,7 +147,7 @@ def test_filtered_observer_drops_debug_and_rate_limits():
     """`_filtered`, the chain both observers share, drops debug events and lets DEFAULT_BURST identical lines
     through."""
     passed: list[dict] = []
-    observer = logs._filtered(passed.append)
+    observer = logs._filtered(passed.append, logs.text_size, schedule=lambda delay, f: None)
     observer(event("hidden", LogLevel.debug))
     for _ in range(logs.DEFAULT_BURST + 3):
         observer(event("shown"))
@@ -158,7 +159,7 @@ def test_debug_events_do_not_use_up_the_repeat_filters_key_set(monkeypatch):
     key set holds) does not stop a flood of identical info lines from being suppressed after DEFAULT_BURST."""
     monkeypatch.setattr(logs, "MAX_KEYS", 4)
     passed: list[dict] = []
-    observer = logs._filtered(passed.append)
+    observer = logs._filtered(passed.append, logs.text_size, schedule=lambda delay, f: None)
     for i in range(4):
         observer(event(f"debug detail {i}", LogLevel.debug))
     for _ in range(logs.DEFAULT_BURST + 5):
