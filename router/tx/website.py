@@ -62,7 +62,7 @@ class BodilessChannel(http.HTTPChannel):
         if self.length != 0:  # a Content-Length above 0, or None: chunked
             self._refused = True
             self.transport.write(BAD_REQUEST)
-            self.transport.loseConnection()
+            self.loseConnection()  # not the transport's: over TLS it would wait for this channel, its producer
             return
         super().allHeadersReceived()
 
@@ -93,7 +93,8 @@ class StaticFiles(static.File):
     anything whose real path leaves the tree or passes through a dot-directory (a symlink out), and for anything
     but regular files and directories (a FIFO would block the reactor). Directories without an index are refused,
     never listed. Unknown extensions go out as application/octet-stream, never as HTML. A Range header naming
-    several ranges gets the whole file (200): overlapping ranges cannot multiply the response."""
+    several ranges gets the whole file (200): overlapping ranges cannot multiply the response; a single range is
+    cut to the file."""
 
     childNotFound = pages.notFound("Not Found", "No such file.")
     indexNames = ["index.html", "index.htm"]
@@ -134,3 +135,10 @@ class StaticFiles(static.File):
         if byte_range is not None and b"," in byte_range:
             request.requestHeaders.removeHeader(b"range")
         return super().makeProducer(request, fileForReading)
+
+    def _rangeToOffsetAndSize(self, start, end):
+        # twisted.web turns a suffix range longer than the file ("bytes=-999999") into a negative offset (HTTP 500
+        # and a traceback in the log): it means the whole file
+        if start is None and end is not None:
+            end = min(end, self.getFileSize())
+        return super()._rangeToOffsetAndSize(start, end)

@@ -57,18 +57,20 @@ SMUGGLES = {
     "content-length-0": (upgrade(extra={"Content-Length": "0"}), b""),
     "chunked-body": (upgrade(extra={"Transfer-Encoding": "chunked"}), CHUNKED_HELLO),
 }
-LISTENERS = ["websocket", "universal", "static", "tls"]
+LISTENERS = ["websocket", "universal", "static", "tls", "static-tls"]
 
 
 @pytest_twisted.async_yield_fixture()
 async def edge_router(tmp_path, certs):
-    """WebSocket only; WebSocket + RawSocket on one port; WebSocket with static files; universal over TLS."""
+    """WebSocket only; WebSocket + RawSocket on one port; WebSocket with static files; universal over TLS;
+    universal with static files over TLS."""
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(b"<!doctype html><title>edge</title>\n")
     config = (listener("websocket", ("websocket",)) + listener("universal")
               + listener("static", ("websocket",), websocket='static_dir = "static"')
-              + listener("tls", tls=certs) + REALM1_ANONYMOUS_ALL)
+              + listener("tls", tls=certs)
+              + listener("static-tls", tls=certs, websocket='static_dir = "static"') + REALM1_ANONYMOUS_ALL)
     running_router = await start_router(textwrap.dedent(config), tmp_path)
     yield running_router
     await running_router.stop()
@@ -77,7 +79,7 @@ async def edge_router(tmp_path, certs):
 async def open_raw(router, listener_name: str, certs) -> raw.RawTcp:
     """A raw TCP client, or a raw client over TLS (trusting the test CA) for the "tls" listener."""
     port = router.port(listener_name)
-    if listener_name != "tls":
+    if not listener_name.endswith("tls"):
         return await raw.open_tcp(port)
     return await bounded(tls_endpoint(port, certs).connect(Factory.forProtocol(raw.RawTcp)))
 
@@ -120,7 +122,7 @@ async def test_upgrade_with_a_body_or_early_frames_is_refused_with_400(edge_rout
     assert b" 101 " not in received
     assert b'[2,' not in received and b"WELCOME" not in received
     await assert_served(Target(port=edge_router.port(listener_name),
-                               tls_ca=certs.ca if listener_name == "tls" else None))
+                               tls_ca=certs.ca if listener_name.endswith("tls") else None))
 
 
 @pytest.mark.parametrize("listener_name", LISTENERS)
