@@ -66,6 +66,7 @@ class WebSocketConfig:
     max_headers: int = 64
     compression: bool = False  # permessage-deflate; decompressed messages stay bounded by max_message_size
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
+    max_fragments: int = 64  # frames per WebSocket message; more: close 1009
 
 
 @dataclass(frozen=True)
@@ -469,6 +470,7 @@ def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
         max_headers=t.integer("max_headers", 64, 8, 1000),
         compression=t.boolean("compression", False),
         trusted_proxies=_addresses(t, "trusted_proxies"),
+        max_fragments=t.integer("max_fragments", 64, 1, 65536),
     )
     t.close()
     return websocket

@@ -17,7 +17,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from router.config import ListenerConfig
+from router.config import ListenerConfig, WebSocketConfig
 from router.model import TransportInfo
 from router.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
 from router.tx.clientcert import client_certificate
@@ -38,6 +38,8 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
 
     _open_timer = None
     _head = 0  # bytes of the opening handshake seen so far
+    _fragments = 0  # frames of the message being received
+    max_fragments = WebSocketConfig.max_fragments  # set per listener by WebSocketFactory
 
     def connectionMade(self) -> None:
         # Autobahn's adapter does this too, then formats several debug-log arguments that are dropped unread.
@@ -87,14 +89,25 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
             self.failHandshake("Request Header Fields Too Large", 431)
         elif block.count(b"\r\n") > ws.max_headers:
             self.failHandshake("Request Header Fields Too Large", 431)
+        elif 0 <= end < len(head) - 4:
+            # RFC 6455 4.1: the client waits for the 101 before sending frames. Bytes after the head are a body
+            # or frames sent early; autobahn would parse them as frames once the 101 is out (a smuggled HELLO).
+            self.failHandshake("Bad Request", 400)
         else:
             return True
         return False
+
+    def failHandshake(self, reason: str, code: int = 400, responseHeaders=None) -> None:
+        headers = list(responseHeaders or ()) + [("X-Content-Type-Options", "nosniff")]
+        super().failHandshake(reason, code, headers)
 
     def onConnect(self, request):
         factory = self.factory
         if request.path != factory.wamp_path:
             raise ConnectionDeny(ConnectionDeny.NOT_FOUND, "Not Found")
+        if "content-length" in request.headers or "transfer-encoding" in request.headers:
+            # an upgrade request has no body; one announced would be read as WebSocket frames
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, "Bad Request")
         origin = request.headers.get("origin")
         if origin is not None and not origin_allowed(origin, factory.listener.config.websocket.allowed_origins):
             factory.context.counters.increment("handshake_refused", reason="origin",
@@ -121,6 +134,17 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
         except Exception:
             self.router_log.failure("cannot start a session")
             self.close_transport(1011, "internal error")
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        """Count the message's frames: each costs a parse and a list entry however small, so a message of a
+        million 1-byte fragments would cost megabytes and seconds within max_message_size. Over max_fragments
+        the close frame says 1009 (message too big: autobahn's code for an oversized frame too) and the
+        connection ends at once, so frames already received or still coming are not parsed."""
+        super().onMessageFrameBegin(length)
+        self._fragments = self._fragments + 1 if self.current_frame.opcode == 0 else 1  # 0: a continuation
+        if self._fragments > self.max_fragments and not self.failedByMe:
+            self._fail_connection(self.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG, "message has too many fragments")
+            self.dropConnection(abort=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         session = self.session
@@ -317,4 +341,5 @@ class WebSocketFactory(WampWebSocketServerFactory):
         options = {attr: getattr(self, attr) for attr in WebSocketChannel.CONFIG_ATTRS}
         # a function stored on a class would become a method: keep it a plain callable
         options = {attr: staticmethod(value) if inspect.isfunction(value) else value for attr, value in options.items()}
+        options["max_fragments"] = self.listener.config.websocket.max_fragments
         return type(f"WebSocketChannel[{name}]", (WebSocketChannel,), {**options, "CONFIG_ATTRS": ()})

@@ -5,6 +5,7 @@ so every status line and header is seen exactly as sent.
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -12,6 +13,7 @@ import pytest_twisted
 
 from tests.support import raw
 from tests.support.clients import Target, connect, leave
+from tests.support.flow import eventually
 from tests.support.raw import assert_router_serves, bounded, get, http_request, websocket_upgrade
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
 
@@ -20,6 +22,8 @@ INDEX = b"<!doctype html><title>wampgate test index</title>\n"
 APP_JS = b"console.log('wampgate test app');\n"
 SECRET = b"secret = 'outside the static directory'\n"
 SUB_FILE = b"not to be listed\n"
+UNKNOWN = b"<script>alert('sniffed')</script>\n"
+RANGE_FILE = bytes(range(256)) * 16
 
 
 async def still_serves(router, listener_name: str = "universal") -> None:
@@ -88,13 +92,29 @@ async def test_websocket_handshake_response_names_wampgate(router, listener_name
 @pytest_twisted.async_yield_fixture()
 async def web_router(tmp_path):
     """A universal listener (WebSocket + RawSocket) serving tmp/static, with index.html, app.js, and a
-    subdirectory without an index; a secret file sits next to the config, outside static_dir."""
+    subdirectory without an index; a secret file sits next to the config, outside static_dir. Inside static_dir
+    also: dotfiles (.env, .git/config, sub/.hidden), symlinks out of it (leak.txt to the secret, outside/ to its
+    parent directory), a symlink to a dotfile (env.txt), a symlink inside it (alias.js), a FIFO (pipe.txt), files
+    with an unknown extension or none, and a 4096-byte file for ranges."""
     static = tmp_path / "static"
     (static / "sub").mkdir(parents=True)
     (static / "index.html").write_bytes(INDEX)
     (static / "app.js").write_bytes(APP_JS)
     (static / "sub" / "data.txt").write_bytes(SUB_FILE)
     (tmp_path / "secret.txt").write_bytes(SECRET)
+    (static / ".env").write_bytes(SECRET)
+    (static / ".git").mkdir()
+    (static / ".git" / "config").write_bytes(SECRET)
+    (static / "sub" / ".hidden").write_bytes(SECRET)
+    (static / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (static / "outside").symlink_to(tmp_path)
+    (static / "env.txt").symlink_to(static / ".env")
+    (static / "gitdir").symlink_to(static / ".git")
+    (static / "alias.js").symlink_to(static / "app.js")
+    os.mkfifo(static / "pipe.txt")
+    (static / "payload.wgunknown").write_bytes(UNKNOWN)
+    (static / "LICENSE").write_bytes(UNKNOWN)
+    (static / "range.bin").write_bytes(RANGE_FILE)
     config = listener("universal", websocket='static_dir = "static"') + listener(
         "rawsocket", ("rawsocket",)
     ) + REALM1_ANONYMOUS_ALL
@@ -196,6 +216,187 @@ async def test_path_traversal_does_not_leave_static_dir(web_router, path):
     assert status >= 400 or status in (301, 302)
     assert SECRET not in body
     assert b"[[listeners]]" not in body
+    await still_serves(web_router)
+
+
+@pytest.mark.parametrize("path", ["/leak.txt", "/outside/secret.txt", "/outside/router.toml", "/outside/static/app.js"])
+@pytest_twisted.ensureDeferred
+async def test_symlink_out_of_static_dir_is_404(web_router, path):
+    """A symlink inside static_dir that points out of it (a file, or a directory whose files are then asked for)
+    is 404, and the file behind it does not appear in the response."""
+    status, headers, body = await http_request(web_router.port("universal"), get(path))
+    assert status == 404
+    assert SECRET not in body and b"[[listeners]]" not in body and APP_JS not in body
+    await still_serves(web_router)
+
+
+@pytest_twisted.ensureDeferred
+async def test_symlink_inside_static_dir_is_served(web_router):
+    """A symlink to a file inside static_dir is served like the file itself."""
+    status, headers, body = await http_request(web_router.port("universal"), get("/alias.js"))
+    assert status == 200
+    assert body == APP_JS
+
+
+DOTFILES = ["/.env", "/%2eenv", "/.git/config", "/.git/", "/.git", "/sub/.hidden", "/env.txt", "/gitdir/config",
+            "/./.env", "/sub/../.env"]
+
+
+@pytest.mark.parametrize("path", DOTFILES)
+@pytest_twisted.ensureDeferred
+async def test_dotfiles_are_404(web_router, path):
+    """A path with a segment starting with "." (plain or percent-encoded, a file or a directory), or a symlink
+    to a dotfile or into a dot-directory, is 404 and the file's content does not appear."""
+    status, headers, body = await http_request(web_router.port("universal"), get(path))
+    assert status == 404
+    assert SECRET not in body
+    await still_serves(web_router)
+
+
+@pytest_twisted.ensureDeferred
+async def test_fifo_in_static_dir_is_404_and_does_not_block(web_router):
+    """A FIFO inside static_dir is not opened (opening it would block the router until a writer comes): 404,
+    and the router keeps serving."""
+    status, _, _ = await http_request(web_router.port("universal"), get("/pipe.txt"))
+    assert status == 404
+    await still_serves(web_router)
+
+
+@pytest.mark.parametrize("path", ["/payload.wgunknown", "/LICENSE"])
+@pytest_twisted.ensureDeferred
+async def test_unknown_extension_is_octet_stream_with_nosniff(web_router, path):
+    """A file with an unknown extension or none goes out as application/octet-stream (not text/html) with
+    X-Content-Type-Options: nosniff, so a browser does not render markup inside it."""
+    status, headers, body = await http_request(web_router.port("universal"), get(path))
+    assert status == 200
+    assert body == UNKNOWN
+    assert headers["content-type"] == ["application/octet-stream"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    get("/app.js"), get("/"), get("/missing.js"), get("/sub/"), get("/.env"), get("/leak.txt"),
+    get("/range.bin", headers={"Range": "bytes=0-9"}), websocket_upgrade("/ws", "wamp.2.xml"),
+    websocket_upgrade("/elsewhere/ws"), b"POST /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc",
+], ids=["file", "index", "missing", "directory", "dotfile", "symlink-out", "range", "bad-subprotocol",
+        "upgrade-elsewhere", "post", "body"])
+@pytest_twisted.ensureDeferred
+async def test_every_response_of_the_static_site_has_nosniff(web_router, request_bytes):
+    """Every response on the static-files port, success or refusal, from twisted.web or the WebSocket handshake,
+    carries X-Content-Type-Options: nosniff."""
+    status, headers, _ = await http_request(web_router.port("universal"), request_bytes)
+    assert status != 101
+    assert headers.get("x-content-type-options") == ["nosniff"], (status, headers)
+
+
+@pytest_twisted.ensureDeferred
+async def test_request_with_a_body_is_refused_with_400(web_router):
+    """A GET for a static file announcing a body (Content-Length 3 or chunked) is refused with exactly
+    `HTTP/1.1 400 Bad Request` and the connection closed: twisted.web would otherwise store a body of any size."""
+    port = web_router.port("universal")
+    for extra in (b"Content-Length: 3\r\n\r\nabc", b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"):
+        tcp = await raw.open_tcp(port)
+        try:
+            tcp.write(b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra)
+            received = await tcp.wait_lost(5.0)
+        finally:
+            tcp.close()
+        assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        assert APP_JS not in received
+    await still_serves(web_router)
+
+
+MANY_RANGES = "bytes=" + ",".join(["0-4095"] * 650)
+
+
+@pytest_twisted.ensureDeferred
+async def test_multi_range_request_gets_the_whole_file_once(web_router):
+    """A Range header naming several ranges (650 overlapping copies of the whole 4096-byte file: a 4.5 KiB
+    request) is answered 200 with the file exactly once, never a multipart body of 650 copies."""
+    assert 4000 < len(MANY_RANGES) < 6000
+    status, headers, body = await http_request(web_router.port("universal"),
+                                               get("/range.bin", headers={"Range": MANY_RANGES}))
+    assert status == 200
+    assert headers["content-length"] == [str(len(RANGE_FILE))]
+    assert body == RANGE_FILE
+
+
+@pytest.mark.parametrize("byte_range, status, first, length", [
+    ("bytes=100-199", 206, 100, 100),
+    ("bytes=0-999999999999", 206, 0, 4096),
+    ("bytes=-999999999999", 206, 0, 4096),
+    ("bytes=4000-", 206, 4000, 96),
+    ("bytes=5000-6000", 416, 0, 0),
+])
+@pytest_twisted.ensureDeferred
+async def test_single_range_is_bounded_by_the_file(web_router, byte_range, status, first, length):
+    """A single range is served as 206 with at most the file's bytes, however far it reaches; a range starting
+    past the end is 416."""
+    got, headers, body = await http_request(web_router.port("universal"),
+                                            get("/range.bin", headers={"Range": byte_range}))
+    assert got == status
+    if status == 206:
+        assert headers["content-length"] == [str(length)]
+        assert body == RANGE_FILE[first:first + length]
+
+
+def _server_transport(port: int, client_port: int):
+    """The router's side of our connection: the reactor's TCP transport from `port` to `client_port`."""
+    from twisted.internet import reactor, tcp
+
+    for selectable in set(reactor.getReaders()) | set(reactor.getWriters()):
+        if (isinstance(selectable, tcp.Server) and selectable.getHost().port == port
+                and selectable.getPeer().port == client_port):
+            return selectable
+    return None
+
+
+def _http_channel(protocol):
+    """The twisted.web channel under the connection's wrappers (connection accounting, the universal port's
+    first-octet sniffer, twisted.web's own HTTP/2-or-1.1 switch)."""
+    from twisted.web.http import HTTPChannel
+
+    for _ in range(5):
+        if isinstance(protocol, HTTPChannel):
+            return protocol
+        for name in ("wrappedProtocol", "_inner", "_channel"):
+            try:
+                protocol = object.__getattribute__(protocol, name)  # not forwarded by a wrapper's __getattr__
+                break
+            except AttributeError:
+                continue
+    raise AssertionError("no HTTP channel found")
+
+
+def _buffered(transport) -> int:
+    """Bytes written to the transport but not yet handed to the kernel."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+@pytest_twisted.ensureDeferred
+async def test_big_file_to_a_client_that_never_reads_stays_within_the_transport_buffer(web_router, tmp_path):
+    """A 50 MiB file requested by a client that never reads: twisted.web's producer is paused by the transport
+    once the socket is full, so the router buffers less than 1 MiB for it and reads only a part of the file.
+    Closing the client frees the connection, and the router keeps serving."""
+    size = 50 * 1024 * 1024
+    with open(tmp_path / "static" / "big.bin", "wb") as big:
+        big.truncate(size)
+    port = web_router.port("universal")
+    tcp = await raw.open_tcp(port)
+    try:
+        tcp.write(get("/big.bin"))
+        tcp.transport.pauseProducing()  # never read: the socket buffers fill, then the router's
+        server = await eventually(lambda: _server_transport(port, tcp.transport.getHost().port))
+        await eventually(lambda: server.producerPaused, timeout=10.0)
+        channel = _http_channel(server.protocol)
+        producer = channel._requestProducer
+        assert producer is not None, "the response is still being produced"
+        print(f"router buffers {_buffered(server)} B; read {producer._producer.fileObject.tell()} B of the file")
+        assert _buffered(server) < 1024 * 1024
+        assert producer._producer.fileObject.tell() < size // 2
+    finally:
+        tcp.close()
     await still_serves(web_router)
 
 
