@@ -41,6 +41,9 @@ DEFAULT_MAX_NESTING = 64
 MAX_NESTING_CEILING = 256
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT_RANGE = "an integer outside -2^63..2^64-1"
+_NOT_FINITE = "a float that is NaN or infinite"
+_TOO_DEEP = "containers nested deeper than max_nesting"
 
 
 class InvalidValue(Exception):
@@ -71,17 +74,27 @@ def check_message(message: list, max_nesting: int, from_json: bool) -> None:
 
 
 def _check_list(items: list, room: int, from_json: bool) -> None:
+    # The scalar checks are written out in both loops: one function call per value would double the walk's cost.
     for index, value in enumerate(items):
         kind = type(value)
-        if kind is str:
-            if value:
-                checked = _check_string(value, from_json)
-                if checked is not value:
-                    items[index] = checked
+        if kind is int:
+            if not MIN_INT <= value <= MAX_INT:
+                raise InvalidValue(_INT_RANGE)
+        elif kind is str:
+            if value and (value[0] == "\x00" or (from_json and not value.isascii())):
+                items[index] = _check_string(value, from_json)
         elif kind is list or kind is dict:
-            _check_container(value, room, from_json)
-        elif kind is int or kind is float:
-            _check_number(value)
+            if room <= 0:
+                raise InvalidValue(_TOO_DEEP)
+            if not value:
+                continue  # an empty container holds nothing to check: skip the call
+            if kind is list:
+                _check_list(value, room - 1, from_json)
+            else:
+                _check_dict(value, room - 1, from_json)
+        elif kind is float:
+            if not isfinite(value):
+                raise InvalidValue(_NOT_FINITE)
         elif not (value is None or kind is bool or kind is bytes):
             raise InvalidValue(_describe(value))
 
@@ -93,34 +106,26 @@ def _check_dict(mapping: dict, room: int, from_json: bool) -> None:
         if from_json and not key.isascii() and _LONE_SURROGATE.search(key):
             raise InvalidValue("a map key with a lone surrogate")
         kind = type(value)
-        if kind is str:
-            if value:
-                checked = _check_string(value, from_json)
-                if checked is not value:
-                    mapping[key] = checked  # replacing an existing key's value is safe while iterating
+        if kind is int:
+            if not MIN_INT <= value <= MAX_INT:
+                raise InvalidValue(_INT_RANGE)
+        elif kind is str:
+            if value and (value[0] == "\x00" or (from_json and not value.isascii())):
+                mapping[key] = _check_string(value, from_json)  # replacing a value is safe while iterating
         elif kind is list or kind is dict:
-            _check_container(value, room, from_json)
-        elif kind is int or kind is float:
-            _check_number(value)
+            if room <= 0:
+                raise InvalidValue(_TOO_DEEP)
+            if not value:
+                continue  # an empty container holds nothing to check: skip the call
+            if kind is list:
+                _check_list(value, room - 1, from_json)
+            else:
+                _check_dict(value, room - 1, from_json)
+        elif kind is float:
+            if not isfinite(value):
+                raise InvalidValue(_NOT_FINITE)
         elif not (value is None or kind is bool or kind is bytes):
             raise InvalidValue(_describe(value))
-
-
-def _check_container(value: list | dict, room: int, from_json: bool) -> None:
-    if room <= 0:
-        raise InvalidValue("containers nested deeper than max_nesting")
-    if type(value) is list:
-        _check_list(value, room - 1, from_json)
-    else:
-        _check_dict(value, room - 1, from_json)
-
-
-def _check_number(value: int | float) -> None:
-    if type(value) is int:
-        if not MIN_INT <= value <= MAX_INT:
-            raise InvalidValue("an integer outside -2^63..2^64-1")
-    elif not isfinite(value):
-        raise InvalidValue("a float that is NaN or infinite")
 
 
 def _check_string(value: str, from_json: bool) -> str | bytes:

@@ -201,6 +201,8 @@ def test_max_nesting_is_the_same_for_every_serializer_and_counts_from_args():
         payload = publish_of(serializer, nested(serializer, 3))
         (item,) = parse(serializer, payload, max_nesting=3)
         assert type(item) is wire.PayloadRefusal and item.detail == "containers nested deeper than max_nesting"
+    (item,) = parse("json", publish_of("json", b"[[[]]]"), max_nesting=3)  # an empty one counts too
+    assert type(item) is wire.PayloadRefusal
 
 
 def test_the_refusal_names_the_kind_of_value_but_never_the_value():
