@@ -123,7 +123,9 @@ BAD_VALUES = {
         name: (nested(name, DEFAULT_MAX_NESTING), REFUSED) for name in SERIALIZERS
     },
     "nested 450 levels": {name: (nested(name, 450), REFUSED) for name in SERIALIZERS},
-    "nested 2000 levels (beyond what the decoders read)": {name: (nested(name, 2000), VIOLATION) for name in SERIALIZERS},
+    "nested 2000 levels (beyond what the decoders read)": {
+        name: (nested(name, 2000), VIOLATION) for name in SERIALIZERS
+    },
 }
 BAD_CASES = [
     pytest.param(serializer, encoded, outcome, id=f"{kind}-{serializer}")
