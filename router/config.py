@@ -20,6 +20,7 @@ from router.configreader import TableReader, show
 from router.core.lockout import LockoutPolicy
 from router.core.uri import DEFAULT_MAX_URI_LENGTH, DEFAULT_MAX_WILDCARD_SHAPES, MATCH_POLICIES, PREFIX, UriPolicy
 from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
+from router.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
 
 TRANSPORTS = ("websocket", "rawsocket")
 SERIALIZERS = ("json", "msgpack", "cbor")
@@ -30,6 +31,9 @@ DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!e
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 MIN_MESSAGE_SIZE = 512
+DEFAULT_MAX_HELLO_SIZE = 64 * 1024
+MIN_HELLO_SIZE = 4096  # a HELLO with every role feature and a cryptosign key is ~1.5 KB
+MIN_NESTING = 8  # a HELLO's details.roles.<role>.features is 4 deep; room above that for authextra
 
 
 class ConfigError(Exception):
@@ -138,6 +142,8 @@ class LimitsConfig:
     max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
     outgoing_stall_timeout: float = 30.0  # seconds a connection may stay over max_outgoing_buffer before it is closed
     shutdown_timeout: float = 10.0  # seconds a graceful shutdown waits for pending calls
+    max_nesting: int = DEFAULT_MAX_NESTING  # container levels in a message's args, kwargs, options (router/tx/payload)
+    max_hello_size: int = DEFAULT_MAX_HELLO_SIZE  # bytes per message a connection may send before its WELCOME
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
 
@@ -245,6 +251,8 @@ def _limits(t: TableReader) -> LimitsConfig:
         max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
         outgoing_stall_timeout=t.number("outgoing_stall_timeout", 30.0, 0.1, 3600.0),
         shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),
+        max_nesting=t.integer("max_nesting", DEFAULT_MAX_NESTING, MIN_NESTING, MAX_NESTING_CEILING),
+        max_hello_size=t.integer("max_hello_size", DEFAULT_MAX_HELLO_SIZE, MIN_HELLO_SIZE, RAWSOCKET_MAX_MESSAGE_SIZE),
         lockout=_lockout(t.table("auth_failures"), **_login_guard(t)),
     )
     t.close()

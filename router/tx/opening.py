@@ -109,6 +109,7 @@ class Opening:
             realm=realm.config.name,
             authid=identity.authid,
             authrole=identity.authrole,
+            authmethod=identity.authmethod,
             peer=host_of(request.transport.peer),
             listener=request.transport.listener,
         )

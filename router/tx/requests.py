@@ -143,6 +143,9 @@ class RequestQueue:
         if type(item) is wire.UriRefusal:
             self._refuse_uri(item)
             return
+        if type(item) is wire.PayloadRefusal:
+            self._refuse_payload(item)
+            return
         msg, disclose_me = item
         if type(msg) is wamp.Call and msg.procedure == DROPPED_EVENTS:
             self._session.send(wamp.Result(msg.request, args=[self._session.channel.budget.dropped]))
@@ -170,6 +173,15 @@ class RequestQueue:
         self.log.info("invalid URI from {peer}: {detail}", peer=self._session.address, detail=item.detail)
         if item.wants_answer:
             self._session.send(wamp.Error(item.request_type, item.request, errors.INVALID_URI, args=["invalid URI"]))
+
+    def _refuse_payload(self, item: wire.PayloadRefusal) -> None:
+        """A value not every client can read: the request is answered with invalid_argument (an unacknowledged
+        PUBLISH is dropped); a callee's answer ends its call (see Dealer.refuse_answer)."""
+        self.log.info("refused payload from {peer}: {detail}", peer=self._session.address, detail=item.detail)
+        if item.invocation is not None:
+            self._session.apply(self._realm.core.dealer.refuse_answer(self.peer, item.invocation, final=item.final))
+        elif item.answer is not None:
+            self._session.send(item.answer)
 
     def _on_decision(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
         if self._closed:

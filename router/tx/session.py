@@ -126,8 +126,10 @@ class RouterSession:
         traffic = self._context.traffic
         size = len(payload)
         traffic.bytes_in += size
+        limits = self._context.limits
+        max_size = None if self._life.established else limits.max_hello_size
         try:
-            items = wire.parse(self.channel.serializer, payload, is_binary)
+            items = wire.parse(self.channel.serializer, payload, is_binary, max_size, limits.max_nesting)
         except wire.ProtocolViolation as e:
             self._violation(str(e))
             return
@@ -328,6 +330,8 @@ class RouterSession:
         setattr(self, name, None)
 
 
-def _refusal_event(refusal: wire.UriRefusal) -> str:
-    """A request whose URI the parser refused is still a HELLO or a request, as far as the session's life goes."""
-    return handshake.HELLO if refusal.request_type == wamp.Hello.MESSAGE_TYPE else handshake.REQUEST
+def _refusal_event(refusal: wire.UriRefusal | wire.PayloadRefusal) -> str:
+    """A message the parser refused (an invalid URI, a value not every client can read) is still a HELLO or a
+    request, as far as the session's life goes."""
+    kind = refusal.request_type if type(refusal) is wire.UriRefusal else refusal.message_type
+    return handshake.HELLO if kind == wamp.Hello.MESSAGE_TYPE else handshake.REQUEST

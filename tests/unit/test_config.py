@@ -607,12 +607,15 @@ def test_router_config_errors_never_show_a_secret(tmp_path, tls_files):
     cert, _ = tls_files
     tables = f'[listeners.tls]\ncertificate = "{cert}"\nprivate_key = 31337\n'
     problems = problems_of(tmp_path, listener(tables=tables, auth='[listeners.auth]\ntikcet = "s3cr3t"\n') + realm())
-    assert problems == [
+    assert problems[:2] == [
         "listeners[0].tls.private_key = <redacted integer>: expected a string",
         "listeners[0].auth.tikcet = <redacted string>: expected a table",
-        "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin 'tikcet'; "
-        "installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ticket, tls, wampcra",
     ]
+    # the list of installed authenticators depends on the environment (tests install a third-party one)
+    assert problems[2].startswith(
+        "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin 'tikcet'; "
+        "installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ")
+    assert len(problems) == 3
     assert "s3cr3t" not in "\n".join(problems) and "31337" not in "\n".join(problems)
 
 
