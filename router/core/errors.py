@@ -25,3 +25,5 @@ TOO_MANY_SUBSCRIPTIONS = "wampgate.error.too_many_subscriptions"
 TOO_MANY_REGISTRATIONS = "wampgate.error.too_many_registrations"
 TOO_MANY_CALLS = "wampgate.error.too_many_pending_calls"
 NO_SUCH_SESSION = "wamp.error.no_such_session"
+# The reason in UNSUBSCRIBED / UNREGISTERED when a reload withdrew the permission a subscription or registration had.
+AUTHORIZATION_REVOKED = "wamp.authorization.revoked"
