@@ -45,10 +45,8 @@ class RealmLimits:
 
 
 def _announced(client_roles: Mapping[str, Any] | None, role: str, feature: str) -> bool:
-    """Whether to announce `feature`: to every client (no HELLO roles given), or to one that announced it as `role`."""
-    if client_roles is None:
-        return True
-    features = client_roles.get(role)
+    """Whether the client announced `feature` as `role` in its HELLO (unknown: no)."""
+    features = (client_roles or {}).get(role)
     return features is not None and getattr(features, feature, None) is True
 
 
@@ -125,9 +123,10 @@ class Realm:
         client may announce as its maximum.
 
         `subscription_revocation` and `registration_revocation` (a reload that withdraws a permission ends the live
-        subscriptions and registrations it granted) are announced to every client when `client_roles` is None; given
-        the client's HELLO roles, only to a client that announced them itself (as subscriber / callee), for only such
-        a client is ever sent a revocation, and the smallest clients keep their WELCOME within 512 bytes."""
+        subscriptions and registrations it granted) are announced to a client that announced them itself in HELLO
+        (as subscriber / callee): only such a client is ever sent a revocation, and the two would push the WELCOME of
+        the smallest clients past those 512 bytes. Without the client's HELLO roles (`client_roles` None) they are
+        not announced; revocation itself works either way."""
         subscription_revocation = _announced(client_roles, "subscriber", "subscription_revocation")
         registration_revocation = _announced(client_roles, "callee", "registration_revocation")
         variant = (subscription_revocation, registration_revocation)

@@ -271,28 +271,26 @@ def make_realm() -> Realm:
     return Realm("realm1", UriPolicy(), itertools.count(1).__next__, lambda c: c[0])
 
 
-def test_welcome_announces_both_revocation_features():
-    """Without a client's roles (what every WELCOME gets today), the broker announces subscription_revocation and
-    the dealer registration_revocation, next to the features that were there before."""
-    roles = make_realm().router_roles()
-    assert roles["broker"].subscription_revocation is True
-    assert roles["dealer"].registration_revocation is True
-    assert roles["broker"].subscription_meta_api is True and roles["dealer"].registration_meta_api is True
-
-
-def test_given_the_clients_roles_the_revocation_features_go_only_to_a_client_that_announced_them():
-    """Given HELLO roles, each revocation feature is announced only to a client that announced it itself; a client
-    announcing nothing gets a MessagePack WELCOME (anonymous authid) within the 512 bytes of the smallest RawSocket
-    receive limit."""
+def test_welcome_announces_the_revocation_features_a_client_announced():
+    """Given the client's HELLO roles, the broker announces subscription_revocation and the dealer
+    registration_revocation exactly when the client announced them (as subscriber / callee), next to the features
+    that were there before; each variant is built once."""
     realm = make_realm()
     full = realm.router_roles(ALICE.roles)
     assert (full["broker"].subscription_revocation, full["dealer"].registration_revocation) == (True, True)
+    assert full["broker"].subscription_meta_api is True and full["dealer"].registration_meta_api is True
     subscriber_only = realm.router_roles({"subscriber": RoleSubscriberFeatures(subscription_revocation=True)})
     assert (subscriber_only["broker"].subscription_revocation, subscriber_only["dealer"].registration_revocation) == (
         True, None)
-    bare = realm.router_roles({"subscriber": RoleSubscriberFeatures(), "publisher": None})
-    assert (bare["broker"].subscription_revocation, bare["dealer"].registration_revocation) == (None, None)
-    welcome = wamp.Welcome(2**53, bare, realm="realm1", authid="anonymous-0123456789abcdef", authrole="anonymous",
+    assert realm.router_roles(ALICE.roles) is full
+
+
+@pytest.mark.parametrize("client_roles", [None, {"subscriber": RoleSubscriberFeatures(), "publisher": None}])
+def test_a_client_that_announced_no_revocation_keeps_a_welcome_within_512_bytes(client_roles):
+    """A client that announced neither feature (or whose roles are not given) is not told of them, and its
+    MessagePack WELCOME (anonymous authid) stays within the 512 bytes of the smallest RawSocket receive limit."""
+    roles = make_realm().router_roles(client_roles)
+    assert (roles["broker"].subscription_revocation, roles["dealer"].registration_revocation) == (None, None)
+    welcome = wamp.Welcome(2**53, roles, realm="realm1", authid="anonymous-0123456789abcdef", authrole="anonymous",
                            authmethod="anonymous", authprovider="static")
     assert len(MsgPackObjectSerializer().serialize(welcome.marshal())) <= 512
-    assert realm.router_roles(ALICE.roles) is full  # built once per variant
