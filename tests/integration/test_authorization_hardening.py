@@ -6,14 +6,15 @@
   UNSUBSCRIBED / UNREGISTERED (request 0, reason `wamp.authorization.revoked`) to a client that announced the
   revocation feature, silently for one that did not; absence of later events is proven with a marker event that the
   same publisher sends afterwards (WAMP keeps per-publisher order);
-- the router's own calls to a dynamic backend reach only the exact registration held by the configured backend
-  role: a prefix or wildcard registration by another role never answers them (the login is refused, its handler
-  never runs), and the refusal is logged once.
+- the router's own calls to a dynamic backend (authenticator and authorizer) reach only the exact registration held
+  by the configured backend role: a prefix or wildcard registration by another role never answers them (the login
+  is refused or the request denied, its handler never runs), and the refusal is logged once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import textwrap
 
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
@@ -258,13 +259,13 @@ def internal_call_config() -> str:
 
 
 class Handler:
-    """An authenticate procedure that answers with a fixed role and counts its calls."""
+    """A backend procedure that gives a fixed answer (a role, or an allow) and counts its calls."""
 
-    def __init__(self, answer: str):
+    def __init__(self, answer):
         self.answer = answer
         self.calls = 0
 
-    def __call__(self, realm, authid, details):
+    def __call__(self, *args):
         self.calls += 1
         return self.answer
 
@@ -330,4 +331,49 @@ async def test_an_exact_registration_by_another_role_does_not_answer_the_routers
     assert any("registered by a session that is not the backend (role 'backend')" in text and "'intruder'" in text
                for text in warnings), warnings
     await leave_all(intruder)
+    await still_serves(router)
+
+
+AUTHORIZE = "com.example.authorize"
+
+
+def dynamic_authorizer_config() -> str:
+    """Role user's publishes are decided by AUTHORIZE, answered only by role backend; role intruder may register
+    anything under com."""
+    listeners = "".join(anonymous_listener(name) for name in ("user", "backend", "intruder", "alive"))
+    realm = '\n[[realms]]\nname = "realm1"\n' + role("backend", permission(AUTHORIZE, "exact", '["register"]'))
+    realm += role("intruder", permission("com.", "prefix", '["register"]'))
+    realm += role("user", permission("app.", "prefix", '["publish"]')) + ALIVE
+    realm += textwrap.dedent(f"""
+        [[realms.authorizers]]
+        plugin = "static"
+
+        [[realms.authorizers]]
+        plugin = "dynamic"
+        roles = ["user"]
+        procedure = "{AUTHORIZE}"
+        backend_authrole = "backend"
+        """)
+    return listeners + realm
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_wildcard_registration_never_answers_the_dynamic_authorizer(tmp_path, routers):
+    """The dynamic authorizer's call is not answered by the intruder's wildcard registration that would allow
+    everything: the publish is not_authorized and the handler never runs; once the backend registers the procedure
+    exactly, its answer decides."""
+    router = await routers(dynamic_authorizer_config(), tmp_path)
+    intruder = await bounded(connect(Target(port=router.port("intruder"))))
+    allow_all = Handler(True)
+    await bounded(intruder.register(allow_all, "com..authorize", options=RegisterOptions(match="wildcard")))
+    user = await bounded(connect(Target(port=router.port("user"))))
+    assert await refusal(user.publish("app.x", options=ACK)) == (
+        NOT_AUTHORIZED, ("session is not authorized to publish on 'app.x'",))
+    assert allow_all.calls == 0
+    backend = await bounded(connect(Target(port=router.port("backend"))))
+    decided = Handler(True)
+    await bounded(backend.register(decided, AUTHORIZE))
+    await bounded(user.publish("app.y", options=ACK))
+    assert (decided.calls, allow_all.calls) == (1, 0)
+    await leave_all(intruder, user, backend)
     await still_serves(router)
