@@ -310,7 +310,8 @@ async def test_only_the_backends_exact_registration_answers_the_routers_call(tmp
     real = Handler("user")
     await bounded(backend.register(real, AUTHENTICATE))
     session = await auth.join(target, authmethods=["dynamic"], authid="carol")
-    assert (session.welcome.authid, session.welcome.authrole, session.welcome.authmethod) == ("carol", "user", "dynamic")
+    welcome = session.welcome
+    assert (welcome.authid, welcome.authrole, welcome.authmethod) == ("carol", "user", "dynamic")
     assert (real.calls, prefix.calls, wildcard.calls) == (1, 0, 0)
     await auth.leave(session)
     await leave_all(intruder, backend)
