@@ -42,8 +42,9 @@ class PluginContext:
     accept it (`(config, *, reactor, context)`), so plain `(config, *, reactor)` factories keep working."""
 
     base_dir: Path  # relative paths in the plugin's table are relative to this: the config file's directory
-    # call(realm, procedure, args, kwargs, timeout) -> Deferred firing with the result's args/kwargs; for plugins
-    # that delegate to a WAMP procedure registered by a trusted backend (the dynamic authenticator and authorizer).
+    # call(realm, procedure, args, kwargs, timeout, *, backend_authrole, backend_authid=None) -> Deferred firing
+    # with the result's args/kwargs; for plugins that delegate to a WAMP procedure registered by a trusted backend
+    # (the dynamic authenticator and authorizer). Only an exact registration by that backend answers it.
     call: Callable[..., Any] | None = None
     realm: Any = None  # the RealmConfig, for plugins configured inside a realm (authorizers)
     # Kept for the life of the router process: the router builds its authenticators' context once and passes the

@@ -4,8 +4,10 @@ The router calls `procedure(realm, authid, details)`, where details holds the au
 sent (for `authmethod = "ticket"`), the session id and the transport (peer, headers, cookies, client certificate).
 The procedure returns the role as a string, or a dict with `role` and optionally `authid` and `extra`; raising an
 error, timing out, or the procedure not being registered denies. Only an error the backend raised counts as the
-client's failure (lockout); a timeout or a missing backend is the router's side and does not. Restrict who may
-register the procedure: whoever answers it decides who joins.
+client's failure (lockout); a timeout or a missing backend is the router's side and does not. Whoever answers the
+procedure decides who joins, so the router's call goes only to an exact registration held by sessions of the
+configured `backend_authrole` (and `backend_authid`, when set): a prefix or wildcard registration, or anybody
+else's, never answers it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from autobahn.wamp.exception import ApplicationError
 from zope.interface import implementer
 
 from router.core import errors
+from plugins.backend import KEYS as BACKEND_KEYS
+from plugins.backend import backend_identity
 from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
 from router.model import AuthRequest, Challenge, Denied, Identity, TransportInfo
 
-_KEYS = ("procedure", "realm", "timeout", "authmethod")
+_KEYS = ("procedure", "realm", "timeout", "authmethod", *BACKEND_KEYS)
 _AUTHMETHODS = ("ticket", "dynamic")
 _MAX_SECRET = 16 * 1024
 # Errors of the router's making (no backend, a timeout, the router's own limits), not the backend's answer.
@@ -66,6 +70,7 @@ class DynamicAuthenticator:
             raise PluginConfigError("authmethod", f"expected one of {', '.join(_AUTHMETHODS)}", authmethod)
         if context.call is None:
             raise PluginConfigError("procedure", "the router offers no way to call procedures here")
+        self._backend_authrole, self._backend_authid = backend_identity(config)
         self.authmethod = authmethod
         self._procedure = procedure
         self._realm = realm
@@ -92,7 +97,7 @@ class DynamicAuthenticator:
         if ticket is not None:
             details["ticket"] = ticket
         d = self._call(self._realm or request.realm, self._procedure, [request.realm, request.authid, details],
-                       {}, self._timeout)
+                       {}, self._timeout, backend_authrole=self._backend_authrole, backend_authid=self._backend_authid)
         d.addCallbacks(self._identity, self._denied, callbackArgs=(request,))
         return d
 

@@ -2,7 +2,9 @@
 pattern). The router calls `procedure(session, uri, action, options)` where session holds the realm, session id,
 authid, authrole, authmethod, authprovider, authextra and the peer address. The answer is `true` / `false`, or a
 dict with `allow` and optionally `disclose`, `cache_ttl` (seconds) and `per_role`. An error, a timeout, a missing
-procedure or any other answer denies. Restrict who may register the procedure: whoever answers it decides.
+procedure or any other answer denies. Whoever answers the procedure decides, so the router's call goes only to an
+exact registration held by sessions of the configured `backend_authrole` (and `backend_authid`, when set): a prefix
+or wildcard registration, or anybody else's, never answers it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from typing import Any
 
 from zope.interface import implementer
 
+from plugins.backend import KEYS as BACKEND_KEYS
+from plugins.backend import backend_identity
 from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
 from router.model import DENY, AuthorizationRequest, Decision
 
-_KEYS = ("procedure", "realm", "timeout", "cache_ttl")
+_KEYS = ("procedure", "realm", "timeout", "cache_ttl", *BACKEND_KEYS)
 MAX_CACHE_TTL = 86_400.0
 
 
@@ -48,6 +52,9 @@ class DynamicAuthorizer:
         self._realm = realm
         self._timeout = _number(config, "timeout", 5.0, 0.1, 60.0)
         self._cache_ttl = _number(config, "cache_ttl", 0.0, 0.0, MAX_CACHE_TTL)
+        own_realm = context.realm  # the backend's role can be checked when it registers in this same realm
+        roles = own_realm.roles if own_realm is not None and realm in (None, own_realm.name) else None
+        self._backend_authrole, self._backend_authid = backend_identity(config, roles)
         self._call = context.call
 
     def authorize(self, request: AuthorizationRequest):
@@ -64,7 +71,7 @@ class DynamicAuthorizer:
         }
         options = {"match": request.match, **dict(request.options)}
         d = self._call(self._realm or request.realm, self._procedure, [session, request.uri, request.action, options],
-                       {}, self._timeout)
+                       {}, self._timeout, backend_authrole=self._backend_authrole, backend_authid=self._backend_authid)
         d.addCallbacks(self._decision, lambda failure: DENY)
         return d
 

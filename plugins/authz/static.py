@@ -3,12 +3,17 @@
 Rules may name `{authid}` and `{authrole}` as whole URI components (`app.user.{authid}.inbox`). They are filled in
 only with a value that is itself one valid component: an authid such as "a.b", "*", "" or "x#y" makes the rule not
 apply at all, so no identity can widen a rule (or even look like it could).
+
+The router's reserved space (`wamp.`, the meta API) is reached only by a rule that names it as written: a rule that
+starts with a placeholder never grants a URI whose first component is reserved, and an authid or role equal to a
+reserved first component ("wamp") never fills a placeholder in first place, so `{authid}.` cannot become `wamp.`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from zope.interface import implementer
@@ -47,15 +52,36 @@ def _may_overlap(pattern: str, match: str, rule: Permission) -> bool:
     return len(ours) == len(theirs) and all(not a or not b or a == b for a, b in zip(ours, theirs))
 
 
+@dataclass(frozen=True)
+class _FilledRule(Permission):
+    """A placeholder rule filled in for one identity; `written` is the rule's URI as the config wrote it."""
+
+    written: str = ""
+
+
+def _as_written(rule: Permission) -> str:
+    """The rule's URI as written in the config: what decides whether it names the reserved space."""
+    return rule.written if isinstance(rule, _FilledRule) else rule.uri
+
+
+def _reserved_component(value: str) -> bool:
+    """Whether a URI whose first component is `value` lies in the router's reserved space."""
+    return is_reserved(value + ".")
+
+
 def _fill(rule: Permission, authid: str, authrole: str) -> Permission | None:
-    """The rule for this identity, or None when a value is not one safe URI component."""
+    """The rule for this identity, or None when a value is not one safe URI component, or would make the rule's first
+    component a reserved one."""
     uri = rule.uri
+    first = uri.split(".", 1)[0]
     for placeholder, value in (("{authid}", authid), ("{authrole}", authrole)):
         if placeholder in uri:
             if not isinstance(value, str) or not _COMPONENT.match(value):
                 return None
+            if first == placeholder and _reserved_component(value):
+                return None
             uri = uri.replace(placeholder, value)
-    return Permission(uri=uri, match=rule.match, allow=rule.allow, disclose=rule.disclose)
+    return _FilledRule(uri=uri, match=rule.match, allow=rule.allow, disclose=rule.disclose, written=rule.uri)
 
 
 class _RoleRules:
@@ -110,8 +136,8 @@ class StaticAuthorizer:
             rule = self._best(rules.index.best(request.uri), personal, request.uri)
         else:
             rule = self._pattern_rule(request, rules, personal)
-        if rule is not None and is_reserved(request.uri) and not is_reserved(rule.uri):
-            rule = None  # the router's own `wamp.` API needs a rule that names it; a broad grant does not reach it
+        if rule is not None and is_reserved(request.uri) and not is_reserved(_as_written(rule)):
+            rule = None  # the router's own `wamp.` API needs a rule that names it as written; nothing else reaches it
         per_role = not rules.templated  # with {authid} rules, answers are this identity's own
         if rule is None or request.action not in rule.allow:
             return Decision(allow=False, cache_ttl=CACHE_TTL, per_role=per_role)

@@ -220,6 +220,24 @@ class Broker:
                 effects.append(Send(list(subscription.subscribers.values()), event_for(subscription)))
         return effects
 
+    def revoke_subscription(self, peer: Peer, subscription_id: int, reason: str) -> list[Effect]:
+        """End one session's subscription on the router's own initiative (its permission was withdrawn): the
+        session stops receiving its events at once. A subscriber that announced `subscription_revocation` is told
+        with UNSUBSCRIBED(0, {subscription, reason}); the spec forbids sending it to one that did not, which then
+        simply receives nothing more. Nothing happens (no effects) when the session no longer holds it."""
+        subscription = self._by_id.get(subscription_id)
+        held = self._by_session.get(peer.session_id)
+        if subscription is None or held is None or subscription_id not in held:
+            return []
+        del held[subscription_id]
+        if not held:
+            del self._by_session[peer.session_id]
+        deleted = self._drop(peer.session_id, subscription)
+        effects: list[Effect] = []
+        if peer.supports("subscriber", "subscription_revocation"):
+            effects = reply(peer, wamp.Unsubscribed(0, subscription=subscription_id, reason=reason))
+        return effects + self._left(peer.session_id, subscription, deleted)
+
     def remove_session(self, peer: Peer) -> list[Effect]:
         """Forget every subscription of a session that left. All of them go before any change is reported, so a
         session that watched the meta topics is never sent an event about its own leaving."""

@@ -247,6 +247,23 @@ class Dealer:
             del self._by_session[peer.session_id]
         return reply(peer, wamp.Unregistered(msg.request)) + self._leave_registration(peer.session_id, registration)
 
+    def revoke_registration(self, peer: Peer, registration_id: int, reason: str) -> list[Effect]:
+        """End one callee's registration on the router's own initiative (its permission was withdrawn): no new call
+        reaches it through this registration; calls it already received finish normally, as after UNREGISTER. A
+        callee that announced `registration_revocation` is told with UNREGISTERED(0, {registration, reason}); one
+        that did not is not sent a message it does not expect. No effects when the callee no longer holds it."""
+        registration = self._by_id.get(registration_id)
+        mine = self._by_session.get(peer.session_id)
+        if registration is None or mine is None or registration_id not in mine:
+            return []
+        del mine[registration_id]
+        if not mine:
+            del self._by_session[peer.session_id]
+        effects: list[Effect] = []
+        if peer.supports("callee", "registration_revocation"):
+            effects = reply(peer, wamp.Unregistered(0, registration=registration_id, reason=reason))
+        return effects + self._leave_registration(peer.session_id, registration)
+
     # -- calls ---------------------------------------------------------------------------------------------------
 
     def call(self, peer: Peer, msg: wamp.Call, *, disclose: bool = False, now: float = 0.0) -> list[Effect]:
@@ -276,6 +293,19 @@ class Dealer:
             call.deadline = now + timeout_ms / 1000
             effects.append(StartTimer(call.timer, timeout_ms / 1000))
         return effects
+
+    def call_trusted(
+        self, peer: Peer, msg: wamp.Call, trusted: Callable[[Peer], bool], *, now: float = 0.0
+    ) -> list[Effect]:
+        """A call the router makes itself (the dynamic authenticator and authorizer ask their backend): it goes only
+        to the EXACT registration of the procedure, and only when every callee of it is `trusted` (the configured
+        backend). A prefix or wildcard registration never answers it, nor a shared registration some other session
+        joined; the caller then gets `wamp.error.no_such_procedure`, which the router's caller turns into a deny."""
+        registration = self._index.get(msg.procedure, EXACT)
+        if registration is None or not all(trusted(callee) for callee in registration.callees):
+            text = "no trusted callee registered for procedure"
+            return reply(peer, router_error(wamp.Call, msg.request, errors.NO_SUCH_PROCEDURE, text))
+        return self.call(peer, msg, now=now)
 
     def cancel(self, peer: Peer, msg: wamp.Cancel) -> list[Effect]:
         """Cancel a pending call; a CANCEL for a call already answered (a race) or already killed is ignored."""

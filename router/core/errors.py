@@ -32,3 +32,5 @@ UNAVAILABLE = "wamp.error.unavailable"  # the callee cannot take the call now (e
 RATE_LIMITED = "wampgate.error.rate_limited"  # flow control refused a request
 RATE_LIMITED_CLOSE = "wampgate.close.rate_limited"  # flow control ended a session overloading for too long
 TOO_MANY_SESSIONS = "wampgate.error.too_many_sessions"
+# The reason in UNSUBSCRIBED / UNREGISTERED when a reload withdrew the permission a subscription or registration had.
+AUTHORIZATION_REVOKED = "wamp.authorization.revoked"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleBrokerFeatures
@@ -44,6 +45,12 @@ class RealmLimits:
     max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES  # per index: subscriptions, registrations
 
 
+def _announced(client_roles: Mapping[str, Any] | None, role: str, feature: str) -> bool:
+    """Whether the client announced `feature` as `role` in its HELLO (unknown: no)."""
+    features = (client_roles or {}).get(role)
+    return features is not None and getattr(features, feature, None) is True
+
+
 def realm_limits_of(limits) -> RealmLimits:
     """The per-session limits of the router's [limits] table (any object with those attributes)."""
     return RealmLimits(
@@ -71,7 +78,7 @@ class Realm:
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
-        self._roles: dict | None = None
+        self._roles: dict[tuple[bool, bool], dict] = {}  # WELCOME roles, by revocation features announced
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
         self.broker = Broker(
             policy,
@@ -117,15 +124,26 @@ class Realm:
             max_wildcard_shapes=limits.max_wildcard_shapes,
         )
 
-    def router_roles(self) -> dict:
-        """The roles and features announced in WELCOME: exactly what works (built once; WELCOME only reads them).
-        The spec would have the dealer announce `session_meta_api` too; the broker's announcement stands for both,
-        which keeps a WELCOME (MessagePack, an anonymous authid) within the 512 bytes a RawSocket client may
-        announce as its maximum."""
-        if self._roles is None:
+    def router_roles(self, client_roles: Mapping[str, Any] | None = None) -> dict:
+        """The roles and features announced in WELCOME: exactly what works (built once per variant; WELCOME only
+        reads them). The spec would have the dealer announce `session_meta_api` too; the broker's announcement
+        stands for both, which keeps a WELCOME (MessagePack, an anonymous authid) within the 512 bytes a RawSocket
+        client may announce as its maximum.
+
+        `subscription_revocation` and `registration_revocation` (a reload that withdraws a permission ends the live
+        subscriptions and registrations it granted) are announced to a client that announced them itself in HELLO
+        (as subscriber / callee): only such a client is ever sent a revocation, and the two would push the WELCOME of
+        the smallest clients past those 512 bytes. Without the client's HELLO roles (`client_roles` None) they are
+        not announced; revocation itself works either way."""
+        subscription_revocation = _announced(client_roles, "subscriber", "subscription_revocation")
+        registration_revocation = _announced(client_roles, "callee", "registration_revocation")
+        variant = (subscription_revocation, registration_revocation)
+        roles = self._roles.get(variant)
+        if roles is None:
             dealer = self.dealer.router_features()
             dealer.registration_meta_api = True
-            self._roles = {
+            dealer.registration_revocation = registration_revocation or None
+            roles = self._roles[variant] = {
                 "broker": RoleBrokerFeatures(
                     publisher_identification=True,
                     pattern_based_subscription=True,
@@ -134,10 +152,11 @@ class Realm:
                     subscriber_blackwhite_listing=True,
                     publisher_exclusion=True,
                     payload_transparency=True,
+                    subscription_revocation=subscription_revocation or None,
                 ),
                 "dealer": dealer,
             }
-        return self._roles
+        return roles
 
     def join(self, peer: Peer) -> list[Effect]:
         """Add the session; the answer is `wamp.session.on_join` for whoever watches."""

@@ -25,6 +25,7 @@ from router.core import errors
 from router.core.lockout import AuthFailures
 from router.core.realm import realm_limits_of
 from router.interfaces import PluginContext
+from router.tx.reauthorization import reauthorize
 
 POLL = 0.05
 
@@ -123,6 +124,7 @@ class RouterService(service.MultiService):
         self._apply(new, *built)
         self.config = new
         self.log.info("reloaded {file}", file=new.source)
+        self.reauthorization = reauthorize(self.context)  # withdrawn permissions end live subscriptions/registrations
         return True
 
     def _build(self, new: RouterConfig) -> tuple:

@@ -128,7 +128,7 @@ class Opening:
 def welcome_message(realm: RealmRuntime, peer: Peer, identity: Identity) -> wamp.Welcome:
     return wamp.Welcome(
         peer.session_id,
-        realm.core.router_roles(),
+        realm.core.router_roles(peer.roles),
         realm=realm.config.name,
         authid=identity.authid,
         authrole=identity.authrole,

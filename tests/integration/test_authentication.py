@@ -287,7 +287,8 @@ def config(material: Material, certs, *, limits: str | None = None, extra_listen
                             "audience": AUDIENCE, "single_use": True, "from_header": True})
     tls_cn = methods(tls={"principals": [{"authid": "client-alice", "role": "device"}]})
     tls_dns = methods(tls={"authid_from": "dns", "principals": [{"authid": "alice.clients.example", "role": "user"}]})
-    dynamic = methods(dynamic={"procedure": PROCEDURE, "realm": "backend", "timeout": 2.0})
+    dynamic = methods(dynamic={"procedure": PROCEDURE, "realm": "backend", "timeout": 2.0,
+                                "backend_authrole": "backend"})
     return (
         (limits or limits_toml())
         + listener("plain", auth=plain)

@@ -269,6 +269,7 @@ DYNAMIC = "[limits]\nauthorization_timeout = 0.5\n" + role_listeners("backend", 
     plugin = "dynamic"
     roles = ["user"]
     procedure = "{AUTHORIZE}"
+    backend_authrole = "backend"
     """,
 )
 

@@ -589,9 +589,10 @@ def wampcra_auth(row: str) -> str:
      "p=<p>$<salt, base64>$<key, base64> (see `wampgate hash-secret`)"),
     (ticket_auth(f'secret_hash = "{TICKET_HASH}"\nsecret = "s3cr3t"'), "s3cr3t",
      "listeners[0].auth.ticket.principals[0].secret: unknown key; allowed: authid, role, secret_hash"),
-    ('[listeners.auth.dynamic]\nprocedure = "com.example.authenticate"\npasword = "hunter2"\n', "hunter2",
+    ('[listeners.auth.dynamic]\nprocedure = "com.example.authenticate"\nbackend_authrole = "backend"\n'
+     'pasword = "hunter2"\n', "hunter2",
      "listeners[0].auth.dynamic.pasword = <redacted string>: unknown key; allowed: procedure, realm, timeout, "
-     "authmethod"),
+     "authmethod, backend_authrole, backend_authid"),
 ])
 def test_plugin_config_errors_never_show_a_secret(tmp_path, auth, secret, expected):
     """A misspelt `pasword`, a `secret` of the wrong type, a malformed `secret_hash`, and an unknown key in a plugin

@@ -204,6 +204,75 @@ def test_unsafe_authid_leaves_plain_rules_working():
     assert allows(auth, "app.user.a.b.inbox", authid="a.b") is False
 
 
+# -- placeholders and the reserved `wamp.` space ------------------------------------------------------------------
+
+ALL_ACTIONS = ["publish", "subscribe", "call", "register"]
+OWN_SPACE = rule("{authid}.", PREFIX, ALL_ACTIONS)
+META = [("wamp.session.list", "call", EXACT), ("wamp.session.kill_all", "call", EXACT),
+        ("wamp.session.on_join", "subscribe", EXACT), ("wamp.", "subscribe", PREFIX),
+        ("wamp.session.", "subscribe", PREFIX), ("wamp..on_join", "subscribe", WILDCARD),
+        ("wamp.session.", "register", PREFIX)]
+
+
+@pytest.mark.parametrize("uri,action,match", META)
+def test_an_authid_placeholder_rule_never_reaches_the_meta_api(uri, action, match):
+    """The rule "{authid}." (prefix, every action) gives the user whose authid is "wamp" nothing of the reserved
+    space: no meta procedure, no meta topic, no pattern under wamp."""
+    auth = authorizer(OWN_SPACE)
+    assert allows(auth, uri, action, match, authid="wamp") is False
+
+
+@pytest.mark.parametrize("uri,action,match", META)
+def test_an_authrole_placeholder_rule_never_reaches_the_meta_api(uri, action, match):
+    """The same for "{authrole}." and a role named "wamp", alone or behind {authid}."""
+    for template in ("{authrole}.", "{authrole}.{authid}."):
+        permissions = (rule(template, PREFIX, ALL_ACTIONS),)
+        auth = StaticAuthorizer({"wamp": RoleConfig(name="wamp", permissions=permissions)})
+        assert allows(auth, uri, action, match, authid="alice", authrole="wamp") is False, template
+
+
+@pytest.mark.parametrize("template,match", [("{authid}.", PREFIX), ("{authid}.session.list", EXACT),
+                                            ("{authid}..list", WILDCARD)])
+def test_a_reserved_authid_never_fills_the_first_component(template, match):
+    """Whatever the match policy, a rule whose first component is {authid} does not apply to the authid "wamp":
+    the literal substitution (a URI under wamp.) is refused for every action."""
+    auth = authorizer(rule(template, match, ALL_ACTIONS))
+    for action in ALL_ACTIONS:
+        assert allows(auth, "wamp.session.list", action, authid="wamp") is False, action
+
+
+def test_a_placeholder_rule_keeps_working_for_everyone_else():
+    """"{authid}." still grants alice her own space; the authid "wamp" keeps a placeholder that is not the first
+    component ("app.{authid}." gives app.wamp.x), and the role's plain rules."""
+    auth = authorizer(OWN_SPACE, rule("app.{authid}.", PREFIX, ["publish"]), rule("pub.", PREFIX, ["subscribe"]))
+    assert allows(auth, "alice.inbox", "subscribe", authid="alice") is True
+    assert allows(auth, "alice.", "subscribe", PREFIX, authid="alice") is True
+    assert allows(auth, "app.wamp.x", "publish", authid="wamp") is True
+    assert allows(auth, "pub.news", "subscribe", authid="wamp") is True
+    assert allows(auth, "wamp.inbox", "subscribe", authid="wamp") is False
+
+
+def test_a_rule_that_names_the_reserved_space_as_written_still_reaches_it():
+    """The meta API stays reachable through a rule that names it: "wamp.session." (prefix, call), also next to a
+    placeholder rule that does not reach it."""
+    auth = authorizer(OWN_SPACE, rule("wamp.session.", PREFIX, ["call"]))
+    assert allows(auth, "wamp.session.list", "call", authid="wamp") is True
+    assert allows(auth, "wamp.registration.list", "call", authid="wamp") is False
+
+
+def test_the_reserved_space_is_whatever_is_reserved_says(monkeypatch):
+    """The check follows router.core.uri.is_reserved: were "sys." reserved too, "{authid}." would give the authid
+    "sys" nothing under sys. (and still nothing under wamp.)."""
+    import plugins.authz.static as static
+
+    monkeypatch.setattr(static, "is_reserved", lambda uri: uri.startswith(("wamp.", "sys.")))
+    auth = authorizer(OWN_SPACE)
+    assert allows(auth, "sys.shutdown", "call", authid="sys") is False
+    assert allows(auth, "sys.", "subscribe", PREFIX, authid="sys") is False
+    assert allows(auth, "wamp.session.list", "call", authid="wamp") is False
+    assert allows(auth, "bob.x", "call", authid="bob") is True
+
+
 # -- pattern requests ------------------------------------------------------------------------------------------
 
 READ = rule("com.read.", PREFIX, ["subscribe", "register"])
