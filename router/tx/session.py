@@ -172,7 +172,7 @@ class RouterSession:
 
     def _open(self, item: wire.Inbound) -> None:
         if type(item) is wire.UriRefusal:
-            self.log.info("invalid realm URI from {peer}: {detail}", peer=self.address, detail=item.detail)
+            self.log.info("invalid URI from {peer}: {detail}", peer=self.address, detail=item.detail)
             self.refuse(errors.INVALID_URI, "the realm is not a valid URI")
             return
         try:

@@ -871,11 +871,14 @@ async def test_successful_logins_are_rate_limited_per_peer_address(tmp_path, cer
 @pytest_twisted.ensureDeferred
 async def test_a_megabyte_authid_or_a_large_authextra_is_refused_and_kept_nowhere(tmp_path, certs, material,
                                                                                    log_events):
-    """A HELLO whose authid is 1 MB (offering anonymous, then ticket) or whose authextra is 5 KB gets ABORT
+    """A HELLO whose authid is 50 KB (offering anonymous, then ticket) or whose authextra is 5 KB gets ABORT
     authentication_failed before anything is asked or kept: the failure tables and login buckets stay empty, each
-    is counted in authentication_oversized, and no log line carries more than the authid's first characters."""
+    is counted in authentication_oversized, and no log line carries more than the authid's first characters. A
+    1 MB authid does not even get decoded: the HELLO is over max_hello_size (ABORT protocol_violation)."""
     async with running(config(material, certs), tmp_path) as router:
-        huge = "m" * 1_000_000
+        huge = "m" * 50_000
+        too_big = await auth.refused(at(router, "anon"), authid="m" * 1_000_000)
+        assert too_big.reason == "wamp.error.protocol_violation", too_big
         assert_refused(await auth.refused(at(router, "anon"), authid=huge))
         assert_refused(await auth.refused(at(router, "plain"), authmethods=["ticket"], authid=huge,
                                           answer=auth.ticket("x")))

@@ -141,12 +141,12 @@ def test_a_refused_reload_never_logs_a_secret(tmp_path: Path):
         process.send_signal(signal.SIGHUP)
         wait_for_line(process, stdout, "expected an installed authenticator", mark)
         refused = [line.split(prefix, 1)[1] for line in stdout.lines[mark:] if prefix in line]
-        assert refused == [
-            "listeners[0].auth.tikcet = <redacted string>: expected a table",
+        assert refused[0] == "listeners[0].auth.tikcet = <redacted string>: expected a table"
+        # the installed authenticators depend on the environment (the tests install a third-party one)
+        assert refused[1].startswith(
             "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin "
-            "'tikcet'; installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ticket, tls, "
-            "wampcra",
-        ]
+            "'tikcet'; installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ")
+        assert len(refused) == 2
         assert process.poll() is None
     output = stdout.text() + stderr.text()
     assert "hunter2" not in output and "s3cr3t" not in output
