@@ -18,7 +18,7 @@ from typing import Any
 from router import loader
 from router.configreader import TableReader, show
 from router.core.lockout import LockoutPolicy
-from router.core.uri import DEFAULT_MAX_URI_LENGTH, DEFAULT_MAX_WILDCARD_SHAPES, MATCH_POLICIES, PREFIX, UriPolicy
+from router.uri import DEFAULT_MAX_URI_LENGTH, DEFAULT_MAX_WILDCARD_SHAPES, MATCH_POLICIES, PREFIX, UriPolicy
 from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
 from router.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
 

@@ -6,17 +6,14 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from zope.interface import implementer
-
-from router.interfaces import IAuthenticator, PluginConfigError
-from router.model import AuthRequest, Denied, Identity
+from router.plugin import AuthRequest, Identity, OneStepAuthenticator, PluginConfigError
 
 _KEYS = ("role",)
 
 
-@implementer(IAuthenticator)
-class AnonymousAuthenticator:
-    """Accepts every HELLO; the authid is random (never the client's claim), the role is fixed by config."""
+class AnonymousAuthenticator(OneStepAuthenticator):
+    """Accepts every HELLO; the authid is random (never the client's claim), the role is fixed by config. No
+    challenge: the base class refuses a stray AUTHENTICATE."""
 
     authmethod = "anonymous"
 
@@ -38,6 +35,3 @@ class AnonymousAuthenticator:
             authmethod="anonymous",
             authprovider="static",
         )
-
-    def finish(self, request, challenge, signature, extra) -> Denied:
-        return Denied("anonymous authentication has no challenge")

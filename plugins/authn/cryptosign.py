@@ -32,9 +32,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, Table, read_principals
-from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
-from router.model import AuthRequest, Challenge, Denied, Identity
+from plugins.authn.principals import Principal, read_principals
+from router.plugin import (
+    AuthRequest,
+    Challenge,
+    Denied,
+    IAuthenticator,
+    Identity,
+    PluginConfigError,
+    PluginContext,
+    Table,
+)
 
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _ANSWER_HEX = re.compile(r"[0-9a-fA-F]{192}")  # 64-byte signature + the 32-byte challenge it signs

@@ -18,18 +18,23 @@ from typing import Any
 from autobahn.wamp.exception import ApplicationError
 from zope.interface import implementer
 
-from router.core import errors
 from plugins.backend import KEYS as BACKEND_KEYS
 from plugins.backend import backend_identity
-from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
-from router.model import AuthRequest, Challenge, Denied, Identity, TransportInfo
+from router.plugin import (
+    AuthRequest,
+    Challenge,
+    Denied,
+    IAuthenticator,
+    Identity,
+    PluginConfigError,
+    PluginContext,
+    TransportInfo,
+    call_failed_in_router,
+)
 
 _KEYS = ("procedure", "realm", "timeout", "authmethod", *BACKEND_KEYS)
 _AUTHMETHODS = ("ticket", "dynamic")
 _MAX_SECRET = 16 * 1024
-# Errors of the router's making (no backend, a timeout, the router's own limits), not the backend's answer.
-_ROUTER_SIDE = frozenset({errors.NO_SUCH_REALM, errors.NO_SUCH_PROCEDURE, errors.TIMEOUT, errors.CANCELED,
-                          errors.TOO_MANY_CALLS})
 
 
 def _transport_details(transport: TransportInfo) -> dict:
@@ -115,6 +120,6 @@ class DynamicAuthenticator:
 
     def _denied(self, failure):
         error = failure.value.error if isinstance(failure.value, ApplicationError) else None
-        backend_said_no = error is not None and error not in _ROUTER_SIDE and not error.startswith("wampgate.")
+        backend_said_no = error is not None and not call_failed_in_router(error)
         return Denied(f"the backend procedure {self._procedure} refused or failed: {failure.getErrorMessage()[:200]}",
                       counts_as_failure=backend_said_no)

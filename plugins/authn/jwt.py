@@ -34,10 +34,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from zope.interface import implementer
 
-from plugins.authn.principals import Table
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import AuthRequest, Challenge, Denied, Identity, TransportInfo
-from router.shared import SharedState
+from router.plugin import (
+    AuthRequest,
+    Challenge,
+    Denied,
+    IAuthenticator,
+    Identity,
+    PluginContext,
+    SharedState,
+    Table,
+    TransportInfo,
+)
 
 ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
 MAX_TOKEN_BYTES = 16 * 1024

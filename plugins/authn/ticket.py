@@ -30,10 +30,19 @@ from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorThreads
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, Table, most_common, read_principals
-from router import passwords
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import AuthRequest, Challenge, Denied, Identity
+from plugins.authn.principals import Principal, most_common, read_principals
+from router.plugin import (
+    AuthRequest,
+    Challenge,
+    Denied,
+    IAuthenticator,
+    Identity,
+    PluginContext,
+    Table,
+    check_hash_format,
+    dummy_hash,
+    verify_secret,
+)
 
 MAX_TICKET_BYTES = 4096
 MAX_RUNNING = 4  # concurrent scrypt checks: 4 x 32 MiB with the default parameters
@@ -51,7 +60,7 @@ class TicketAuthenticator:
         self._principals: dict[str, tuple[Principal, str]] = {}
         for principal, row in read_principals(table, ("secret_hash",)):
             encoded = row.string("secret_hash", required=True)
-            problem = passwords.check_hash_format(encoded)
+            problem = check_hash_format(encoded)
             if problem:
                 raise row.fail("secret_hash", problem)
             self._principals[principal.authid] = (principal, encoded)
@@ -71,7 +80,7 @@ class TicketAuthenticator:
         entry = self._principals.get(request.authid or "")
         encoded = entry[1] if entry else self._dummy
         if self._checks is None:  # no thread pool (a test clock): check inline
-            return self._conclude(passwords.verify_secret(signature, encoded), entry)
+            return self._conclude(verify_secret(signature, encoded), entry)
         verdict = self._checks.verify(signature, encoded)
         if isinstance(verdict, defer.Deferred):
             return verdict.addCallback(self._conclude, entry)
@@ -97,7 +106,7 @@ def _dummy_like(hashes: list[str]) -> str:
     """What unknown authids are checked against: a hash with the most common configured scrypt parameters, so a
     miss costs what checking most real users costs."""
     parameters = most_common(encoded.split("$")[1] for encoded in hashes)
-    return passwords.dummy_hash(next(encoded for encoded in hashes if encoded.split("$")[1] == parameters))
+    return dummy_hash(next(encoded for encoded in hashes if encoded.split("$")[1] == parameters))
 
 
 _FULL = object()  # the answer of a check that was refused because the queue was full
@@ -136,7 +145,7 @@ class _CheckQueue:
                 continue
             self._running += 1
             pool = self._reactor.getThreadPool()
-            done = threads.deferToThreadPool(self._reactor, pool, passwords.verify_secret, secret, encoded)
+            done = threads.deferToThreadPool(self._reactor, pool, verify_secret, secret, encoded)
             done.addBoth(self._finished, result)
 
     def _finished(self, matched: Any, result: defer.Deferred) -> None:

@@ -25,18 +25,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zope.interface import implementer
-
-from plugins.authn.principals import Principal, Table, read_principals
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import AuthRequest, ClientCertificate, Denied, Identity
+from plugins.authn.principals import Principal, read_principals
+from router.plugin import AuthRequest, ClientCertificate, Denied, Identity, OneStepAuthenticator, PluginContext, Table
 
 _SOURCES = ("cn", "dns", "email")
 
 
-@implementer(IAuthenticator)
-class TlsAuthenticator:
-    """Maps a verified client certificate to a principal."""
+class TlsAuthenticator(OneStepAuthenticator):
+    """Maps a verified client certificate to a principal, in `begin`: no challenge (the base class refuses a stray
+    AUTHENTICATE)."""
 
     authmethod = "tls"
 
@@ -71,10 +68,6 @@ class TlsAuthenticator:
             return Denied(f"no principal for certificate name {names[0]!r} and no default_role")
         return Identity(authid=authid, authrole=role, authmethod="tls", authprovider="tls",
                         authextra={"cert_sha256": certificate.sha256})
-
-    def finish(self, request, challenge, signature, extra) -> Denied:
-        """Never reached: this method sends no challenge."""
-        return Denied("tls authentication has no challenge")
 
     def _names(self, certificate: ClientCertificate) -> list[str]:
         if self._source == "cn":

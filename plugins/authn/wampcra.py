@@ -41,10 +41,18 @@ from typing import Any
 
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, Table, read_principals
-from router.interfaces import IAuthenticator, PluginConfigError, PluginContext
-from router.model import AuthRequest, Challenge, Denied, Identity
-from router.shared import SharedState
+from plugins.authn.principals import Principal, read_principals
+from router.plugin import (
+    AuthRequest,
+    Challenge,
+    Denied,
+    IAuthenticator,
+    Identity,
+    PluginConfigError,
+    PluginContext,
+    SharedState,
+    Table,
+)
 
 MAX_SIGNATURE_CHARS = 256  # the answer is 44 characters; anything much longer is not one
 _DERIVED = ("derived_key", "salt", "iterations", "keylen")

@@ -16,8 +16,7 @@ from zope.interface import implementer
 
 from plugins.backend import KEYS as BACKEND_KEYS
 from plugins.backend import backend_identity
-from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
-from router.model import DENY, AuthorizationRequest, Decision
+from router.plugin import DENY, AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext
 
 _KEYS = ("procedure", "realm", "timeout", "cache_ttl", *BACKEND_KEYS)
 MAX_CACHE_TTL = 86_400.0

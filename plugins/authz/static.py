@@ -12,16 +12,26 @@ reserved first component ("wamp") never fills a placeholder in first place, so `
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zope.interface import implementer
 
-from router.config import Permission, RealmConfig, RoleConfig
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriIndex, is_reserved, pattern_matches, specificity
-from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
-from router.model import AuthorizationRequest, Decision
+from router.plugin import (
+    EXACT,
+    PREFIX,
+    WILDCARD,
+    AuthorizationRequest,
+    Decision,
+    IAuthorizer,
+    PluginConfigError,
+    PluginContext,
+    UriIndex,
+    is_reserved,
+    pattern_matches,
+    specificity,
+)
 
 # Static answers hold until the config is reloaded (which drops every cached decision).
 CACHE_TTL = 3600.0
@@ -37,7 +47,7 @@ def _leading_text(pattern: str, match: str) -> str:
     return ".".join(parts[:fixed]) + "." if fixed else ""
 
 
-def _may_overlap(pattern: str, match: str, rule: Permission) -> bool:
+def _may_overlap(pattern: str, match: str, rule: Rule) -> bool:
     """Whether some URI could match both the pattern and the rule. Errs towards True: a wrong True refuses a
     subscription, a wrong False would leak events."""
     if rule.match == EXACT:
@@ -52,16 +62,23 @@ def _may_overlap(pattern: str, match: str, rule: Permission) -> bool:
     return len(ours) == len(theirs) and all(not a or not b or a == b for a, b in zip(ours, theirs))
 
 
-@dataclass(frozen=True)
-class _FilledRule(Permission):
-    """A placeholder rule filled in for one identity; `written` is the rule's URI as the config wrote it."""
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One permission of a role, as this authorizer keeps it; `written` is the URI as the config wrote it (for a rule
+    with placeholders filled in for one identity, `uri` is the filled one)."""
 
-    written: str = ""
+    uri: str
+    match: str
+    allow: frozenset[str]
+    disclose: bool
+    written: str
 
-
-def _as_written(rule: Permission) -> str:
-    """The rule's URI as written in the config: what decides whether it names the reserved space."""
-    return rule.written if isinstance(rule, _FilledRule) else rule.uri
+    @classmethod
+    def from_permission(cls, permission: Any) -> Rule:
+        """A realm role's permission (anything with `uri`, `match`, `allow` and `disclose`, as router.config reads
+        them), copied into this plugin's own frozen value."""
+        return cls(permission.uri, permission.match, frozenset(permission.allow), bool(permission.disclose),
+                   permission.uri)
 
 
 def _reserved_component(value: str) -> bool:
@@ -69,7 +86,7 @@ def _reserved_component(value: str) -> bool:
     return is_reserved(value + ".")
 
 
-def _fill(rule: Permission, authid: str, authrole: str) -> Permission | None:
+def _fill(rule: Rule, authid: str, authrole: str) -> Rule | None:
     """The rule for this identity, or None when a value is not one safe URI component, or would make the rule's first
     component a reserved one."""
     uri = rule.uri
@@ -81,23 +98,24 @@ def _fill(rule: Permission, authid: str, authrole: str) -> Permission | None:
             if first == placeholder and _reserved_component(value):
                 return None
             uri = uri.replace(placeholder, value)
-    return _FilledRule(uri=uri, match=rule.match, allow=rule.allow, disclose=rule.disclose, written=rule.uri)
+    return replace(rule, uri=uri)
 
 
 class _RoleRules:
     """One role's rules: plain ones in an index, templated ones filled in per identity."""
 
-    def __init__(self, role: RoleConfig):
-        self.index: UriIndex[Permission] = UriIndex()
-        self.templated: list[Permission] = []
-        for permission in role.permissions:
-            if "{" in permission.uri:
-                self.templated.append(permission)
+    def __init__(self, permissions: Iterable[Any]):
+        rules = [Rule.from_permission(permission) for permission in permissions]
+        self.index: UriIndex[Rule] = UriIndex()
+        self.templated: list[Rule] = []
+        for rule in rules:
+            if "{" in rule.uri:
+                self.templated.append(rule)
             else:
-                self.index.add(permission.uri, permission.match, permission)
-        self.plain = tuple(p for p in role.permissions if "{" not in p.uri)
+                self.index.add(rule.uri, rule.match, rule)
+        self.plain = tuple(rule for rule in rules if "{" not in rule.uri)
 
-    def for_identity(self, authid: str, authrole: str) -> list[Permission]:
+    def for_identity(self, authid: str, authrole: str) -> list[Rule]:
         filled = (_fill(rule, authid, authrole) for rule in self.templated)
         return [rule for rule in filled if rule is not None]
 
@@ -111,8 +129,9 @@ class StaticAuthorizer:
     it: a pattern can never reach a topic an exact request would be refused.
     """
 
-    def __init__(self, roles: Mapping[str, RoleConfig]):
-        self._roles = {name: _RoleRules(role) for name, role in roles.items()}
+    def __init__(self, roles: Mapping[str, Any]):
+        """`roles`: role name -> the realm's role config (its `permissions`), as router.config reads them."""
+        self._roles = {name: _RoleRules(role.permissions) for name, role in roles.items()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, reactor: Any, context: PluginContext) -> StaticAuthorizer:
@@ -120,7 +139,7 @@ class StaticAuthorizer:
         for key in config:
             raise PluginConfigError(key, "unknown key; the static authorizer reads the realm's [[realms.roles]]",
                                     config[key])
-        realm: RealmConfig | None = context.realm
+        realm = context.realm
         if realm is None:
             raise PluginConfigError("plugin", "the static authorizer belongs in a realm's [[realms.authorizers]]")
         return cls(realm.roles)
@@ -136,7 +155,7 @@ class StaticAuthorizer:
             rule = self._best(rules.index.best(request.uri), personal, request.uri)
         else:
             rule = self._pattern_rule(request, rules, personal)
-        if rule is not None and is_reserved(request.uri) and not is_reserved(_as_written(rule)):
+        if rule is not None and is_reserved(request.uri) and not is_reserved(rule.written):
             rule = None  # the router's own `wamp.` API needs a rule that names it as written; nothing else reaches it
         per_role = not rules.templated  # with {authid} rules, answers are this identity's own
         if rule is None or request.action not in rule.allow:
@@ -144,14 +163,14 @@ class StaticAuthorizer:
         return Decision(allow=True, disclose=rule.disclose, cache_ttl=CACHE_TTL, per_role=per_role)
 
     @staticmethod
-    def _best(indexed: Permission | None, personal: list[Permission], uri: str) -> Permission | None:
+    def _best(indexed: Rule | None, personal: list[Rule], uri: str) -> Rule | None:
         candidates = [rule for rule in personal if pattern_matches(rule.uri, rule.match, uri)]
         if indexed is not None:
             candidates.append(indexed)
         return min(candidates, key=lambda rule: specificity(rule.uri, rule.match), default=None)
 
     @staticmethod
-    def _pattern_rule(request: AuthorizationRequest, rules: _RoleRules, personal: list[Permission]):
+    def _pattern_rule(request: AuthorizationRequest, rules: _RoleRules, personal: list[Rule]) -> Rule | None:
         """The prefix rule covering the whole pattern, or None when none does or another rule withholds the action."""
         lead = _leading_text(request.uri, request.match)
         covers = [rule for rule in rules.index.matching(lead) if rule.match == PREFIX]

@@ -21,8 +21,7 @@ from typing import Any
 from zope.interface import implementer
 
 from plugins.flow.meters import Meter, Quota, Rate, SharedMeters, bounded_key
-from router.interfaces import IFlowControl, PluginConfigError
-from router.model import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, Verdict
+from router.plugin import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, IFlowControl, PluginConfigError, Verdict
 
 RATE_LIMITED = "wampgate.error.rate_limited"
 TOO_MANY_CONNECTIONS = "too_many_connections"

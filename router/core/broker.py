@@ -10,7 +10,7 @@ from router.core import errors
 from router.core.replies import refusal
 from router.core.effects import Effect, Send, reply
 from router.core.peer import Peer
-from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
+from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
 
 
 # What `on_change(change, session_id, subscription)` is told, in the order the subscription meta API's events fire:

@@ -13,7 +13,7 @@ from autobahn.wamp import message as wamp
 
 from router.core.effects import Effect
 from router.core.peer import Peer
-from router.core.uri import EXACT
+from router.uri import EXACT
 
 SINGLE = "single"
 FIRST = "first"

@@ -78,7 +78,7 @@ from router.core.calls import (
 )
 from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
 from router.core.peer import Peer
-from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
+from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
 
 DEFAULT_MAX_CALL_TIMEOUT = 3600.0
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
-from router.core.buckets import TokenBucket
+from router.buckets import TokenBucket
 
 KEY_BYTES = 16  # the size of every key the tables hold
 

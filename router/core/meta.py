@@ -41,7 +41,7 @@ from router.core.broker import Subscription
 from router.core.calls import Registration, router_error
 from router.core.effects import Effect, Kick, Send, reply
 from router.core.peer import Peer
-from router.core.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, is_reserved
+from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, is_reserved
 
 if TYPE_CHECKING:
     from router.core.realm import Realm

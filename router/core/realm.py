@@ -15,7 +15,7 @@ from router.core.dealer import Dealer
 from router.core.effects import Abort, Effect
 from router.core.meta import MetaApi
 from router.core.peer import Peer
-from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriPolicy
+from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriPolicy
 
 # What each client request asks permission for; messages not listed need no authorization (they only act on what
 # the same session created or was sent, which the broker and dealer verify).

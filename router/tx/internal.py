@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from router.core import errors
 from router.core.peer import Peer
-from router.core.uri import EXACT
+from router.uri import EXACT
 from router.tx.runtime import RealmRuntime
 
 ROUTER_AUTHID = "wampgate"

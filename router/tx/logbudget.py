@@ -24,7 +24,7 @@ from typing import Any
 from twisted.logger import ILogObserver, LogLevel
 from zope.interface import implementer
 
-from router.core.buckets import TokenBucket
+from router.buckets import TokenBucket
 
 ROUTER_NAMESPACES = ("router.tx.lifecycle", "router.tx.service")
 UNATTRIBUTED = "unattributed"

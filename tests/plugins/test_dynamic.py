@@ -12,7 +12,7 @@ from twisted.internet import defer
 from plugins.authn.dynamic import DynamicAuthenticator
 from plugins.authz.dynamic import DynamicAuthorizer
 from router.config import RealmConfig, RoleConfig
-from router.core.uri import UriPolicy
+from router.uri import UriPolicy
 from router.interfaces import PluginContext
 from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
 from tests.plugins import auth_request, config_error, transport

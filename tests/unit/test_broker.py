@@ -13,7 +13,7 @@ from router.core import errors
 from router.core.broker import Broker
 from router.core.effects import Send
 from router.core.peer import Peer
-from router.core.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, pattern_matches
+from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, pattern_matches
 
 
 def make_peer(session_id: int, authid: str, authrole: str) -> Peer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.core.buckets import TokenBucket, WindowQuota
+from router.buckets import TokenBucket, WindowQuota
 
 # -- TokenBucket ---------------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from router.core.calls import CalleeLedger, CallTimer
 from router.core.dealer import Dealer
 from router.core.effects import Abort, CancelTimer, Send, StartTimer
 from router.core.peer import Peer
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 CALL = wamp.Call.MESSAGE_TYPE
 INVOCATION = wamp.Invocation.MESSAGE_TYPE

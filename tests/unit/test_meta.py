@@ -21,7 +21,7 @@ from router.core.effects import Kick, Send
 from router.core.meta import NO_SUCH_SESSION, iso_8601
 from router.core.peer import Peer
 from router.core.realm import Realm
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 CALL = wamp.Call.MESSAGE_TYPE
 FIRST_ID = 1000

@@ -21,7 +21,7 @@ from router.core.decisions import DecisionCache
 from router.core.effects import Send
 from router.core.peer import Peer
 from router.core.realm import Realm
-from router.core.uri import EXACT, PREFIX, UriPolicy
+from router.uri import EXACT, PREFIX, UriPolicy
 from router.counters import Counters
 from router.model import Decision, TransportInfo
 from router.tx.authorization import ChainLink, RealmAuthorization

@@ -21,7 +21,7 @@ from router.core.dealer import Dealer
 from router.core.effects import Send
 from router.core.peer import Peer
 from router.core.realm import Realm
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 REVOKED = errors.AUTHORIZATION_REVOKED
 

@@ -14,7 +14,7 @@ from twisted.logger import Logger, LogLevel, formatEvent
 
 from router.core.peer import Peer
 from router.core.realm import Realm
-from router.core.uri import EXACT, PREFIX, UriPolicy
+from router.uri import EXACT, PREFIX, UriPolicy
 from router.tx.effects import EffectRunner
 from router.tx.internal import RouterCaller
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from plugins.authz.static import CACHE_TTL, StaticAuthorizer
 from router.config import ACTIONS, Permission, RealmConfig, RoleConfig
-from router.core.uri import EXACT, PREFIX, WILDCARD, UriPolicy, pattern_matches, specificity
+from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy, pattern_matches, specificity
 from router.interfaces import PluginConfigError, PluginContext
 from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.core import uri as uri_module
-from router.core.uri import (
+from router import uri as uri_module
+from router.uri import (
     EXACT,
     MATCH_POLICIES,
     PREFIX,

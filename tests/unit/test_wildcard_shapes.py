@@ -15,7 +15,7 @@ from router.core.dealer import Dealer
 from router.core.effects import Send
 from router.core.peer import Peer
 from router.core.realm import Realm, RealmLimits, realm_limits_of
-from router.core.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, PREFIX, WILDCARD, UriPolicy
+from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, PREFIX, WILDCARD, UriPolicy
 
 CAP = 3
 NEW_SHAPES = ["com.a.", "com..b", ".a.b", "com.a.b."]  # four distinct shapes; the last one is over the cap

@@ -12,9 +12,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from router.core.uri import UriPolicy
-from router.interfaces import IAuthorizer, PluginConfigError, PluginContext
-from router.model import AuthorizationRequest, Decision
+from router.plugin import AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext, UriPolicy
 
 _KEYS = ("role", "topics_file")
 CACHE_TTL = 60.0  # the topics never change while the router runs; a minute keeps the cache small

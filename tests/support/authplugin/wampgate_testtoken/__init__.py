@@ -12,17 +12,14 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from zope.interface import implementer
-
-from router.interfaces import IAuthenticator, PluginConfigError
-from router.model import AuthRequest, Denied, Identity
+from router.plugin import AuthRequest, Denied, Identity, OneStepAuthenticator, PluginConfigError
 
 _KEYS = ("role", "token")
 
 
-@implementer(IAuthenticator)
-class TokenAuthenticator:
-    """Compares `authextra.token` with the configured token (constant-time)."""
+class TokenAuthenticator(OneStepAuthenticator):
+    """Compares `authextra.token` with the configured token (constant-time), in `begin`: no challenge, so the base
+    class's `finish` refuses a stray AUTHENTICATE."""
 
     authmethod = "testtoken"
 
@@ -45,6 +42,3 @@ class TokenAuthenticator:
             return Denied("missing or wrong authextra.token")
         return Identity(authid=request.authid or "token-holder", authrole=self._role, authmethod="testtoken",
                         authprovider="testtoken")
-
-    def finish(self, request, challenge, signature, extra) -> Denied:
-        return Denied("testtoken authentication has no challenge")

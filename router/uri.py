@@ -3,6 +3,9 @@
 The index never scans all entries for a lookup: exact URIs are one dict probe, prefixes one probe per distinct
 prefix length, wildcard patterns one probe per distinct pattern shape (component count and wildcard positions).
 Changing it never scans all entries either: a shape is found by a dict probe and placed by binary search.
+
+Pure and shared, so it sits beside the model rather than in the core: the core routes with it, and authorizer plugins
+check and match their rules with it (through router.plugin, never by reaching into the core).
 """
 
 from __future__ import annotations
