@@ -23,7 +23,6 @@ from twisted.logger import Logger
 from router.config import ConfigError, RouterConfig, load
 from router.core import errors
 from router.core.lockout import AuthFailures
-from router.core.realm import realm_limits_of
 from router.interfaces import PluginContext
 from router.tx.reauthorization import reauthorize
 
@@ -179,9 +178,8 @@ class RouterService(service.MultiService):
         if new.limits.lockout != context.limits.lockout:
             context.failures = AuthFailures(new.limits.lockout)
         context.limits = new.limits
-        realm_limits = realm_limits_of(new.limits)
         for runtime in context.realms.values():
-            runtime.core.update_limits(realm_limits)
+            runtime.core.update_limits(new.limits)
         self._adopt(plugins)
         for peer in self._peers():
             window = getattr(peer.channel, "budget", None)

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import AuthFailures
-from router.core.realm import Realm, realm_limits_of
+from router.core.realm import Realm
 from router.core.decisions import DecisionCache
 from router.counters import Counters
 from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
@@ -136,12 +136,10 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     problems: list[str] = []
     choose = random.SystemRandom().choice
     traffic = Traffic()
-    limits = config.limits
-    realm_limits = realm_limits_of(limits)
     caller = RouterCaller({}, reactor, random_id)
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):
-        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=realm_limits)
+        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=config.limits)
         realms[name] = RealmRuntime(
             core=core,
             config=realm_config,
