@@ -24,6 +24,7 @@ from router.config import ConfigError, RouterConfig, load
 from router.core import errors
 from router.core.lockout import AuthFailures
 from router.interfaces import PluginContext
+from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
 from router.tx.reauthorization import reauthorize
 
 POLL = 0.05
@@ -128,8 +129,6 @@ class RouterService(service.MultiService):
 
     def _build(self, new: RouterConfig) -> tuple:
         """Every new plugin, built before anything changes, so a failure leaves the router as it was."""
-        from router.tx.service import authenticators, flow_plugins, realm_authorization  # service imports us
-
         problems: list[str] = []
         authorizations = {
             name: realm_authorization(new, index, realm, self.reactor, self.caller.call, problems)
