@@ -1,5 +1,5 @@
-"""The README's configuration key tables, rendered from the declarations in router/config.py (router/settings.py), so
-the reference cannot drift from the defaults and bounds the router enforces.
+"""The README's configuration key tables, rendered from the declarations in router/configtables.py
+(router/settings.py), so the reference cannot drift from the defaults and bounds the router enforces.
 
 In README.md a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table of
 TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render.
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from router.config import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
+from router.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
 from router.settings import Key, declared_keys, value_kind
 
 # The tables whose keys are declared with `setting`, by the name their README block carries.

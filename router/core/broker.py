@@ -89,7 +89,7 @@ class Broker:
         policy: UriPolicy,
         new_id: Callable[[], int],
         *,
-        max_subscriptions_per_session: int,  # [limits]: declared in router/config.py, passed in by the realm
+        max_subscriptions_per_session: int,  # [limits]: declared in router/configtables.py, passed in by the realm
         max_wildcard_shapes: int,
         on_change: OnChange = _unobserved,
     ):

@@ -3,7 +3,7 @@
 Wiring (realm.py and tx/session.py)
 -----------------------------------
 Construct one Dealer per realm: ``Dealer(policy, new_id, choose=rng.choice, **dealer_limits(limits))`` (realm.py:
-the `[limits]` of router/config.py, the only place their defaults are written), where
+the `[limits]` of router/configtables.py, the only place their defaults are written), where
 ``new_id`` is the realm's global-scope id source (registration ids) and ``choose`` picks one callee for
 ``invoke="random"`` (the I/O layer passes e.g. ``random.SystemRandom().choice``).
 
@@ -95,7 +95,7 @@ class Dealer:
         new_id: Callable[[], int],
         *,
         choose: Callable[[Sequence[Peer]], Peer],
-        max_call_timeout: float,  # [limits]: declared in router/config.py, passed in by the realm
+        max_call_timeout: float,  # [limits]: declared in router/configtables.py, passed in by the realm
         max_registrations_per_session: int,
         max_pending_calls_per_session: int,
         max_wildcard_shapes: int,

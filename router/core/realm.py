@@ -36,8 +36,8 @@ def match_of(msg: wamp.Message) -> str:
 
 
 class SessionLimits(Protocol):
-    """The per-session limits a realm enforces: the router's `[limits]` table (router.config.LimitsConfig), where
-    each is declared once with its default; the core has no defaults of its own that could disagree."""
+    """The per-session limits a realm enforces: the router's `[limits]` table (router.configtables.LimitsConfig),
+    where each is declared once with its default; the core has no defaults of its own that could disagree."""
 
     max_subscriptions_per_session: int
     max_registrations_per_session: int

@@ -1,5 +1,5 @@
-"""The README's key tables are generated from the declarations in router/config.py and cannot drift from them; every
-declared key is documented, and its default is a value the reader itself accepts."""
+"""The README's key tables are generated from the declarations in router/configtables.py and cannot drift from
+them; every declared key is documented, and its default is a value the reader itself accepts."""
 
 from __future__ import annotations
 

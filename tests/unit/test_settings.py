@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from router.config import LimitsConfig
+from router.configtables import LimitsConfig
 from router.configreader import TableReader
 from router.core.lockout import LockoutPolicy
 from router.settings import declared_keys, read_settings, setting, subtable
