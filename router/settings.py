@@ -33,8 +33,9 @@ class Setting:
     choices: tuple[str, ...] | None = None  # strings and arrays of strings: the values allowed
     unit: str = ""  # shown after the range in the README: "s", "bytes"
     allowed: str | None = None  # the README's range column, when bounds alone would mislead ("0 (off) or 1–3600 s")
-    parse: Callable[[Any], Any] | None = None  # a rule beyond type and range: the value to keep, or ValueError(what
-    # is allowed)
+    # A rule beyond type and range: returns the value to keep (possibly normalised), or raises ValueError whose text
+    # says what is allowed (the reader records it against the key and keeps the default).
+    parse: Callable[[Any], Any] | None = None
 
 
 # A reader of its own for an irregular key: (table, key, default) -> value, recording any problem on the table.
