@@ -6,21 +6,26 @@ errors. Paths inside the file (certificates, static directories) are relative to
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from router import loader
 from router.configreader import TableReader, show
-from router.core.lockout import LockoutPolicy
-from router.uri import DEFAULT_MAX_URI_LENGTH, DEFAULT_MAX_WILDCARD_SHAPES, MATCH_POLICIES, PREFIX, UriPolicy
+from router.configtables import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    RAWSOCKET_MAX_MESSAGE_SIZE,
+    AdminConfig,
+    LimitsConfig,
+    WebSocketConfig,
+)
+from router.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
 from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
-from router.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
+from router.settings import read_settings
 
 TRANSPORTS = ("websocket", "rawsocket")
 SERIALIZERS = ("json", "msgpack", "cbor")
@@ -28,12 +33,7 @@ ACTIONS = ("publish", "subscribe", "call", "register")
 TLS_VERSIONS = ("1.2", "1.3")
 SLOW_CONSUMER_POLICIES = ("drop", "disconnect")
 DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES"
-DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
-RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 MIN_MESSAGE_SIZE = 512
-DEFAULT_MAX_HELLO_SIZE = 64 * 1024
-MIN_HELLO_SIZE = 4096  # a HELLO with every role feature and a cryptosign key is ~1.5 KB
-MIN_NESTING = 8  # a HELLO's details.roles.<role>.features is 4 deep; room above that for authextra
 
 
 class ConfigError(Exception):
@@ -52,25 +52,6 @@ class TlsConfig:
     require_client_certificate: bool
     ciphers: str
     min_version: str
-
-
-@dataclass(frozen=True)
-class WebSocketConfig:
-    path: str
-    static_dir: Path | None
-    max_frame_size: int
-    open_handshake_timeout: float
-    close_handshake_timeout: float
-    auto_ping_interval: float
-    auto_ping_timeout: float
-    server_header: str
-    allowed_origins: tuple[str, ...] = ()  # exact origins or patterns with *; "null" only when listed
-    max_request_line: int = 8192
-    max_header_size: int = 8192
-    max_headers: int = 64
-    compression: bool = False  # permessage-deflate; decompressed messages stay bounded by max_message_size
-    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
-    max_fragments: int = 64  # frames per WebSocket message; more: close 1009
 
 
 @dataclass(frozen=True)
@@ -128,37 +109,12 @@ class RealmConfig:
 
 
 @dataclass(frozen=True)
-class LimitsConfig:
-    hello_timeout: float = 10.0  # seconds from connection to WELCOME (HELLO and authentication)
-    goodbye_timeout: float = 5.0  # seconds to wait for the client's GOODBYE reply before closing
-    auth_timeout: float = 5.0  # seconds an authenticator may take to answer
-    authorization_timeout: float = 5.0  # seconds an authorizer may take to answer (then: deny)
-    decision_cache_size: int = 100_000  # cached authorization decisions per realm
-    max_subscriptions_per_session: int = 1000
-    max_registrations_per_session: int = 100
-    max_pending_calls_per_session: int = 1000
-    max_call_timeout: float = 3600.0  # seconds: the most a CALL's `timeout` may ask for
-    max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES  # per realm, for subscriptions and registrations each
-    max_outgoing_buffer: int = 4 * 2**20  # bytes written to a session that its socket has not taken yet
-    outgoing_stall_timeout: float = 30.0  # seconds a connection may stay over max_outgoing_buffer before it is closed
-    shutdown_timeout: float = 10.0  # seconds a graceful shutdown waits for pending calls
-    max_nesting: int = DEFAULT_MAX_NESTING  # container levels in a message's args, kwargs, options (router/tx/payload)
-    max_hello_size: int = DEFAULT_MAX_HELLO_SIZE  # bytes per message a connection may send before its WELCOME
-    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
-
-
-@dataclass(frozen=True)
 class FlowConfig:
     plugin: str  # entry point name in wampgate.flow, or "package.module:Object"
     options: Mapping[str, Any]
 
 
 DEFAULT_FLOW = (FlowConfig("limits", MappingProxyType({})),)
-
-
-@dataclass(frozen=True)
-class AdminConfig:
-    endpoint: str  # where /metrics and /healthz are served; loopback by default
 
 
 @dataclass(frozen=True)
@@ -192,11 +148,11 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
     admin = None
     for key in raw:
         if key == "admin":
-            admin = _admin(top.table("admin"))
+            admin = read_settings(top.table("admin"), AdminConfig)
         elif key == "flow":
             flow = _flow(top.tables("flow"))
         elif key == "limits":
-            limits = _limits(top.table("limits"))
+            limits = read_settings(top.table("limits"), LimitsConfig)
         elif key == "realms":
             realms = _realms(top.tables("realms", required=True))
         elif key == "listeners":
@@ -213,15 +169,6 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
                         admin=admin)
 
 
-def _admin(t: TableReader) -> AdminConfig:
-    endpoint = t.string("endpoint", "tcp:9100:interface=127.0.0.1")
-    problem = endpoint_problem(endpoint)
-    if problem:
-        t.problem("endpoint", problem)
-    t.close()
-    return AdminConfig(endpoint=endpoint)
-
-
 def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:
     """The flow-control plugins, asked in order; the first that does not admit decides."""
     chain = []
@@ -234,59 +181,6 @@ def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:
                 t.problem("plugin", f"expected an installed flow-control plugin: {e}")
             chain.append(FlowConfig(plugin, MappingProxyType({k: v for k, v in t.items() if k != "plugin"})))
     return tuple(chain)
-
-
-def _limits(t: TableReader) -> LimitsConfig:
-    limits = LimitsConfig(
-        hello_timeout=t.number("hello_timeout", 10.0, 0.1, 600.0),
-        goodbye_timeout=t.number("goodbye_timeout", 5.0, 0.1, 600.0),
-        auth_timeout=t.number("auth_timeout", 5.0, 0.1, 600.0),
-        authorization_timeout=t.number("authorization_timeout", 5.0, 0.1, 600.0),
-        decision_cache_size=t.integer("decision_cache_size", 100_000, 0, 10_000_000),
-        max_subscriptions_per_session=t.integer("max_subscriptions_per_session", 1000, 1, 1_000_000),
-        max_registrations_per_session=t.integer("max_registrations_per_session", 100, 1, 1_000_000),
-        max_pending_calls_per_session=t.integer("max_pending_calls_per_session", 1000, 1, 1_000_000),
-        max_call_timeout=t.number("max_call_timeout", 3600.0, 1.0, 86_400.0),
-        max_wildcard_shapes=t.integer("max_wildcard_shapes", DEFAULT_MAX_WILDCARD_SHAPES, 1, 100_000),
-        max_outgoing_buffer=t.integer("max_outgoing_buffer", 4 * 2**20, 64 * 1024, 2**31),
-        outgoing_stall_timeout=t.number("outgoing_stall_timeout", 30.0, 0.1, 3600.0),
-        shutdown_timeout=t.number("shutdown_timeout", 10.0, 0.0, 3600.0),
-        max_nesting=t.integer("max_nesting", DEFAULT_MAX_NESTING, MIN_NESTING, MAX_NESTING_CEILING),
-        max_hello_size=t.integer("max_hello_size", DEFAULT_MAX_HELLO_SIZE, MIN_HELLO_SIZE, RAWSOCKET_MAX_MESSAGE_SIZE),
-        lockout=_lockout(t.table("auth_failures"), **_login_guard(t)),
-    )
-    t.close()
-    return limits
-
-
-def _login_guard(t: TableReader) -> dict[str, Any]:
-    """The `[limits]` keys the authentication guard enforces besides the failure thresholds: the login rate per
-    peer address and the bounds on a HELLO's authid and authextra."""
-    default = LockoutPolicy()
-    return dict(
-        logins_per_peer_rate=t.number("logins_per_peer_rate", default.logins_per_peer_rate, 0.0, 1_000_000.0),
-        logins_per_peer_burst=t.integer("logins_per_peer_burst", default.logins_per_peer_burst, 1, 1_000_000),
-        max_authid_length=t.integer("max_authid_length", default.max_authid_length, 16, 4096),
-        max_authextra_size=t.integer("max_authextra_size", default.max_authextra_size, 256, 1024 * 1024),
-    )
-
-
-def _lockout(t: TableReader, **login_guard: Any) -> LockoutPolicy:
-    default = LockoutPolicy()
-    policy = LockoutPolicy(
-        delay_after=t.integer("delay_after", default.delay_after, 1, 1000),
-        delay=t.number("delay", default.delay, 0.0, 60.0),
-        max_delay=t.number("max_delay", default.max_delay, 0.0, 60.0),
-        lockout_after=t.integer("lockout_after", default.lockout_after, 1, 100_000),
-        lockout=t.number("lockout", default.lockout, 0.0, 86_400.0),
-        window=t.number("window", default.window, 1.0, 86_400.0),
-        max_tracked=t.integer("max_tracked", default.max_tracked, 100, 10_000_000),
-        peer_delay_after=t.integer("peer_delay_after", default.peer_delay_after, 1, 100_000),
-        peer_lockout_after=t.integer("peer_lockout_after", default.peer_lockout_after, 1, 1_000_000),
-        **login_guard,
-    )
-    t.close()
-    return policy
 
 
 def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
@@ -418,7 +312,8 @@ def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
         serializers=serializers,
         max_message_size=t.integer("max_message_size", DEFAULT_MAX_MESSAGE_SIZE, MIN_MESSAGE_SIZE, max_size),
         tls=_tls(t.table("tls"), base) if t.has("tls") else None,
-        websocket=_websocket(t.table("websocket"), base),
+        websocket=read_settings(t.table("websocket"), WebSocketConfig,
+                                {"static_dir": partial(_static_dir, base=base)}),
         auth=_auth(t.table("auth")),
     )
     t.raw("tls")
@@ -451,66 +346,15 @@ def _tls(t: TableReader, base: Path) -> TlsConfig:
     return tls
 
 
-def _websocket(t: TableReader, base: Path) -> WebSocketConfig:
-    path = t.string("path", "/ws")
-    if not path.startswith("/") or any(not part for part in path.split("/")[1:]) or "?" in path:
-        t.problem("path", 'expected an absolute URL path such as "/ws"')
-        path = "/ws"
-    static = t.string("static_dir", None)
-    static_dir = None
-    if static is not None:
-        static_dir = (base / static).resolve()
-        if not static_dir.is_dir():
-            t.problem("static_dir", f"expected a directory; {static_dir} does not exist")
-    websocket = WebSocketConfig(
-        path=path,
-        static_dir=static_dir,
-        max_frame_size=t.integer("max_frame_size", DEFAULT_MAX_MESSAGE_SIZE, 125, 64 * 1024 * 1024),
-        # the router keeps this timer itself; autobahn's (below) tick in whole seconds, so they start at 1
-        open_handshake_timeout=t.number("open_handshake_timeout", 5.0, 0.1, 300.0),
-        close_handshake_timeout=t.number("close_handshake_timeout", 1.0, 1.0, 300.0),
-        auto_ping_interval=_zero_or_at_least_one(t, "auto_ping_interval", 30.0),
-        auto_ping_timeout=_zero_or_at_least_one(t, "auto_ping_timeout", 15.0),
-        server_header=t.string("server_header", "Wampgate"),
-        allowed_origins=_origins(t),
-        max_request_line=t.integer("max_request_line", 8192, 256, 65536),
-        max_header_size=t.integer("max_header_size", 8192, 256, 65536),
-        max_headers=t.integer("max_headers", 64, 8, 1000),
-        compression=t.boolean("compression", False),
-        trusted_proxies=_addresses(t, "trusted_proxies"),
-        max_fragments=t.integer("max_fragments", 64, 1, 65536),
-    )
-    t.close()
-    return websocket
-
-
-def _zero_or_at_least_one(t: TableReader, name: str, default: float) -> float:
-    value = t.number(name, default, 0.0, 3600.0)
-    if 0 < value < 1:
-        t.problem(name, "expected 0 (off) or a number of seconds from 1 to 3600 (autobahn's timers tick in seconds)")
-        return default
-    return value
-
-
-def _origins(t: TableReader) -> tuple[str, ...]:
-    origins = t.strings("allowed_origins", (), non_empty=False)
-    for origin in origins:
-        if origin != "null" and not re.fullmatch(r"(https?|\*)://[^/\s]+", origin):
-            t.problem("allowed_origins", 'expected origins such as "https://app.example.com", '
-                      '"https://*.example.com:8443" or "null", without a path')
-            return ()
-    return tuple(origin.lower() for origin in origins)
-
-
-def _addresses(t: TableReader, name: str) -> tuple[str, ...]:
-    addresses = t.strings(name, (), non_empty=False)
-    for address in addresses:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            t.problem(name, "expected IP addresses such as \"127.0.0.1\" or \"::1\"")
-            return ()
-    return addresses
+def _static_dir(t: TableReader, name: str, default: None, base: Path) -> Path | None:
+    """`[listeners.websocket] static_dir`: a directory, relative to the config file's."""
+    static = t.string(name, default)
+    if static is None:
+        return None
+    static_dir = (base / static).resolve()
+    if not static_dir.is_dir():
+        t.problem(name, f"expected a directory; {static_dir} does not exist")
+    return static_dir
 
 
 def _auth(t: TableReader) -> tuple[AuthMethodConfig, ...]:

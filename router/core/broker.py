@@ -10,7 +10,7 @@ from router.core import errors
 from router.core.replies import refusal
 from router.core.effects import Effect, Send, reply
 from router.core.peer import Peer
-from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
+from router.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 
 # What `on_change(change, session_id, subscription)` is told, in the order the subscription meta API's events fire:
@@ -89,8 +89,8 @@ class Broker:
         policy: UriPolicy,
         new_id: Callable[[], int],
         *,
-        max_subscriptions_per_session: int = 1000,
-        max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES,
+        max_subscriptions_per_session: int,  # [limits]: declared in router/configtables.py, passed in by the realm
+        max_wildcard_shapes: int,
         on_change: OnChange = _unobserved,
     ):
         self._policy = policy

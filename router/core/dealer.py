@@ -2,7 +2,8 @@
 
 Wiring (realm.py and tx/session.py)
 -----------------------------------
-Construct one Dealer per realm: ``Dealer(policy, new_id, choose=rng.choice, max_call_timeout=...)``, where
+Construct one Dealer per realm: ``Dealer(policy, new_id, choose=rng.choice, **dealer_limits(limits))`` (realm.py:
+the `[limits]` of router/configtables.py, the only place their defaults are written), where
 ``new_id`` is the realm's global-scope id source (registration ids) and ``choose`` picks one callee for
 ``invoke="random"`` (the I/O layer passes e.g. ``random.SystemRandom().choice``).
 
@@ -78,9 +79,7 @@ from router.core.calls import (
 )
 from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
 from router.core.peer import Peer
-from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriIndex, UriPolicy, is_reserved
-
-DEFAULT_MAX_CALL_TIMEOUT = 3600.0
+from router.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 _SKIP = wamp.Cancel.SKIP
 _KILL = wamp.Cancel.KILL
@@ -96,12 +95,12 @@ class Dealer:
         new_id: Callable[[], int],
         *,
         choose: Callable[[Sequence[Peer]], Peer],
-        max_call_timeout: float = DEFAULT_MAX_CALL_TIMEOUT,
+        max_call_timeout: float,  # [limits]: declared in router/configtables.py, passed in by the realm
+        max_registrations_per_session: int,
+        max_pending_calls_per_session: int,
+        max_wildcard_shapes: int,
         default_call_timeout: float | None = None,
         max_retired_per_callee: int = DEFAULT_MAX_RETIRED_PER_CALLEE,
-        max_registrations_per_session: int = 1000,
-        max_pending_calls_per_session: int = 1000,
-        max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES,
         on_change: OnChange = unobserved,
     ):
         if not max_call_timeout > 0:

@@ -32,19 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from autobahn.wamp import message as wamp
 
 from router.core import errors
-from router.core.broker import Subscription
+from router.core.broker import Broker, Subscription
 from router.core.calls import Registration, router_error
+from router.core.dealer import Dealer
 from router.core.effects import Effect, Kick, Send, reply
 from router.core.peer import Peer
-from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, is_reserved
-
-if TYPE_CHECKING:
-    from router.core.realm import Realm
+from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, is_reserved
 
 NO_SUCH_SESSION = errors.NO_SUCH_SESSION
 SESSION_ON_JOIN = "wamp.session.on_join"
@@ -83,10 +81,20 @@ class _Procedure(NamedTuple):
     keywords: frozenset[str]
 
 
+class RealmView(Protocol):
+    """What the meta API reads of its realm (router.core.realm.Realm builds it and passes itself): declared here, so
+    the realm depends on the meta API and not the other way round."""
+
+    sessions: Mapping[int, Peer]  # joined sessions, in the order they joined
+    broker: Broker
+    dealer: Dealer
+    policy: UriPolicy
+
+
 class MetaApi:
     """One realm's meta procedures and meta events; reads the realm's sessions, broker and dealer when asked."""
 
-    def __init__(self, realm: Realm, new_id: Callable[[], int]):
+    def __init__(self, realm: RealmView, new_id: Callable[[], int]):
         self._realm = realm
         self._new_id = new_id
         self._subscription_topics = {change: f"wamp.subscription.on_{change}" for change in SUBSCRIPTION_EVENTS}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleBrokerFeatures
@@ -15,7 +14,7 @@ from router.core.dealer import Dealer
 from router.core.effects import Abort, Effect
 from router.core.meta import MetaApi
 from router.core.peer import Peer
-from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, UriPolicy
+from router.uri import EXACT, UriPolicy
 
 # What each client request asks permission for; messages not listed need no authorization (they only act on what
 # the same session created or was sent, which the broker and dealer verify).
@@ -36,30 +35,39 @@ def match_of(msg: wamp.Message) -> str:
     return getattr(msg, "match", None) or EXACT
 
 
-@dataclass(frozen=True)
-class RealmLimits:
-    max_subscriptions_per_session: int = 1000
-    max_registrations_per_session: int = 100
-    max_pending_calls_per_session: int = 1000
-    max_call_timeout: float = 3600.0  # seconds
-    max_wildcard_shapes: int = DEFAULT_MAX_WILDCARD_SHAPES  # per index: subscriptions, registrations
+class SessionLimits(Protocol):
+    """The per-session limits a realm enforces: the router's `[limits]` table (router.configtables.LimitsConfig),
+    where each is declared once with its default; the core has no defaults of its own that could disagree."""
+
+    max_subscriptions_per_session: int
+    max_registrations_per_session: int
+    max_pending_calls_per_session: int
+    max_call_timeout: float  # seconds
+    max_wildcard_shapes: int  # per index: subscriptions, registrations
+
+
+def broker_limits(limits: SessionLimits) -> dict[str, Any]:
+    """The Broker's keyword arguments (and `set_limits`'s) from the limits."""
+    return {
+        "max_subscriptions_per_session": limits.max_subscriptions_per_session,
+        "max_wildcard_shapes": limits.max_wildcard_shapes,
+    }
+
+
+def dealer_limits(limits: SessionLimits) -> dict[str, Any]:
+    """The Dealer's keyword arguments (and `set_limits`'s) from the limits."""
+    return {
+        "max_call_timeout": limits.max_call_timeout,
+        "max_registrations_per_session": limits.max_registrations_per_session,
+        "max_pending_calls_per_session": limits.max_pending_calls_per_session,
+        "max_wildcard_shapes": limits.max_wildcard_shapes,
+    }
 
 
 def _announced(client_roles: Mapping[str, Any] | None, role: str, feature: str) -> bool:
     """Whether the client announced `feature` as `role` in its HELLO (unknown: no)."""
     features = (client_roles or {}).get(role)
     return features is not None and getattr(features, feature, None) is True
-
-
-def realm_limits_of(limits) -> RealmLimits:
-    """The per-session limits of the router's [limits] table (any object with those attributes)."""
-    return RealmLimits(
-        max_subscriptions_per_session=limits.max_subscriptions_per_session,
-        max_registrations_per_session=limits.max_registrations_per_session,
-        max_pending_calls_per_session=limits.max_pending_calls_per_session,
-        max_call_timeout=limits.max_call_timeout,
-        max_wildcard_shapes=limits.max_wildcard_shapes,
-    )
 
 
 class Realm:
@@ -73,29 +81,16 @@ class Realm:
         new_id: Callable[[], int],
         choose: Callable[[Sequence[Peer]], Peer],
         *,
-        limits: RealmLimits = RealmLimits(),
+        limits: SessionLimits,
     ):
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
         self._roles: dict[tuple[bool, bool], dict] = {}  # WELCOME roles, by revocation features announced
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
-        self.broker = Broker(
-            policy,
-            new_id,
-            max_subscriptions_per_session=limits.max_subscriptions_per_session,
-            max_wildcard_shapes=limits.max_wildcard_shapes,
-            on_change=self.meta.subscription_changed,
-        )
+        self.broker = Broker(policy, new_id, **broker_limits(limits), on_change=self.meta.subscription_changed)
         self.dealer = Dealer(
-            policy,
-            new_id,
-            choose=choose,
-            max_call_timeout=limits.max_call_timeout,
-            max_registrations_per_session=limits.max_registrations_per_session,
-            max_pending_calls_per_session=limits.max_pending_calls_per_session,
-            max_wildcard_shapes=limits.max_wildcard_shapes,
-            on_change=self.meta.registration_changed,
+            policy, new_id, choose=choose, **dealer_limits(limits), on_change=self.meta.registration_changed
         )
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
@@ -111,18 +106,10 @@ class Realm:
             wamp.Error: self.dealer.error,
         }
 
-    def update_limits(self, limits: RealmLimits) -> None:
+    def update_limits(self, limits: SessionLimits) -> None:
         """A reload's new per-session limits, for live sessions too (what they already hold is kept)."""
-        self.broker.set_limits(
-            max_subscriptions_per_session=limits.max_subscriptions_per_session,
-            max_wildcard_shapes=limits.max_wildcard_shapes,
-        )
-        self.dealer.set_limits(
-            max_registrations_per_session=limits.max_registrations_per_session,
-            max_pending_calls_per_session=limits.max_pending_calls_per_session,
-            max_call_timeout=limits.max_call_timeout,
-            max_wildcard_shapes=limits.max_wildcard_shapes,
-        )
+        self.broker.set_limits(**broker_limits(limits))
+        self.dealer.set_limits(**dealer_limits(limits))
 
     def router_roles(self, client_roles: Mapping[str, Any] | None = None) -> dict:
         """The roles and features announced in WELCOME: exactly what works (built once per variant; WELCOME only

@@ -23,8 +23,8 @@ from twisted.logger import Logger
 from router.config import ConfigError, RouterConfig, load
 from router.core import errors
 from router.core.lockout import AuthFailures
-from router.core.realm import realm_limits_of
 from router.interfaces import PluginContext
+from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
 from router.tx.reauthorization import reauthorize
 
 POLL = 0.05
@@ -129,8 +129,6 @@ class RouterService(service.MultiService):
 
     def _build(self, new: RouterConfig) -> tuple:
         """Every new plugin, built before anything changes, so a failure leaves the router as it was."""
-        from router.tx.service import authenticators, flow_plugins, realm_authorization  # service imports us
-
         problems: list[str] = []
         authorizations = {
             name: realm_authorization(new, index, realm, self.reactor, self.caller.call, problems)
@@ -179,9 +177,8 @@ class RouterService(service.MultiService):
         if new.limits.lockout != context.limits.lockout:
             context.failures = AuthFailures(new.limits.lockout)
         context.limits = new.limits
-        realm_limits = realm_limits_of(new.limits)
         for runtime in context.realms.values():
-            runtime.core.update_limits(realm_limits)
+            runtime.core.update_limits(new.limits)
         self._adopt(plugins)
         for peer in self._peers():
             window = getattr(peer.channel, "budget", None)

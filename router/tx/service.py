@@ -1,4 +1,5 @@
-"""The router as a Twisted MultiService, built from a validated config: core, plugins, then listeners.
+"""The router as a Twisted MultiService, built from a validated config: core, plugins (plugins_from_config), then
+listeners.
 
 Everything that can fail (plugins, TLS files) is built here, before any port opens; failures are collected and
 raised together as a ConfigError with one line each.
@@ -16,14 +17,10 @@ from twisted.application import service
 from twisted.internet import endpoints
 from twisted.logger import Logger
 
-from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import AuthFailures
-from router.core.realm import Realm, realm_limits_of
-from router.core.decisions import DecisionCache
+from router.core.realm import Realm
 from router.counters import Counters
-from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
-from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.effects import EffectRunner
 from router.tx.traffic import Traffic
 from router.tx.flow import AdmittingFactory, FlowControl
@@ -31,7 +28,8 @@ from router.tx.internal import RouterCaller
 from router.tx.listeners import listener_factory
 from router.tx.lifecycle import RouterService
 from router.tx.metrics import admin_site
-from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
+from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.tls import TlsSetupError
 from router.tx.wire import make_codecs
 
@@ -136,12 +134,10 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     problems: list[str] = []
     choose = random.SystemRandom().choice
     traffic = Traffic()
-    limits = config.limits
-    realm_limits = realm_limits_of(limits)
     caller = RouterCaller({}, reactor, random_id)
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):
-        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=realm_limits)
+        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=config.limits)
         realms[name] = RealmRuntime(
             core=core,
             config=realm_config,
@@ -182,73 +178,3 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     if problems:
         raise ConfigError(problems)
     return top
-
-
-def realm_authorization(config: RouterConfig, index: int, realm_config, reactor: Any, call, problems: list[str]):
-    """A realm's authorizer chain behind a fresh decision cache."""
-    chain = _authorizers(realm_config, index, reactor, config.source.parent, call, problems)
-    return RealmAuthorization(
-        chain,
-        clock=reactor,
-        timeout=config.limits.authorization_timeout,
-        cache=DecisionCache(config.limits.decision_cache_size),
-    )
-
-
-def flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> list[Any]:
-    plugins = []
-    for index, entry in enumerate(config.flow):
-        path = f"flow[{index}]"
-        context = PluginContext(base_dir=config.source.parent)
-        try:
-            plugins.append(loader.build(loader.FLOW, entry.plugin, IFlowControl, entry.options, reactor=reactor,
-                                        context=context))
-        except PluginConfigError as e:
-            problems.append(e.line(path))
-        except loader.PluginError as e:
-            problems.append(f"{path}.plugin: {e}")
-    return plugins
-
-
-def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list[str]) -> list[ChainLink]:
-    chain = []
-    for position, entry in enumerate(realm.authorizers):
-        path = f"realms[{index}].authorizers[{position}]"
-        context = PluginContext(base_dir=base_dir, call=call, realm=realm)
-        try:
-            plugin = loader.build(loader.AUTHORIZERS, entry.plugin, IAuthorizer, entry.options, reactor=reactor,
-                                  context=context)
-        except PluginConfigError as e:
-            problems.append(e.line(path))
-            continue
-        except loader.PluginError as e:
-            problems.append(f"{path}.plugin: {e}")
-            continue
-        roles = frozenset(entry.roles) if entry.roles is not None else None
-        chain.append(ChainLink(name=entry.plugin, authorizer=plugin, roles=roles))
-    return chain
-
-
-def authenticators(
-    listener: ListenerConfig, index: int, reactor: Any, plugin_context: PluginContext, problems: list[str]
-) -> dict[str, AuthMethod]:
-    methods: dict[str, AuthMethod] = {}
-    for method in listener.auth:
-        path = f"listeners[{index}].auth.{method.method}"
-        try:
-            plugin = loader.build(
-                loader.AUTHENTICATORS, method.method, IAuthenticator, method.options, reactor=reactor,
-                context=plugin_context,
-            )
-        except PluginConfigError as e:
-            problems.append(e.line(path))
-            continue
-        except loader.PluginError as e:
-            problems.append(f"{path}: {e}")
-            continue
-        realms = frozenset(method.realms) if method.realms is not None else None
-        if plugin.authmethod in methods:
-            problems.append(f"{path}: a second authenticator for authmethod {plugin.authmethod!r} on this listener")
-            continue
-        methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=realms)
-    return methods

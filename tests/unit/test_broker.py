@@ -9,10 +9,12 @@ from autobahn.wamp import message as wamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from router.config import LimitsConfig
 from router.core import errors
 from router.core.broker import Broker
 from router.core.effects import Send
 from router.core.peer import Peer
+from router.core.realm import broker_limits
 from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, pattern_matches
 
 
@@ -21,7 +23,7 @@ def make_peer(session_id: int, authid: str, authrole: str) -> Peer:
 
 
 def make_broker(strict: bool = False, ids=None) -> Broker:
-    return Broker(UriPolicy(strict=strict), ids or itertools.count(1000).__next__)
+    return Broker(UriPolicy(strict=strict), ids or itertools.count(1000).__next__, **broker_limits(LimitsConfig()))
 
 
 ALICE = make_peer(1, "alice", "user")

@@ -1,4 +1,4 @@
-"""Token buckets and fixed-window quotas (router.core.buckets) with the clock passed in: every test drives time by
+"""Token buckets and fixed-window quotas (router.buckets) with the clock passed in: every test drives time by
 hand, so nothing sleeps and every number is exact."""
 
 from __future__ import annotations

@@ -16,11 +16,13 @@ from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures, RoleDeale
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from router.config import LimitsConfig
 from router.core import errors
 from router.core.calls import CalleeLedger, CallTimer
 from router.core.dealer import Dealer
 from router.core.effects import Abort, CancelTimer, Send, StartTimer
 from router.core.peer import Peer
+from router.core.realm import dealer_limits
 from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 CALL = wamp.Call.MESSAGE_TYPE
@@ -54,7 +56,8 @@ def first_choice(candidates):
 
 def make_dealer(**options) -> Dealer:
     options.setdefault("choose", first_choice)
-    return Dealer(UriPolicy(), itertools.count(FIRST_REGISTRATION_ID).__next__, **options)
+    return Dealer(UriPolicy(), itertools.count(FIRST_REGISTRATION_ID).__next__,
+                  **{**dealer_limits(LimitsConfig()), **options})
 
 
 def wire(effects) -> list:

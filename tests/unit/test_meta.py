@@ -16,6 +16,7 @@ from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from router.config import LimitsConfig
 from router.core import errors
 from router.core.effects import Kick, Send
 from router.core.meta import NO_SUCH_SESSION, iso_8601
@@ -76,7 +77,7 @@ def ids() -> Ids:
 @pytest.fixture
 def realm(ids) -> Realm:
     """realm1 with ADMIN, ALICE and BOB joined, in that order; nobody watches the meta topics yet."""
-    realm = Realm("realm1", UriPolicy(), ids, first)
+    realm = Realm("realm1", UriPolicy(), ids, first, limits=LimitsConfig())
     for peer in (ADMIN, ALICE, BOB):
         assert realm.join(peer) == []
     return realm
@@ -556,12 +557,12 @@ _ANSWERS = {errors.INVALID_ARGUMENT, errors.INVALID_URI, NO_SUCH_SESSION, errors
 
 
 @settings(max_examples=300, deadline=None)
-@given(procedure=st.sampled_from(sorted(Realm("r", UriPolicy(), Ids(), first).meta.procedures)),
+@given(procedure=st.sampled_from(sorted(Realm("r", UriPolicy(), Ids(), first, limits=LimitsConfig()).meta.procedures)),
        args=st.lists(_JSONISH, max_size=3), kwargs=st.dictionaries(st.text(max_size=8), _JSONISH, max_size=2))
 def test_any_arguments_get_a_result_or_a_wamp_error(procedure, args, kwargs):
     """Whatever a hostile client sends to any meta procedure, the answer is a RESULT, Kicks and a RESULT, or one
     ERROR with a spec URI, never an exception; nobody but the named targets is ever kicked."""
-    realm = Realm("realm1", UriPolicy(), Ids(), first)
+    realm = Realm("realm1", UriPolicy(), Ids(), first, limits=LimitsConfig())
     for peer in (ADMIN, ALICE, BOB):
         realm.join(peer)
     effects = wire(realm.receive(ADMIN, wamp.Call(7, procedure, args=args, kwargs=kwargs or None)))

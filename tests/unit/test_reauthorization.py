@@ -17,6 +17,7 @@ from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleCalleeFeatures, RoleSubscriberFeatures
 from twisted.internet import defer, task
 
+from router.config import LimitsConfig
 from router.core.decisions import DecisionCache
 from router.core.effects import Send
 from router.core.peer import Peer
@@ -98,7 +99,7 @@ def make_peer(session_id: int, authrole: str = "user") -> Peer:
 
 
 def make_runtime(authorizer, clock) -> SimpleNamespace:
-    core = Realm("realm1", UriPolicy(), itertools.count(1000).__next__, lambda c: c[0])
+    core = Realm("realm1", UriPolicy(), itertools.count(1000).__next__, lambda c: c[0], limits=LimitsConfig())
     return SimpleNamespace(core=core, authorization=chain(authorizer, clock), effects=Effects())
 
 

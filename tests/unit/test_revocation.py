@@ -15,12 +15,14 @@ from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures, RoleSubscriberFeatures
 from autobahn.wamp.serializer import MsgPackObjectSerializer
 
+from router.config import LimitsConfig
 from router.core import errors
 from router.core.broker import Broker
 from router.core.dealer import Dealer
 from router.core.effects import Send
 from router.core.peer import Peer
 from router.core.realm import Realm
+from router.core.realm import broker_limits, dealer_limits
 from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 REVOKED = errors.AUTHORIZATION_REVOKED
@@ -62,11 +64,12 @@ class Changes:
 
 
 def make_broker(changes=None) -> Broker:
-    return Broker(UriPolicy(), itertools.count(1000).__next__, on_change=changes or Changes())
+    return Broker(UriPolicy(), itertools.count(1000).__next__, **broker_limits(LimitsConfig()),
+                  on_change=changes or Changes())
 
 
 def make_dealer(changes=None) -> Dealer:
-    return Dealer(UriPolicy(), itertools.count(5000).__next__, choose=lambda c: c[0],
+    return Dealer(UriPolicy(), itertools.count(5000).__next__, choose=lambda c: c[0], **dealer_limits(LimitsConfig()),
                   on_change=changes or Changes())
 
 
@@ -268,7 +271,7 @@ def test_the_exact_registration_of_the_backend_answers_a_trusted_call():
 
 
 def make_realm() -> Realm:
-    return Realm("realm1", UriPolicy(), itertools.count(1).__next__, lambda c: c[0])
+    return Realm("realm1", UriPolicy(), itertools.count(1).__next__, lambda c: c[0], limits=LimitsConfig())
 
 
 def test_welcome_announces_the_revocation_features_a_client_announced():

@@ -12,6 +12,7 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import task
 from twisted.logger import Logger, LogLevel, formatEvent
 
+from router.config import LimitsConfig
 from router.core.peer import Peer
 from router.core.realm import Realm
 from router.uri import EXACT, PREFIX, UriPolicy
@@ -39,7 +40,7 @@ def make_peer(session_id: int, authrole: str, authid: str | None = None) -> Peer
 
 def make_router():
     clock = task.Clock()
-    core = Realm("realm1", UriPolicy(), itertools.count(1000).__next__, lambda c: c[0])
+    core = Realm("realm1", UriPolicy(), itertools.count(1000).__next__, lambda c: c[0], limits=LimitsConfig())
     runtime = SimpleNamespace(core=core, config=SimpleNamespace(name="realm1"), effects=EffectRunner(core, clock))
     caller = RouterCaller({"realm1": runtime}, clock, itertools.count(1).__next__)
     warnings: list[str] = []

@@ -90,7 +90,7 @@ def test_fewest_wildcards_win():
 
 def test_among_equal_wildcard_counts_the_wildcard_further_right_wins():
     """"com..c" and ".b.c" both have one wildcard and match "com.b.c": the one whose wildcard sits further right
-    ("com..c") decides, the same order router.core.uri.specificity gives."""
+    ("com..c") decides, the same order router.uri.specificity gives."""
     auth = authorizer(rule(".b.c", WILDCARD, ["subscribe"]), rule("com..c", WILDCARD, ["publish"]))
     assert specificity("com..c", WILDCARD) < specificity(".b.c", WILDCARD)
     assert (allows(auth, "com.b.c", "publish"), allows(auth, "com.b.c", "subscribe")) == (True, False)
@@ -261,7 +261,7 @@ def test_a_rule_that_names_the_reserved_space_as_written_still_reaches_it():
 
 
 def test_the_reserved_space_is_whatever_is_reserved_says(monkeypatch):
-    """The check follows router.core.uri.is_reserved: were "sys." reserved too, "{authid}." would give the authid
+    """The check follows router.uri.is_reserved: were "sys." reserved too, "{authid}." would give the authid
     "sys" nothing under sys. (and still nothing under wamp.)."""
     import plugins.authz.static as static
 
@@ -418,7 +418,7 @@ RULE_SETS = st.lists(_rule_strategy(), max_size=8, unique_by=lambda item: item[0
 
 
 def brute_force_allows(rules, uri: str, action: str) -> bool:
-    """The reference: the most specific rule that matches (by router.core.uri.specificity) decides."""
+    """The reference: the most specific rule that matches (by router.uri.specificity) decides."""
     matching = [r for r in rules if pattern_matches(r.uri, r.match, uri)]
     if not matching:
         return False

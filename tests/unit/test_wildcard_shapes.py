@@ -8,13 +8,13 @@ import itertools
 import pytest
 from autobahn.wamp import message as wamp
 
-from router.config import load
+from router.config import LimitsConfig, load
 from router.core import errors
 from router.core.broker import Broker
 from router.core.dealer import Dealer
 from router.core.effects import Send
 from router.core.peer import Peer
-from router.core.realm import Realm, RealmLimits, realm_limits_of
+from router.core.realm import Realm, broker_limits, dealer_limits
 from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, PREFIX, WILDCARD, UriPolicy
 
 CAP = 3
@@ -56,7 +56,7 @@ def test_broker_refuses_a_subscription_that_would_add_a_shape_beyond_the_cap():
     request id) and creates nothing, not even a meta event; patterns of a held shape, exact and prefix
     subscriptions still succeed; an UNSUBSCRIBE that deletes a shape makes room again."""
     changes = []
-    broker = Broker(UriPolicy(), itertools.count(100).__next__, max_wildcard_shapes=CAP,
+    broker = Broker(UriPolicy(), itertools.count(100).__next__, **broker_limits(LimitsConfig(max_wildcard_shapes=CAP)),
                     on_change=lambda *change: changes.append(change) or [])
     ids = [subscribe(broker, ALICE, topic, request=n).subscription for n, topic in enumerate(NEW_SHAPES[:CAP])]
     seen = len(changes)
@@ -79,7 +79,7 @@ def test_dealer_refuses_a_registration_that_would_add_a_shape_beyond_the_cap():
     """At the cap, a wildcard REGISTER of a new shape gets ERROR wampgate.error.too_many_patterns and creates
     nothing; a pattern of a held shape and exact registrations still succeed; leaving frees the shapes."""
     dealer = Dealer(UriPolicy(), itertools.count(100).__next__, choose=lambda callees: callees[0],
-                    max_wildcard_shapes=CAP)
+                    **dealer_limits(LimitsConfig(max_wildcard_shapes=CAP)))
     for n, procedure in enumerate(NEW_SHAPES[:CAP]):
         assert isinstance(register(dealer, ALICE, procedure, request=n), wamp.Registered)
     assert_too_many_patterns(register(dealer, BOB, NEW_SHAPES[CAP], request=9), wamp.Register, 9)
@@ -94,10 +94,10 @@ def test_dealer_refuses_a_registration_that_would_add_a_shape_beyond_the_cap():
 
 
 def test_realm_passes_the_cap_in_and_a_reload_changes_it():
-    """The realm builds its broker and dealer with RealmLimits.max_wildcard_shapes; update_limits (a reload) lowers
+    """The realm builds its broker and dealer with [limits] max_wildcard_shapes; update_limits (a reload) lowers
     it for new shapes only (the shapes held stay) and raising it admits new shapes again."""
     realm = Realm("realm1", UriPolicy(), itertools.count(100).__next__, lambda callees: callees[0],
-                  limits=RealmLimits(max_wildcard_shapes=CAP))
+                  limits=LimitsConfig(max_wildcard_shapes=CAP))
     realm.join(ALICE)
     for n, topic in enumerate(NEW_SHAPES[:CAP]):
         assert isinstance(subscribe(realm.broker, ALICE, topic, request=n), wamp.Subscribed)
@@ -105,12 +105,12 @@ def test_realm_passes_the_cap_in_and_a_reload_changes_it():
     assert_too_many_patterns(subscribe(realm.broker, ALICE, NEW_SHAPES[CAP], request=5), wamp.Subscribe, 5)
     assert_too_many_patterns(register(realm.dealer, ALICE, NEW_SHAPES[CAP], request=5), wamp.Register, 5)
 
-    realm.update_limits(RealmLimits(max_wildcard_shapes=1))
+    realm.update_limits(LimitsConfig(max_wildcard_shapes=1))
     assert (realm.broker.wildcard_shapes(), realm.dealer.wildcard_shapes()) == (CAP, CAP)
     refused = subscribe(realm.broker, ALICE, NEW_SHAPES[CAP], request=6)
     assert (refused.error, refused.args) == (errors.TOO_MANY_PATTERNS, ["at most 1 distinct wildcard shapes in "
                                                                         "this realm"])
-    realm.update_limits(RealmLimits(max_wildcard_shapes=CAP + 1))
+    realm.update_limits(LimitsConfig(max_wildcard_shapes=CAP + 1))
     assert isinstance(subscribe(realm.broker, ALICE, NEW_SHAPES[CAP], request=7), wamp.Subscribed)
     assert isinstance(register(realm.dealer, ALICE, NEW_SHAPES[CAP], request=7), wamp.Registered)
     realm.leave(ALICE)
@@ -128,4 +128,3 @@ def test_config_key_reaches_the_realm_limits(tmp_path, limits, expected):
     config = load(path)
     assert DEFAULT_MAX_WILDCARD_SHAPES == 1000
     assert config.limits.max_wildcard_shapes == expected
-    assert realm_limits_of(config.limits).max_wildcard_shapes == expected

@@ -1,0 +1,134 @@
+"""The README's configuration key tables, rendered from the declarations in router/configtables.py
+(router/settings.py), so the reference cannot drift from the defaults and bounds the router enforces.
+
+In README.md a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table of
+TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render.
+
+    python -m router.configdoc                     print every table, with its markers
+    python -m router.configdoc --write README.md   re-render the generated blocks of README.md in place
+    python -m router.configdoc --check README.md   exit status 1 when a block of README.md is out of date
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from router.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
+from router.settings import Key, declared_keys, value_kind
+
+# The tables whose keys are declared with `setting`, by the name their README block carries.
+TABLES: Mapping[str, type] = {
+    "limits": LimitsConfig,
+    "limits.auth_failures": AuthFailuresConfig,
+    "admin": AdminConfig,
+    "listeners.websocket": WebSocketConfig,
+}
+BEGIN = "<!-- generated: {name} -->"
+END = "<!-- end -->"
+_BLOCK = re.compile(r"<!-- generated: (?P<name>[\w.]+) -->\n.*?<!-- end -->", re.DOTALL)
+_HEADER = "| key | default | range | meaning |\n| --- | --- | --- | --- |"
+
+
+def render_table(cls: type) -> str:
+    """The Markdown table of the keys `cls` declares, in declaration order."""
+    return "\n".join([_HEADER] + [render_row(key) for key in declared_keys(cls)])
+
+
+def render_row(key: Key) -> str:
+    cells = [f"`{key.name}`", default_text(key), range_text(key), key.spec.doc]
+    for cell in cells:
+        if "|" in cell or "\n" in cell:
+            raise ValueError(f"{key.name}: a table cell cannot hold '|' or a line break: {cell!r}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def default_text(key: Key) -> str:
+    """The default as written in TOML, with sizes in bytes also in KiB / MiB."""
+    value = key.default
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return f"`{'true' if value else 'false'}`"
+    if isinstance(value, str):
+        return '`"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"`'
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(f'"{item}"' for item in value) + "]`"
+    text = f"`{value!r}`"
+    if key.spec.unit == "bytes" and isinstance(value, int):
+        text += _binary_size(value)
+    return text
+
+
+def _binary_size(size: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale and size % scale == 0:
+            return f" ({size // scale} {unit})"
+    return ""
+
+
+def range_text(key: Key) -> str:
+    """What the key allows: its declared `allowed` text, its choices, or its bounds and unit."""
+    spec = key.spec
+    if spec.allowed is not None:
+        return spec.allowed
+    if spec.choices:
+        return ", ".join(f"`{choice}`" for choice in spec.choices)
+    if value_kind(key.kind) in (int, float) and spec.low is not None and spec.high is not None:
+        text = f"{_number(spec.low)}–{_number(spec.high)}"
+        return f"{text} {spec.unit}" if spec.unit else text
+    return ""
+
+
+def _number(value: int | float) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    return f"{int(value):,}"
+
+
+def render_block(name: str) -> str:
+    return f"{BEGIN.format(name=name)}\n\n{render_table(TABLES[name])}\n\n{END}"
+
+
+def rendered(text: str) -> str:
+    """`text` (the README) with every generated block re-rendered from the declarations."""
+
+    def block(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in TABLES:
+            raise ValueError(f"unknown generated table {name!r}; known: {', '.join(TABLES)}")
+        return render_block(name)
+
+    return _BLOCK.sub(block, text)
+
+
+def block_names(text: str) -> list[str]:
+    """The names of the generated blocks in `text`, in order."""
+    return [match.group("name") for match in _BLOCK.finditer(text)]
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("\n\n".join(render_block(name) for name in TABLES))
+        return 0
+    if len(argv) != 2 or argv[0] not in ("--write", "--check"):
+        print(__doc__.split("\n\n")[-1], file=sys.stderr)
+        return 2
+    path = Path(argv[1])
+    text = path.read_text(encoding="utf-8")
+    fresh = rendered(text)
+    if argv[0] == "--write":
+        if fresh != text:
+            path.write_text(fresh, encoding="utf-8")
+        return 0
+    if fresh != text:
+        print(f"{path}: generated key tables are out of date; run python -m router.configdoc --write {path}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

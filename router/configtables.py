@@ -1,0 +1,230 @@
+"""The config's flat tables, every key declared once (router/settings.py): `[limits]`, `[limits.auth_failures]`,
+`[admin]` and `[listeners.websocket]`.
+
+Each field holds its key's default, bounds, rule and README line; router/config.py reads the tables from these
+declarations and router/configdoc.py renders the README's key tables from them. Irregular tables (listeners, realms,
+roles, permissions) are read by hand in router/config.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from router.core.lockout import LockoutPolicy
+from router.uri import DEFAULT_MAX_WILDCARD_SHAPES
+from router.endpoints import endpoint_problem
+from router.settings import setting, subtable
+from router.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
+DEFAULT_MAX_HELLO_SIZE = 64 * 1024
+MIN_HELLO_SIZE = 4096  # a HELLO with every role feature and a cryptosign key is ~1.5 KB
+MIN_NESTING = 8  # a HELLO's details.roles.<role>.features is 4 deep; room above that for authextra
+
+
+def _absolute_url_path(path: str) -> str:
+    if not path.startswith("/") or any(not part for part in path.split("/")[1:]) or "?" in path:
+        raise ValueError('expected an absolute URL path such as "/ws"')
+    return path
+
+
+def _off_or_whole_seconds(seconds: float) -> float:
+    """autobahn's ping timers tick in whole seconds, so below 1 only 0 (off) means something."""
+    if 0 < seconds < 1:
+        raise ValueError("expected 0 (off) or a number of seconds from 1 to 3600 (autobahn's timers tick in seconds)")
+    return seconds
+
+
+def _origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in origins:
+        if origin != "null" and not re.fullmatch(r"(https?|\*)://[^/\s]+", origin):
+            raise ValueError('expected origins such as "https://app.example.com", "https://*.example.com:8443" or '
+                             '"null", without a path')
+    return tuple(origin.lower() for origin in origins)
+
+
+def _ip_addresses(addresses: tuple[str, ...]) -> tuple[str, ...]:
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError("expected IP addresses such as \"127.0.0.1\" or \"::1\"") from None
+    return addresses
+
+
+def _server_endpoint(description: str) -> str:
+    problem = endpoint_problem(description)
+    if problem:
+        raise ValueError(problem)
+    return description
+
+
+@dataclass(frozen=True)
+class WebSocketConfig:
+    """`[listeners.websocket]`: read for every listener, used by WebSocket ones."""
+
+    path: str = setting(
+        "/ws", doc="the URL path of the WAMP WebSocket; other paths get HTTP 404 (or static files)",
+        allowed="an absolute path", parse=_absolute_url_path)
+    static_dir: Path | None = setting(
+        None, doc="serve its files on the other paths of the same port (a web app and its WebSocket on one origin); "
+        "see [Static files](#static-files)", allowed="a directory")  # read by _static_dir: relative to the file
+    max_frame_size: int = setting(DEFAULT_MAX_MESSAGE_SIZE, 125, 64 * 1024 * 1024, "bytes per WebSocket frame",
+                                  unit="bytes")
+    # the router keeps this timer itself; autobahn's (below) tick in whole seconds, so they start at 1
+    open_handshake_timeout: float = setting(
+        5.0, 0.1, 300.0, "for the HTTP upgrade; also the idle timeout of HTTP connections for static files", unit="s")
+    close_handshake_timeout: float = setting(1.0, 1.0, 300.0, "for the WebSocket closing handshake", unit="s")
+    auto_ping_interval: float = setting(
+        30.0, 0.0, 3600.0, "seconds between WebSocket pings the router sends", allowed="0 (off) or 1–3,600 s",
+        parse=_off_or_whole_seconds)
+    auto_ping_timeout: float = setting(
+        15.0, 0.0, 3600.0, "seconds to wait for the pong before dropping the connection",
+        allowed="0 (off) or 1–3,600 s", parse=_off_or_whole_seconds)
+    server_header: str = setting("Wampgate", doc='the HTTP `Server` header; `""` sends none')
+    allowed_origins: tuple[str, ...] = setting(
+        (), doc='browser origins that may open the WebSocket: exact (`"https://app.example.com"`), with `*` '
+        '(`"https://*.example.com:8443"`), or `"null"`; case-insensitive, no path. A request whose `Origin` is not '
+        "listed gets HTTP 403; a request without `Origin` is let in. Empty: no browser page may connect",
+        parse=_origins)
+    max_request_line: int = setting(8192, 256, 65536, "bytes of the request line; longer: HTTP 414")
+    max_header_size: int = setting(
+        8192, 256, 65536, "bytes of headers; request line and headers together beyond "
+        "`max_request_line + max_header_size`: HTTP 431")
+    max_headers: int = setting(64, 8, 1000, "header lines; more: HTTP 431")
+    compression: bool = setting(
+        False, doc="accept permessage-deflate; a message may not inflate beyond `max_message_size` (else close 1009)")
+    trusted_proxies: tuple[str, ...] = setting(
+        (), doc="connections from these addresses have their `X-Forwarded-For` believed: the right-most entry not "
+        "itself a trusted proxy is the client's address (for authenticators, failure counting, flow control's "
+        "per-address rates and logs)", allowed="IP addresses", parse=_ip_addresses)
+    max_fragments: int = setting(
+        64, 1, 65536, "frames per WebSocket message; a message with more closes the connection with 1009 (browsers "
+        "and Autobahn send a message as one frame)")
+
+
+@dataclass(frozen=True)
+class AuthFailuresConfig:
+    """`[limits.auth_failures]`: failed logins are counted per identity (the method, the realm and the authid HELLO
+    named) and per peer address, each with its own thresholds. The defaults are the guard's own (LockoutPolicy)."""
+
+    delay_after: int = setting(
+        LockoutPolicy.delay_after, 1, 1000,
+        "failures of one identity within `window` answered at once; later refusals are delayed")
+    delay: float = setting(LockoutPolicy.delay, 0.0, 60.0, "the first delay; it doubles with each further failure",
+                           unit="s")
+    max_delay: float = setting(LockoutPolicy.max_delay, 0.0, 60.0, "the longest delay", unit="s")
+    lockout_after: int = setting(LockoutPolicy.lockout_after, 1, 100_000,
+                                 "failures of one identity within `window` that lock it out")
+    lockout: float = setting(LockoutPolicy.lockout, 0.0, 86_400.0, "how long a lockout lasts", unit="s")
+    window: float = setting(
+        LockoutPolicy.window, 1.0, 86_400.0,
+        "failures older than this (counted from the first of a series) no longer count", unit="s")
+    max_tracked: int = setting(
+        LockoutPolicy.max_tracked, 100, 10_000_000,
+        "identities, addresses and login-rate buckets remembered, each; the stalest are forgotten first. Every entry "
+        "is keyed by a 16-byte digest, so its size does not depend on what the client sent")
+    peer_delay_after: int = setting(
+        LockoutPolicy.peer_delay_after, 1, 100_000,
+        "`delay_after` for a peer address (one address may be many users behind NAT or a proxy)")
+    peer_lockout_after: int = setting(LockoutPolicy.peer_lockout_after, 1, 1_000_000,
+                                      "`lockout_after` for a peer address")
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """`[limits]`: timeouts, per-session limits, authentication and message bounds."""
+
+    hello_timeout: float = setting(
+        10.0, 0.1, 600.0,
+        "each opening stage: the first byte on a universal port, the RawSocket handshake, and HELLO through "
+        "authentication to WELCOME; also how long a transport may stay silent after a GOODBYE exchange before a new "
+        "HELLO. Then the connection is dropped (WebSocket close 1008). The WebSocket opening handshake has its own "
+        "`open_handshake_timeout`", unit="s")
+    goodbye_timeout: float = setting(
+        5.0, 0.1, 600.0,
+        "after the router says GOODBYE (kill, shutdown), how long it waits for the client's GOODBYE before closing",
+        unit="s")
+    auth_timeout: float = setting(
+        5.0, 0.1, 600.0,
+        "how long an authenticator may take to answer (`begin` or `finish`); then the attempt fails", unit="s")
+    authorization_timeout: float = setting(
+        5.0, 0.1, 600.0, "how long each authorizer of a chain may take; then: deny", unit="s")
+    decision_cache_size: int = setting(100_000, 0, 10_000_000,
+                                       "cached authorization decisions per realm (0: no cache)")
+    max_subscriptions_per_session: int = setting(
+        1000, 1, 1_000_000, "beyond it SUBSCRIBE gets `wampgate.error.too_many_subscriptions`")
+    max_registrations_per_session: int = setting(
+        100, 1, 1_000_000, "beyond it REGISTER gets `wampgate.error.too_many_registrations`")
+    max_pending_calls_per_session: int = setting(
+        1000, 1, 1_000_000,
+        "calls one caller may have pending; beyond it CALL gets `wampgate.error.too_many_pending_calls`")
+    max_call_timeout: float = setting(
+        3600.0, 1.0, 86_400.0,
+        "the longest CALL `timeout` the router enforces; a longer one is cut to this (a CALL without `timeout` has "
+        "none)", unit="s")
+    max_wildcard_shapes: int = setting(
+        DEFAULT_MAX_WILDCARD_SHAPES, 1, 100_000,
+        "distinct wildcard shapes per realm, for subscriptions and for registrations each. A shape is a pattern's "
+        "component count and wildcard positions (`com..a` and `org..b` share one); each shape costs every PUBLISH "
+        "or CALL with that many components one lookup. A SUBSCRIBE or REGISTER that would add a shape beyond it gets "
+        "`wampgate.error.too_many_patterns`; more patterns of a shape already held are accepted. Lowered by a "
+        "reload, shapes already held stay")
+    max_outgoing_buffer: int = setting(
+        4 * 2**20, 64 * 1024, 2**31,
+        "bytes written to a session after its socket asked the router to pause; beyond it the slow-consumer policy "
+        "applies ([Slow consumers](#slow-consumers))", unit="bytes")
+    outgoing_stall_timeout: float = setting(
+        30.0, 0.1, 3600.0, "how long a connection may stay over `max_outgoing_buffer`; then it is closed", unit="s")
+    shutdown_timeout: float = setting(10.0, 0.0, 3600.0, "how long a graceful shutdown waits for pending calls",
+                                      unit="s")
+    max_nesting: int = setting(
+        DEFAULT_MAX_NESTING, MIN_NESTING, MAX_NESTING_CEILING,
+        "container levels a message may hold, the same for JSON, MessagePack and CBOR; a message's args, kwargs and "
+        "options/details are level 1, each list or map inside adds one. Deeper: ERROR `wamp.error.invalid_argument` "
+        "([Payload values](#payload-values))")
+    max_hello_size: int = setting(
+        DEFAULT_MAX_HELLO_SIZE, MIN_HELLO_SIZE, RAWSOCKET_MAX_MESSAGE_SIZE,
+        "the largest message a connection may send before its WELCOME (HELLO, AUTHENTICATE); a larger one is refused "
+        "before it is decoded: ABORT `wamp.error.protocol_violation`. After WELCOME the listener's `max_message_size` "
+        "applies", unit="bytes")
+    # The authentication guard's [limits] keys (LockoutPolicy holds them beside the failure thresholds).
+    logins_per_peer_rate: float = setting(
+        LockoutPolicy.logins_per_peer_rate, 0.0, 1_000_000.0,
+        "login attempts (successful or not) one peer address may make per second with any method but `anonymous`; "
+        "over it HELLO gets `wamp.error.authentication_failed` before the authenticator is asked, so one valid "
+        "account cannot keep the password checks busy for everyone. 0: unlimited", unit="per s")
+    logins_per_peer_burst: int = setting(
+        LockoutPolicy.logins_per_peer_burst, 1, 1_000_000,
+        "attempts a peer address may make at once before `logins_per_peer_rate` applies")
+    max_authid_length: int = setting(
+        LockoutPolicy.max_authid_length, 16, 4096,
+        "the longest HELLO `authid` (UTF-8); a longer one is refused with `wamp.error.authentication_failed` before "
+        "any authenticator or failure table sees it", unit="bytes")
+    max_authextra_size: int = setting(
+        LockoutPolicy.max_authextra_size, 256, 1024 * 1024,
+        "the largest HELLO `authextra` (an estimate of its serialized size: strings by length, 9 bytes a number, "
+        "every item at least one); larger is refused like a too-long authid", unit="bytes")
+    auth_failures: AuthFailuresConfig = subtable(AuthFailuresConfig)
+
+    @property
+    def lockout(self) -> LockoutPolicy:
+        """The one policy the authentication guard is built from: the failure thresholds and the login bounds."""
+        guard = {name: getattr(self, name) for name in
+                 ("logins_per_peer_rate", "logins_per_peer_burst", "max_authid_length", "max_authextra_size")}
+        return LockoutPolicy(**asdict(self.auth_failures), **guard)
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """`[admin]`: the `/metrics` and `/healthz` listener; without the table there is none."""
+
+    endpoint: str = setting(
+        "tcp:9100:interface=127.0.0.1",
+        doc="where `/metrics` and `/healthz` are served (plain HTTP, no authentication: keep it on loopback or a "
+        "private network). It may not share an address with a listener", allowed="a server endpoint",
+        parse=_server_endpoint)
