@@ -14,6 +14,8 @@ high-water mark; from then on written bytes are held. Past `limit` the connectio
   callee: nobody waits for an answer that cannot come;
 - replies to the peer's own requests (and at most one ERROR per pending call) are still written: reading has
   stopped, so there can be only a few.
+A PONG, INVOCATION or RESULT refused because it does not fit counts as held: the connection is over budget as if it
+had been written (else a peer that never reads would stay just under the limit, be read forever, never be closed).
 A connection that stays over budget for `stall_timeout` seconds is closed.
 """
 
@@ -119,16 +121,24 @@ class OutgoingBudget:
             self._owner.pause_reading(PAUSED_FOR_OUTGOING)
             self._stall = self._clock.callLater(self._stall_timeout, self._on_stall)
 
+    def refuse(self, size: int) -> None:
+        """A frame of `size` bytes the peer caused (a PONG, an INVOCATION, a RESULT) is not written: it would pass
+        the limit. Counted as if held, so the connection is over budget: reading stops and the stall timer runs."""
+        self.charge(size)
+
     def refuses(self, msg: wamp.Message, size: int) -> bool:
         """Whether `msg` (framed as `size` bytes) must not be written now: over budget, it is an EVENT or a
-        message whose sender is answered instead. Replies to the peer's own requests always pass."""
+        message whose sender is answered instead (see `refuse`). Replies to the peer's own requests always pass."""
         if not self.paused or self.held + size <= self.limit:
             return False
         if type(msg) is wamp.Event:
             if self.policy == DROP:
                 self.dropped += 1
             return True
-        return type(msg) in _ANSWERED_ELSEWHERE
+        if type(msg) in _ANSWERED_ELSEWHERE:
+            self.refuse(size)
+            return True
+        return False
 
     def _on_stall(self) -> None:
         self._stall = None
@@ -182,6 +192,7 @@ class BudgetedChannel:
         reading cannot grow what we hold. Returns whether it was written."""
         budget = self.budget
         if budget is not None and budget.paused and budget.held + len(data) > budget.limit:
+            budget.refuse(len(data))
             return False
         if budget is not None:
             budget.charge(len(data))

@@ -168,6 +168,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
         is no longer read at all)."""
         budget = self.budget
         if budget is not None and budget.paused and budget.held + len(payload) + 4 > budget.limit:
+            budget.refuse(len(payload) + 4)
             return
         super().onPing(payload)
 

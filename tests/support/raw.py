@@ -178,6 +178,10 @@ class RawWebSocket:
         """Fires with (wasClean, code, reason) once the connection has closed."""
         return self._waiters.until(lambda: self.close, timeout)
 
+    def until(self, condition: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT) -> defer.Deferred:
+        """Fires with condition()'s first truthy value, checked on each message and on the close."""
+        return self._waiters.until(condition, timeout)
+
     async def join(self, realm: str = "realm1", timeout: float = DEFAULT_TIMEOUT, **details) -> list:
         """Send HELLO and return the WELCOME (as a list); fails the test on anything else."""
         seen = len(self.messages)
@@ -261,8 +265,15 @@ class RawTcp(Protocol):
             self.transport.abortConnection()
 
 
-async def open_tcp(port: int, host: str = "127.0.0.1", timeout: float = DEFAULT_TIMEOUT) -> RawTcp:
+async def open_tcp(port: int, host: str = "127.0.0.1", timeout: float = DEFAULT_TIMEOUT, *,
+                   tls_ca=None) -> RawTcp:
+    """A RawTcp connected to `port`; over TLS (trusting the CA file `tls_ca`, server name localhost) when given."""
     endpoint = endpoints.TCP4ClientEndpoint(_reactor(), host, port, timeout=timeout)
+    if tls_ca is not None:
+        from twisted.internet import ssl
+
+        trust = ssl.Certificate.loadPEM(open(tls_ca, "rb").read())
+        endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS("localhost", trustRoot=trust), endpoint)
     return await endpoint.connect(Factory.forProtocol(RawTcp))
 
 
@@ -364,9 +375,10 @@ class RawSocketWamp:
 
 
 async def open_rawsocket(port: int, serializer: str = "msgpack", length: int = 15,
-                         timeout: float = DEFAULT_TIMEOUT) -> RawSocketWamp:
-    """Connect and complete the RawSocket handshake (asserting the router accepted the serializer)."""
-    client = RawSocketWamp(await open_tcp(port, timeout=timeout), serializer)
+                         timeout: float = DEFAULT_TIMEOUT, *, tls_ca=None) -> RawSocketWamp:
+    """Connect (over TLS when `tls_ca` is given) and complete the RawSocket handshake (asserting the router
+    accepted the serializer)."""
+    client = RawSocketWamp(await open_tcp(port, timeout=timeout, tls_ca=tls_ca), serializer)
     reply = await client.handshake(length, timeout)
     assert reply[0] == MAGIC and reply[1] & 0x0F == RAWSOCKET_SERIALIZERS[serializer], reply.hex()
     return client
@@ -464,13 +476,15 @@ def bounded(awaitable, timeout: float = DEFAULT_TIMEOUT) -> defer.Deferred:
     return d
 
 
-async def assert_router_serves(port: int, transport: str = "websocket", serializer: str = "json") -> None:
-    """A fresh Autobahn client joins and completes a publish/subscribe round trip: the router still works."""
+async def assert_router_serves(port: int, transport: str = "websocket", serializer: str = "json", *,
+                               tls_ca=None) -> None:
+    """A fresh Autobahn client joins and completes a publish/subscribe round trip: the router still works (over TLS
+    when `tls_ca` is given)."""
     from autobahn.wamp.types import PublishOptions
 
     from tests.support.clients import Collector, Target, connect, leave
 
-    target = Target(port=port, transport=transport, serializer=serializer)
+    target = Target(port=port, transport=transport, serializer=serializer, tls_ca=tls_ca)
     subscriber = await bounded(connect(target))
     publisher = await bounded(connect(target))
     events = Collector()
