@@ -13,6 +13,7 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 from zope.interface.verify import verifyObject
 
+from router.config import LimitsConfig
 from router.core import errors
 from router.model import DENY, Challenge, Decision, Identity
 from router.tx.channel import CONGESTED, PAUSED_FOR_FLOW, PAUSED_FOR_ORDER, TOO_LARGE, IChannel
@@ -23,15 +24,14 @@ from router.tx.session import MAX_PENDING, RouterSession
 from router.tx.websocket import WebSocketFactory
 from tests.support import raw
 from tests.support.raw import hello
-from tests.support.session import DEFAULT_CONFIG, SessionHarness, marshal
+from tests.support.session import DEFAULT_CONFIG, LISTENER, SessionHarness, marshal
 
-HELLO, AUTHENTICATE, GOODBYE, ABORT = 1, 5, 6, 3
-PUBLISH, SUBSCRIBE, CALL, REGISTER, YIELD = 16, 32, 48, 64, 70
-WELCOME_, ERROR = 2, 8
-CLOSE_NORMAL, PROTOCOL_ERROR, POLICY, INTERNAL_ERROR = 1000, 1002, 1008, 1011
-HELLO_TIMEOUT = 10.0  # the default [limits] hello_timeout
-GOODBYE_TIMEOUT = 5.0  # the default [limits] goodbye_timeout
-AUTH_TIMEOUT = 5.0  # the default [limits] auth_timeout
+WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, ERROR = 2, 3, 4, 5, 6, 8
+PUBLISH, SUBSCRIBE, CALL, RESULT, REGISTER, YIELD = 16, 32, 48, 50, 64, 70
+CLOSE_NORMAL, PROTOCOL_ERROR, POLICY, INTERNAL_ERROR = 1000, 1002, 1008, 1011  # WebSocket close codes
+HELLO_TIMEOUT = LimitsConfig.hello_timeout  # the defaults: the harness's config sets no [limits]
+GOODBYE_TIMEOUT = LimitsConfig.goodbye_timeout
+AUTH_TIMEOUT = LimitsConfig.auth_timeout
 
 
 def goodbye(reason: str = "wamp.close.close_realm") -> list:
@@ -182,7 +182,7 @@ def test_a_challenge_answered_later_leads_to_welcome(harness):
     [begun] = authenticator.begun
     challenge = Challenge("later", {"nonce": "n-1"})
     begun.callback(challenge)
-    assert marshal(client.take()) == [[4, "later", {"nonce": "n-1"}]]
+    assert marshal(client.take()) == [[CHALLENGE, "later", {"nonce": "n-1"}]]
     assert client.feed([AUTHENTICATE, "signed-n-1", {}]) == []
     [(seen_challenge, signature, finished)] = authenticator.finished
     assert (seen_challenge, signature) == (challenge, "signed-n-1")
@@ -193,8 +193,8 @@ def test_a_challenge_answered_later_leads_to_welcome(harness):
 
 
 def test_an_authenticator_that_never_answers_is_refused_after_auth_timeout(harness):
-    """An authenticator whose answer does not come within auth_timeout: ABORT authentication_failed (no more
-    waiting), and its late answer changes nothing."""
+    """An authenticator whose answer does not come within auth_timeout: its Deferred is cancelled and the client
+    gets ABORT authentication_failed exactly then."""
     authenticator = LaterAuthenticator()
     harness.use_authenticator(authenticator)
     client = harness.connect()
@@ -202,6 +202,7 @@ def test_an_authenticator_that_never_answers_is_refused_after_auth_timeout(harne
     harness.advance(AUTH_TIMEOUT - 0.01)
     assert client.take() == []
     harness.advance(0.01)
+    assert authenticator.begun[0].called
     [abort] = client.take()
     assert (type(abort), abort.reason) == (wamp.Abort, errors.AUTHENTICATION_FAILED)
     assert client.channel.closed == (CLOSE_NORMAL, None)
@@ -350,6 +351,21 @@ def test_max_pending_messages_pause_reading_for_order_until_the_decision(harness
     assert client.channel.reading == [("pause", PAUSED_FOR_ORDER), ("resume", PAUSED_FOR_ORDER)]
 
 
+def test_a_session_killed_through_the_meta_api_gets_the_routers_goodbye(harness):
+    """wamp.session.kill (here allowed by the authorizer) reaches the other session as the router's GOODBYE with
+    the given reason and message; that session has left, and its GOODBYE reply closes it (1000)."""
+    harness.use_authorizer(LaterAuthorizer())
+    killer, victim = harness.joined(), harness.joined()
+    victim_id = victim.session.peer.session_id
+    reply = killer.feed([CALL, 1, {}, "wamp.session.kill", [victim_id], {"reason": "com.example.out",
+                                                                         "message": "bye"}])
+    assert marshal(reply) == [[RESULT, 1, {}]]
+    assert marshal(victim.take()) == [[GOODBYE, {"message": "bye"}, "com.example.out"]]
+    assert victim_id not in harness.realm().core.sessions
+    assert victim.feed(goodbye(errors.GOODBYE_AND_OUT)) == []
+    assert victim.channel.closed == (CLOSE_NORMAL, None)
+
+
 # -- flow control --------------------------------------------------------------------------------------------------------
 
 RATE_ONE_PER_SECOND = """
@@ -413,11 +429,107 @@ def test_a_refused_yield_ends_the_call_with_rate_limited():
     assert (first.registration, second.registration) == (registered.registration,) * 2
     assert callee.feed([YIELD, first.request, {}, ["a"]], [YIELD, second.request, {}, ["b"]]) == []
     assert marshal(caller.take()) == [
-        [50, 1, {}, ["a"]],
+        [RESULT, 1, {}, ["a"]],
         [ERROR, CALL, 2, {}, errors.RATE_LIMITED, ["the callee exceeded its rate limit"]],
     ]
     assert callee.channel.paused_for == {PAUSED_FOR_FLOW}
     assert not harness.realm().core.dealer.pending_calls()
+
+
+def test_an_unacknowledged_publish_refused_by_flow_control_gets_no_answer_and_is_counted():
+    """An unacknowledged PUBLISH over the rate is dropped silently (the spec: no answer), counted as flow_drop
+    unacknowledged_publish_rate_limited, and reading still pauses."""
+    harness = SessionHarness(SPENT_QUOTA + DEFAULT_CONFIG)
+    client = harness.joined()
+    assert kinds(client.feed(publish(1))) == ["Published"]
+    assert client.feed([PUBLISH, 2, {}, "com.example.topic", [2]]) == []
+    assert client.channel.paused_for == {PAUSED_FOR_FLOW}
+    assert harness.context.counters.value("flow_drop", reason="unacknowledged_publish_rate_limited",
+                                          listener=LISTENER, realm="realm1") == 1
+
+
+def test_refusals_for_longer_than_disconnect_after_end_the_session_with_abort():
+    """disconnect_after = 0.5 and a spent quota: the first refusal pauses reading; the next request, read when
+    reading resumes 2 s later while still refused, ends the session with ABORT wampgate.close.rate_limited."""
+    harness = SessionHarness(SPENT_QUOTA.replace("disconnect_after = 0", "disconnect_after = 0.5") + DEFAULT_CONFIG)
+    client = harness.joined()
+    assert kinds(client.feed(publish(1), publish(2))) == ["Published", "RateLimited"]
+    assert client.feed(publish(3)) == []
+    harness.advance(MAX_READ_PAUSE)
+    [abort] = client.take()
+    assert (type(abort), abort.reason) == (wamp.Abort, errors.RATE_LIMITED_CLOSE)
+    assert client.channel.closed == (CLOSE_NORMAL, None)
+    assert harness.context.counters.value("flow_disconnect", reason="rate_limit_sustained", listener=LISTENER,
+                                          realm="realm1") == 1
+
+
+def test_a_session_over_max_sessions_per_authid_is_refused_at_hello():
+    """max_sessions_per_authid = 1: alice's second session is refused at HELLO with ABORT
+    wampgate.error.too_many_sessions; her first goes on."""
+    harness = SessionHarness('[[flow]]\nplugin = "limits"\nmax_sessions_per_authid = 1\n' + DEFAULT_CONFIG)
+    authenticator = LaterAuthenticator()
+    harness.use_authenticator(authenticator)
+    first, second = harness.connect(), harness.connect()
+    for client in (first, second):
+        client.feed(hello(authmethods=["later"], authid="alice"))
+        authenticator.begun[-1].callback(ALICE)
+    assert kinds(first.take()) == ["Welcome"]
+    [abort] = second.take()
+    assert (type(abort), abort.reason) == (wamp.Abort, errors.TOO_MANY_SESSIONS)
+    assert list(harness.realm().core.sessions) == [first.session.peer.session_id]
+
+
+def test_an_identity_with_a_role_the_realm_does_not_define_is_refused(harness):
+    """An authenticator answering with a role realm1 does not define: ABORT authentication_failed, nobody joins."""
+    authenticator = LaterAuthenticator()
+    harness.use_authenticator(authenticator)
+    client = harness.connect()
+    client.feed(hello(authmethods=["later"], authid="alice"))
+    authenticator.begun[0].callback(Identity(authid="alice", authrole="admin", authmethod="later",
+                                             authprovider="test"))
+    [abort] = client.take()
+    assert (type(abort), abort.reason) == (wamp.Abort, errors.AUTHENTICATION_FAILED)
+    assert not harness.realm().core.sessions
+
+
+# -- what the parser refuses ------------------------------------------------------------------------------------------
+
+
+def test_an_invalid_uri_in_a_request_is_answered_and_the_session_goes_on(harness):
+    """SUBSCRIBE to "com.x y" (refused by the parser, before the realm sees it): ERROR wamp.error.invalid_uri for
+    that request; the session stays and serves the next request."""
+    client = harness.joined()
+    assert marshal(client.feed(subscribe(1, "com.x y"))) == [
+        [ERROR, SUBSCRIBE, 1, {}, errors.INVALID_URI, ["invalid URI"]]]
+    assert kinds(client.feed(subscribe(2))) == ["Subscribed"]
+
+
+def test_an_invalid_realm_uri_in_hello_is_aborted_with_invalid_uri(harness):
+    """HELLO for realm "realm 1": ABORT wamp.error.invalid_uri, then close."""
+    client = harness.connect()
+    [abort] = client.feed(hello("realm 1"))
+    assert (type(abort), abort.reason) == (wamp.Abort, errors.INVALID_URI)
+    assert client.channel.closed == (CLOSE_NORMAL, None)
+
+
+def test_a_value_not_every_serializer_can_write_is_refused_with_invalid_argument(harness):
+    """An acknowledged PUBLISH carrying 2**70 (no MessagePack or CBOR client could read it): ERROR
+    wamp.error.invalid_argument; nothing is published and the session goes on."""
+    client = harness.joined()
+    subscriber = harness.joined()
+    subscriber.feed(subscribe(1))
+    [error] = client.feed([PUBLISH, 7, {"acknowledge": True}, "com.example.topic", [2**70]])
+    assert (type(error), error.request, error.error) == (wamp.Error, 7, errors.INVALID_ARGUMENT)
+    assert kinds(client.feed(publish(8))) == ["Published"]
+    assert [event.args for event in subscriber.take()] == [[8]]
+
+
+def test_the_dropped_events_procedure_answers_from_the_channels_budget(harness):
+    """CALL wampgate.session.dropped_events is answered by the session itself with the count its channel's
+    budget keeps."""
+    client = harness.joined()
+    client.channel.budget.dropped = 3
+    assert marshal(client.feed([CALL, 1, {}, "wampgate.session.dropped_events"])) == [[RESULT, 1, {}, [3]]]
 
 
 # -- what a channel refuses -------------------------------------------------------------------------------------------------
@@ -485,7 +597,7 @@ VIOLATIONS = {
     "hello-while-challenged": (_challenged, hello()),
     "hello-when-established": (SessionHarness.joined, hello()),
     "authenticate-when-established": (SessionHarness.joined, [AUTHENTICATE, "sig", {}]),
-    "a-router-message-type": (SessionHarness.joined, [WELCOME_, 1, {}]),
+    "a-router-message-type": (SessionHarness.joined, [WELCOME, 1, {}]),
     "not-an-array": (SessionHarness.joined, b'{"hello": 1}'),
     "not-json": (_await_hello, b"[1, "),
 }
