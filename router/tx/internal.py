@@ -19,10 +19,13 @@ from autobahn.wamp.role import RoleCallerFeatures
 from twisted.internet import defer
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from router.core import errors
 from router.core.peer import Peer
 from router.uri import EXACT
+from router.model import TransportInfo
+from router.tx.channel import IChannel
 from router.tx.runtime import RealmRuntime
 
 ROUTER_AUTHID = "wampgate"
@@ -30,13 +33,32 @@ ROUTER_AUTHROLE = "wampgate.router"
 MAX_NOTED_REFUSALS = 1000  # (realm, procedure) pairs whose refusal was logged; past it, further ones go unlogged
 
 
+@implementer(IChannel)
 class _ResultChannel:
-    """Stands in for a transport: RESULT and ERROR for the router's own calls resolve their Deferreds."""
+    """The router's own channel: RESULT and ERROR for its calls resolve their Deferreds. Nothing is written, so
+    there is no budget, nothing to read, nothing to close."""
 
     session = None  # no WAMP session to abort
+    serializer = None
+    budget = None
 
     def __init__(self) -> None:
         self.pending: dict[int, defer.Deferred] = {}
+
+    def pause_reading(self, reason: str) -> None:
+        pass
+
+    def resume_reading(self, reason: str) -> None:
+        pass
+
+    def close_transport(self, code: int, reason: str | None) -> None:
+        pass
+
+    def abort_transport(self) -> None:
+        pass
+
+    def transport_info(self) -> TransportInfo:
+        return TransportInfo(listener="", kind="internal", peer="router", is_secure=True, serializer="")
 
     def send_message(self, msg: wamp.Message) -> None:
         """IChannel.send_message: always taken (None)."""

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jwt as pyjwt
@@ -44,9 +45,10 @@ from router.interfaces import IAuthenticator
 from router.model import Challenge, Denied, Identity
 from router.passwords import hash_secret
 from tests.support import auth_clients as auth
+from tests.support import wait
 from tests.support.clients import Refused, Target, connect
 from tests.support.clients import leave as leave_plain
-from tests.support.raw import assert_router_serves, bounded
+from tests.support.raw import bounded
 from tests.support.router import listener, start_router
 
 txaio.use_twisted()  # CryptosignKey.sign_challenge answers with a txaio future
@@ -343,10 +345,8 @@ def assert_refused(refusal: Refused, *authids: str) -> str:
     return refusal.message
 
 
-async def still_serves(router) -> None:
-    """The router completes a fresh join and a pub/sub round trip on both transports."""
-    await assert_router_serves(router.port("anon"), "websocket", "json")
-    await assert_router_serves(router.port("anon"), "rawsocket", "msgpack")
+# The router completes a fresh join and a pub/sub round trip on both transports.
+still_serves = partial(wait.still_serves, listener="anon")
 
 
 # -- ticket ----------------------------------------------------------------------------------------------------------

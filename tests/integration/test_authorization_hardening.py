@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
+from functools import partial
 
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
@@ -22,8 +23,9 @@ from autobahn.wamp.types import PublishOptions, RegisterOptions
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tests.support import auth_clients as auth
+from tests.support import wait
 from tests.support.clients import Collector, Target, connect, leave_all
-from tests.support.raw import EVENT, SUBSCRIBE, SUBSCRIBED, assert_router_serves, bounded, open_websocket
+from tests.support.raw import EVENT, SUBSCRIBE, SUBSCRIBED, bounded, open_websocket
 from tests.support.router import listener, start_router
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
@@ -48,7 +50,7 @@ def anonymous_listener(name: str) -> str:
     return listener(name, ("websocket",), auth=f'anonymous = {{ role = "{name}" }}')
 
 
-# Every config also has the listener "alive" whose role may use com.example. (for assert_router_serves).
+# Every config also has the listener "alive" whose role may use com.example. (for still_serves).
 ALIVE = role("alive", permission("com.example.", "prefix", '["publish", "subscribe"]'))
 
 
@@ -67,8 +69,7 @@ async def routers():
         await router.stop()
 
 
-async def still_serves(router) -> None:
-    await assert_router_serves(router.port("alive"))
+still_serves = partial(wait.still_serves, listener="alive", transports=("websocket",))
 
 
 # -- 1. placeholders never reach the reserved space ------------------------------------------------------------------

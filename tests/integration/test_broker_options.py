@@ -24,11 +24,12 @@ from autobahn.wamp import message
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.request import Handler, PublishRequest, SubscribeRequest, UnsubscribeRequest
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 from tests.integration.conftest import target
 from tests.support.clients import Collector, connect, leave, leave_all, record_inbound
 from tests.support.router import listener, start_router
+from tests.support.wait import eventually
 
 INVALID_URI = "wamp.error.invalid_uri"
 NOT_AUTHORIZED = "wamp.error.not_authorized"
@@ -40,12 +41,6 @@ DETAILS = SubscribeOptions(details=True)
 # -- helpers -----------------------------------------------------------------------------------------------------
 
 
-def _reactor():
-    from twisted.internet import reactor
-
-    return reactor
-
-
 async def join(router, count: int, *, serializer: str = "json", transport: str = "websocket",
                listener_name: str = "universal"):
     """`count` sessions on realm1 through one listener."""
@@ -53,15 +48,6 @@ async def join(router, count: int, *, serializer: str = "json", transport: str =
     return [await connect(where) for _ in range(count)]
 
 
-
-
-async def eventually(condition, what: str, attempts: int = 200) -> None:
-    """Poll a positive condition (10 ms steps, bounded); used only to wait for the router's own bookkeeping."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await task.deferLater(_reactor(), 0.01, lambda: None)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def session_id(session) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import textwrap
 
@@ -22,6 +21,7 @@ import pytest_twisted
 from twisted.internet import defer, protocol
 
 from tests.support.router import REALM1_ANONYMOUS_ALL, start_router
+from tests.support.wait import free_port
 
 BROWSER_TIMEOUT = 60.0
 INSTALL_TIMEOUT = 300.0
@@ -66,12 +66,6 @@ def chromium() -> str:
         pytest.skip("chromium is not installed and could not be installed (apt-get install chromium needs root "
                     "and access to Debian's package archive)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(port_a: int, port_b: int) -> str:

@@ -39,6 +39,7 @@ from tests.integration.conftest import target
 from tests.support import raw
 from tests.support.clients import connect, leave_all, record_inbound
 from tests.support.router import listener, start_router
+from tests.support.wait import eventually
 
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
 PROCEDURE_ALREADY_EXISTS = "wamp.error.procedure_already_exists"
@@ -107,15 +108,6 @@ async def join(router, count: int = 1, *, transport: str = "websocket", serializ
     return [await within(connect(where)) for _ in range(count)]
 
 
-
-
-async def eventually(condition, what: str, attempts: int = 300) -> None:
-    """Poll a condition (10 ms steps, bounded); used only to wait for bookkeeping no client message reports."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await task.deferLater(_reactor(), 0.01, lambda: None)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def assert_all_clean(router) -> None:

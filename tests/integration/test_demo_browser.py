@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import socket
 import sys
 import time
 from pathlib import Path
@@ -24,10 +23,10 @@ from pathlib import Path
 import jwt
 import pytest
 import pytest_twisted
-from twisted.internet import task
 
 from tests.support import node
 from tests.support.router import start_router
+from tests.support.wait import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "pricewatch"
@@ -64,12 +63,6 @@ def browser_tools():
     return node.chromium_executable()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def demo_config(web_port: int, jwt_secret: Path) -> str:
     """examples/pricewatch/pricewatch.toml with only its ports (web: `web_port`, also in the Origin allow-list;
     backend: any free one) and file locations changed; each substitution must apply exactly as often as expected."""
@@ -84,16 +77,6 @@ def demo_config(web_port: int, jwt_secret: Path) -> str:
         assert text.count(old) == count, f"pricewatch.toml changed: expected {old!r} {count} time(s)"
         text = text.replace(old, new)
     return text
-
-
-async def wait_until(condition, timeout: float = 15.0, what: str = "condition") -> None:
-    from twisted.internet import reactor
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await task.deferLater(reactor, 0.05, lambda: None)
 
 
 @pytest_twisted.async_yield_fixture()
@@ -111,7 +94,7 @@ async def demo(tmp_path, browser_tools):
                                        secret=backend.DEMO_BACKEND_SECRET, max_retries=0)
     running = component.start(reactor)
     try:
-        await wait_until(lambda: board.published, what="the backend's first tick")
+        await eventually(lambda: board.published, "the backend's first tick", timeout=15.0, step=0.05)
         yield router, board, web_port, secret
     finally:
         await component.stop()

@@ -33,11 +33,12 @@ from twisted.web.client import Agent, readBody
 from router.passwords import hash_secret
 from router.tx.metrics import RouterCollector
 from router.tx.traffic import LATENCY_BUCKETS
-from tests.integration.test_twistd import TWISTD, Output, free_port, port_is_free
+from tests.integration.test_twistd import TWISTD, Output, port_is_free
 from tests.support import raw
 from tests.support.clients import Collector, Target, connect, leave
 from tests.support.raw import bounded
 from tests.support.router import listener, start_router
+from tests.support.wait import eventually, free_port
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
 RATE_LIMITED = "wampgate.error.rate_limited"
@@ -60,18 +61,6 @@ def _reactor():
 
 def sleep(seconds: float) -> defer.Deferred:
     return task.deferLater(_reactor(), seconds, lambda: None)
-
-
-async def eventually(condition, timeout: float = TIMEOUT, what: str = "condition"):
-    """Poll `condition` on the reactor until it is truthy; fail after `timeout` seconds."""
-    deadline = _reactor().seconds() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if _reactor().seconds() >= deadline:
-            pytest.fail(f"{what} did not hold within {timeout} s")
-        await sleep(0.02)
 
 
 # -- HTTP and the Prometheus text format ------------------------------------------------------------------------

@@ -9,13 +9,14 @@ RawSocket-only listener), except where the case only exists for one (a binary fr
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import msgpack
 import pytest
 import pytest_twisted
 
-from tests.support import raw
-from tests.support.raw import ABORT, ERROR, EVENT, PUBLISH, SUBSCRIBE, SUBSCRIBED, assert_router_serves, hello
+from tests.support import raw, wait
+from tests.support.raw import ABORT, ERROR, EVENT, PUBLISH, SUBSCRIBE, SUBSCRIBED, hello
 
 PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
 CLOSE_NORMAL = 1000
@@ -91,9 +92,8 @@ async def expect_abort(client, reason: str, websocket_code: int) -> list:
     return abort
 
 
-async def still_serves(router) -> None:
-    await assert_router_serves(router.port("universal"), "websocket", "json")
-    await assert_router_serves(router.port("rawsocket"), "rawsocket", "msgpack")
+# After each test: WebSocket on the universal listener, RawSocket on the RawSocket-only one.
+still_serves = partial(wait.still_serves, rawsocket_listener="rawsocket")
 
 
 # -- violations: ABORT wamp.error.protocol_violation, then close --------------------------------------------------

@@ -7,23 +7,26 @@ SERIALIZER, 0, 0, or 0x7F, ERROR << 4, 0, 0 and closes. Frames: a header octet (
 
 from __future__ import annotations
 
+from functools import partial
+
 import msgpack
 import pytest
 import pytest_twisted
 from autobahn.wamp.types import PublishOptions
 from twisted.internet import task
 
-from tests.support import raw
+from tests.support import raw, wait
 from tests.support.clients import Target, connect, leave
 from tests.support.raw import (
     EVENT,
     FRAME_MESSAGE,
     FRAME_PING,
     FRAME_PONG,
+    PUBLISH,
+    PUBLISHED,
     SUBSCRIBE,
     SUBSCRIBED,
     WELCOME,
-    assert_router_serves,
     bounded,
     frame,
     handshake,
@@ -45,6 +48,18 @@ def sleep(seconds: float):
     return task.deferLater(_reactor(), seconds, lambda: None)
 
 
+def publish_of_size(size: int) -> bytes:
+    """An acknowledged PUBLISH (request 1) encoded with MessagePack in exactly `size` bytes (size > 2**16)."""
+    padding = 2**16
+
+    def packed(length: int) -> bytes:
+        return msgpack.packb([PUBLISH, 1, {"acknowledge": True}, "com.example.big", ["x" * length]])
+
+    payload = packed(size - (len(packed(padding)) - padding))
+    assert len(payload) == size
+    return payload
+
+
 @pytest.fixture
 def clients():
     tracker = raw.Tracker()
@@ -52,9 +67,8 @@ def clients():
     tracker.close_all()
 
 
-async def still_serves(router) -> None:
-    await assert_router_serves(router.port("universal"), "websocket", "json")
-    await assert_router_serves(router.port("rawsocket"), "rawsocket", "msgpack")
+# After each test: WebSocket on the universal listener, RawSocket on the RawSocket-only one.
+still_serves = partial(wait.still_serves, rawsocket_listener="rawsocket")
 
 
 # -- opening handshake -------------------------------------------------------------------------------------------
@@ -65,12 +79,15 @@ async def still_serves(router) -> None:
 @pytest_twisted.ensureDeferred
 async def test_handshake_reply_announces_serializer_and_max_length(router, clients, listener_name, serializer):
     """The handshake reply is exactly 7F, (11 << 4) | serializer, 00, 00: the router echoes the serializer and
-    announces 2**(9+11) = 1 MiB, the default max_message_size; the connection stays open."""
+    announces 2**(9+11) = 1 MiB, the default max_message_size; the connection stays open (a PING sent after the
+    handshake is answered with its PONG, and nothing came before it)."""
     tcp = clients(await raw.open_tcp(router.port(listener_name)))
     tcp.write(handshake(SERIALIZER_IDS[serializer], length=15))
     reply = await tcp.wait_bytes(4)
     assert reply == bytes((0x7F, (DEFAULT_LENGTH_NIBBLE << 4) | SERIALIZER_IDS[serializer], 0, 0))
-    await sleep(0.1)
+    tcp.write(frame(b"marker", kind=FRAME_PING))
+    received = await tcp.wait_bytes(4 + 4 + len(b"marker"))
+    assert received[4:] == frame(b"marker", kind=FRAME_PONG)
     assert not tcp.lost
     await still_serves(router)
 
@@ -193,10 +210,15 @@ async def test_frame_longer_than_announced_max_closes_before_payload(router, cli
 @pytest_twisted.ensureDeferred
 async def test_frame_of_exactly_announced_max_is_accepted(router, clients, listener_name):
     """A frame header declaring exactly the announced maximum (2**20) does not close the connection: the router
-    waits for the payload."""
+    waits for the payload, and the message of exactly 2**20 bytes that follows (an acknowledged PUBLISH) is
+    answered with PUBLISHED."""
     client = clients(await raw.open_rawsocket(router.port(listener_name)))
+    await client.join()
     client.tcp.write(bytes((FRAME_MESSAGE,)) + (2**20).to_bytes(3, "big"))
-    await sleep(0.3)
+    payload = publish_of_size(2**20)
+    client.tcp.write(payload)
+    messages = await client.wait_messages(2)
+    assert messages[1][:2] == [PUBLISHED, 1]
     assert not client.tcp.lost
     await still_serves(router)
 
@@ -218,8 +240,7 @@ async def test_router_honours_client_max_length(router, clients, listener_name):
     messages = await small.wait_messages(3)
     event = messages[2]
     assert event[0] == EVENT and event[4:] == [["marker"]], event
-    await sleep(0.1)
-    assert len(small.messages) == 3
+    assert [message[0] for message in small.messages] == [WELCOME, SUBSCRIBED, EVENT]
     assert all(len(payload) <= 512 for _, payload in small.frames())
     assert not small.tcp.lost
     await bounded(leave(publisher))

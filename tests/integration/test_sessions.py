@@ -5,13 +5,14 @@ the HELLO timeout that drops clients which connect but never establish a session
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 import pytest
 import pytest_twisted
-from twisted.internet import task
+from autobahn.wamp.types import PublishOptions
 
 from tests.integration.conftest import target
-from tests.support import raw
+from tests.support import raw, wait
 from tests.support.clients import Target, connect, leave
 from tests.support.raw import GOODBYE, SUBSCRIBE, SUBSCRIBED, WELCOME, assert_router_serves, bounded
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
@@ -41,13 +42,8 @@ def clients():
     tracker.close_all()
 
 
-async def still_serves(router) -> None:
-    await assert_router_serves(router.port("universal"), "websocket", "json")
-    await assert_router_serves(router.port("rawsocket"), "rawsocket", "msgpack")
-
-
-def sleep(seconds: float):
-    return task.deferLater(_reactor(), seconds, lambda: None)
+# After each test: WebSocket on the universal listener, RawSocket on the RawSocket-only one.
+still_serves = partial(wait.still_serves, rawsocket_listener="rawsocket")
 
 
 # -- WELCOME and session ids -------------------------------------------------------------------------------------
@@ -118,16 +114,16 @@ async def test_client_goodbye_is_answered_and_transport_can_rejoin(router, clien
 @pytest_twisted.ensureDeferred
 async def test_late_message_after_goodbye_is_dropped(router, clients):
     """A message of the old session arriving after the GOODBYE exchange (sent before the client saw the reply) is
-    dropped silently: no ERROR, no ABORT, and the transport can still HELLO again."""
+    dropped silently: no ERROR, no ABORT. Proven by order: the next HELLO on the connection is answered with a
+    WELCOME that directly follows the GOODBYE reply, so nothing answered the late SUBSCRIBE."""
     client = clients(await raw.open_websocket(router.port("universal")))
     await client.join()
     client.send([GOODBYE, {}, "wamp.close.close_realm"])
     client.send([SUBSCRIBE, 5, {}, "com.example.late"])
     await client.wait_messages(2)
-    await sleep(0.2)
-    assert client.messages[1:] == [[GOODBYE, {}, "wamp.close.normal"]]
+    welcome = await client.join()
+    assert client.messages[1:] == [[GOODBYE, {}, "wamp.close.normal"], welcome]
     assert client.close is None
-    await client.join()
     await still_serves(router)
 
 
@@ -282,11 +278,15 @@ async def test_connection_that_never_handshakes_is_closed(fast_router, clients, 
 
 
 @pytest_twisted.ensureDeferred
-async def test_hello_timeout_does_not_touch_established_sessions(fast_router):
-    """A session that reached WELCOME in time is not dropped when hello_timeout passes."""
+async def test_hello_timeout_does_not_touch_established_sessions(fast_router, clients):
+    """A session that reached WELCOME in time is not dropped when hello_timeout passes. Proven without a sleep: a
+    connection opened after it that never sends HELLO is closed (1008), so the established session's hello_timeout
+    has passed too; the established session then still completes an acknowledged publish."""
     client = await bounded(connect(Target(port=fast_router.port("universal"))))
-    await sleep(1.0)
-    assert client.is_attached()
+    idle = clients(await raw.open_websocket(fast_router.port("universal")))
+    _clean, code, _reason = await idle.wait_closed(timeout=1.5)
+    assert code == 1008
+    await bounded(client.publish("com.example.alive", options=PublishOptions(acknowledge=True)))
     assert client._session_id in fast_router.realm().sessions
     await bounded(leave(client))
     await still_serves(fast_router)

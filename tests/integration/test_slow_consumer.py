@@ -29,6 +29,7 @@ import pytest_twisted
 from tests.support import raw
 from tests.support.flow import count, eventually, exchange, flow_table, limits_table, publish
 from tests.support.router import listener, realm_anonymous_all, start_router
+from tests.support.wait import free_port
 
 BIN = Path(sys.executable).parent
 TWISTD = BIN / "twistd"
@@ -43,12 +44,6 @@ HELLO, WELCOME, ABORT = 1, 2, 3
 ERROR, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, EVENT = 8, 16, 17, 32, 33, 36
 CALL, RESULT = 48, 50
 DROPPED_EVENTS = "wampgate.session.dropped_events"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def router_config(port: int, policy: str) -> str:

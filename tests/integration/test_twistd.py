@@ -22,6 +22,7 @@ import pytest
 
 from router.config import ConfigError, load
 from tests.support.router import REALM1_ANONYMOUS_ALL
+from tests.support.wait import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -57,13 +58,6 @@ CLIENT = textwrap.dedent("""
 
     ApplicationRunner(sys.argv[1], "realm1").run(Probe)
 """)
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bind to port 0, read it, close)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:

@@ -13,9 +13,9 @@ import pytest_twisted
 
 from tests.support import raw
 from tests.support.clients import Target, connect, leave
-from tests.support.flow import eventually
-from tests.support.raw import assert_router_serves, bounded, get, http_request, websocket_upgrade
+from tests.support.raw import bounded, get, http_request, websocket_upgrade
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
+from tests.support.wait import eventually, still_serves
 
 SERVER = "Wampgate"
 INDEX = b"<!doctype html><title>wampgate test index</title>\n"
@@ -24,11 +24,6 @@ SECRET = b"secret = 'outside the static directory'\n"
 SUB_FILE = b"not to be listed\n"
 UNKNOWN = b"<script>alert('sniffed')</script>\n"
 RANGE_FILE = bytes(range(256)) * 16
-
-
-async def still_serves(router, listener_name: str = "universal") -> None:
-    await assert_router_serves(router.port(listener_name), "websocket", "json")
-    await assert_router_serves(router.port(listener_name), "rawsocket", "msgpack")
 
 
 def assert_no_library_banner(headers: dict, body: bytes) -> None:

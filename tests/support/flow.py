@@ -21,8 +21,8 @@ from twisted.internet import defer, endpoints, task
 from tests.support import auth_clients as auth
 from tests.support import raw
 from tests.support.clients import Collector, Target, connect, leave
-from tests.support.raw import bounded
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
+from tests.support.wait import bounded, eventually  # noqa: F401 (eventually: re-exported for the flow tests)
 
 RATE_LIMITED = "wampgate.error.rate_limited"
 OVERLOADED = "wampgate.close.rate_limited"
@@ -189,17 +189,6 @@ async def round_trip(port: int, topic: str = "com.example.calm", transport: str 
     finally:
         await bounded(leave(subscriber))
         await bounded(leave(publisher))
-
-
-async def eventually(condition, timeout: float = 5.0, step: float = 0.05):
-    """Poll `condition` every `step` s for at most `timeout` s; return its first truthy value or fail."""
-    for _ in range(int(timeout / step) + 1):
-        value = condition()
-        if value:
-            return value
-        await sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
-
 
 
 def ticket_auth(secret_hash: str) -> str:

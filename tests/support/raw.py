@@ -19,7 +19,9 @@ from autobahn.wamp.serializer import CBORObjectSerializer, JsonObjectSerializer,
 from twisted.internet import defer, endpoints
 from twisted.internet.protocol import Factory, Protocol
 
-DEFAULT_TIMEOUT = 5.0
+# Re-exported: tests import them from here too.
+from tests.support.wait import DEFAULT_TIMEOUT, assert_router_serves, bounded  # noqa: F401
+
 
 # WAMP message type codes used by the tests.
 HELLO, WELCOME, ABORT, GOODBYE, ERROR = 1, 2, 3, 6, 8
@@ -464,35 +466,6 @@ def websocket_upgrade(path: str = "/ws", protocols: str | None = "wamp.2.json", 
     if protocols is not None:
         headers["Sec-WebSocket-Protocol"] = protocols
     return get(path, host, headers)
-
-
-# -- bounded waits and the liveness check ---------------------------------------------------------------------------
-
-
-def bounded(awaitable, timeout: float = DEFAULT_TIMEOUT) -> defer.Deferred:
-    """A Deferred for a coroutine or Deferred that fails with defer.TimeoutError after `timeout` seconds."""
-    d = defer.ensureDeferred(awaitable) if not isinstance(awaitable, defer.Deferred) else awaitable
-    d.addTimeout(timeout, _reactor())
-    return d
-
-
-async def assert_router_serves(port: int, transport: str = "websocket", serializer: str = "json", *,
-                               tls_ca=None) -> None:
-    """A fresh Autobahn client joins and completes a publish/subscribe round trip: the router still works (over TLS
-    when `tls_ca` is given)."""
-    from autobahn.wamp.types import PublishOptions
-
-    from tests.support.clients import Collector, Target, connect, leave
-
-    target = Target(port=port, transport=transport, serializer=serializer, tls_ca=tls_ca)
-    subscriber = await bounded(connect(target))
-    publisher = await bounded(connect(target))
-    events = Collector()
-    await bounded(subscriber.subscribe(events, "com.example.alive"))
-    await bounded(publisher.publish("com.example.alive", "still", n=1, options=PublishOptions(acknowledge=True)))
-    assert await bounded(events.done) == [(("still",), {"n": 1})]
-    await bounded(leave(subscriber))
-    await bounded(leave(publisher))
 
 
 class Tracker:
