@@ -1,13 +1,25 @@
-"""Twisted server endpoint strings: checked without listening, and compared for address clashes."""
+"""Twisted server endpoint strings: checked without listening, compared for address clashes, and turned into
+endpoints (a `systemd:` one adopts the socket systemd passed when it listens)."""
 
 from __future__ import annotations
 
-from twisted.internet import endpoints
+import os
+import socket
+from collections.abc import Mapping
+
+from twisted.internet import defer, endpoints
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.protocols.haproxy import proxyEndpoint
+from twisted.python.systemd import ListenFDs
+from zope.interface import implementer
 
 # Endpoint types that do their own TLS: refused, because TLS is configured in the listener's [tls] table
 # where its minimum version, ciphers and client-certificate checks are explicit.
 _TLS_ENDPOINT_TYPES = ("ssl", "tls")
 _WILDCARD_INTERFACES = ("", "0.0.0.0", "::")
+_SYSTEMD_DOMAINS = ("INET", "INET6", "UNIX")
+_SYSTEMD_EXAMPLE = ('expected a socket systemd passes, such as "systemd:domain=INET:index=0" or '
+                    '"systemd:domain=INET6:name=wampgate" (domain INET, INET6 or UNIX, and one of index= or name=)')
 
 
 class _NoReactor:
@@ -20,6 +32,9 @@ def endpoint_problem(description: str) -> str | None:
     kinds = [a.strip().lower() for a in args[:2]]
     if kinds and (kinds[0] in _TLS_ENDPOINT_TYPES or (kinds[0] == "haproxy" and kinds[1:] and kinds[1] in _TLS_ENDPOINT_TYPES)):
         return 'expected a plain endpoint such as "tcp:8443"; configure TLS in the listener\'s [tls] table'
+    systemd = _systemd_part(description)
+    if systemd is not None:
+        return _systemd_problem(systemd)
     try:
         endpoints.serverFromString(_NoReactor(), description)
     except Exception as e:  # Twisted raises ValueError, KeyError, TypeError... for bad strings
@@ -77,3 +92,100 @@ def addresses_clash(a: tuple, b: tuple) -> bool:
         v6 = a if a[0] == "tcp6" else b
         return v6[2] in _WILDCARD_INTERFACES
     return a[2] == b[2] or a[2] in _WILDCARD_INTERFACES or b[2] in _WILDCARD_INTERFACES
+
+
+# -- systemd socket activation ---------------------------------------------------------------------------------------
+
+
+def _systemd_part(description: str) -> str | None:
+    """The `systemd:...` string, alone or inside `haproxy:`; None for any other endpoint."""
+    kind, _, rest = description.partition(":")
+    if kind.strip() == "haproxy":
+        kind, _, rest = rest.partition(":")
+    return f"systemd:{rest}" if kind.strip() == "systemd" else None
+
+
+def _systemd_arguments(description: str) -> tuple[str | None, str | None, str | None, list[str]]:
+    """(domain, index, name, unexpected parts) of a systemd: string; only the keyword form is taken."""
+    args, kwargs = _split(description)
+    domain, index, name = kwargs.pop("domain", None), kwargs.pop("index", None), kwargs.pop("name", None)
+    return domain, index, name, args[1:] + [f"{key}=" for key in kwargs]
+
+
+def _systemd_problem(description: str) -> str | None:
+    """Checked from the string alone: check-config runs without the sockets systemd passes at start."""
+    domain, index, name, unexpected = _systemd_arguments(description)
+    if unexpected:
+        return f"{_SYSTEMD_EXAMPLE}; unexpected: {', '.join(unexpected)}"
+    if domain not in _SYSTEMD_DOMAINS:
+        return _SYSTEMD_EXAMPLE
+    if (index is None) == (name is None):
+        return f"{_SYSTEMD_EXAMPLE}; give exactly one of index= and name="
+    if index is not None and not (index.isdigit() and index.isascii()):
+        return f"{_SYSTEMD_EXAMPLE}; index counts the sockets from 0"
+    if name is not None and not name:
+        return f"{_SYSTEMD_EXAMPLE}; name= is the socket unit's FileDescriptorName"
+    return None
+
+
+def server_endpoint(reactor, description: str, environ: Mapping[str, str] | None = None):
+    """The endpoint a listener listens on; a `systemd:` one finds its socket only when it listens, so building the
+    router (check-config included) never needs the sockets."""
+    systemd = _systemd_part(description)
+    if systemd is None:
+        return endpoints.serverFromString(reactor, description)
+    endpoint = InheritedSocketEndpoint(reactor, systemd, os.environ if environ is None else environ)
+    return proxyEndpoint(endpoint) if systemd != description else endpoint
+
+
+class NoInheritedSocket(Exception):
+    """The socket a systemd: endpoint names was not passed to this process; the message says what was."""
+
+
+@implementer(IStreamServerEndpoint)
+class InheritedSocketEndpoint:
+    """A listening socket systemd opened and passed (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES), adopted with
+    Twisted's AdoptedStreamServerEndpoint once its family and type are checked against the endpoint string."""
+
+    def __init__(self, reactor, description: str, environ: Mapping[str, str]):
+        self._reactor = reactor
+        self._description = description
+        self._environ = environ
+
+    def listen(self, factory) -> defer.Deferred:
+        domain, index, name, _ = _systemd_arguments(self._description)
+        family = getattr(socket, f"AF_{domain}")
+        try:
+            fileno = self._inherited(index, name)
+            _check_socket(fileno, family, domain)
+        except NoInheritedSocket:
+            return defer.fail()
+        return endpoints.AdoptedStreamServerEndpoint(self._reactor, fileno, family).listen(factory)
+
+    def _inherited(self, index: str | None, name: str | None) -> int:
+        passed = ListenFDs.fromEnvironment(environ=self._environ)
+        descriptors, names = passed.inheritedDescriptors(), passed.inheritedNamedDescriptors()
+        wanted = f"named {name!r}" if name is not None else f"at index {index}"
+        if name is not None and name in names:
+            return names[name]
+        if index is not None and int(index) < len(descriptors):
+            return descriptors[int(index)]
+        if not descriptors:
+            have = ("this process inherited none (LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, this process's id, are "
+                    "not all set); start Wampgate through its .socket unit, or use a tcp: endpoint")
+        else:
+            have = f"this process inherited {len(descriptors)}, named {', '.join(sorted(names, key=names.get))}"
+        raise NoInheritedSocket(f"systemd passed no socket {wanted}: {have}")
+
+
+def _check_socket(fileno: int, family: int, domain: str) -> None:
+    """Adopting a socket of another family or a datagram socket would fail later with an obscure error."""
+    try:
+        with socket.socket(fileno=os.dup(fileno)) as probe:
+            found_family, found_type = probe.family, probe.type
+    except OSError as e:
+        raise NoInheritedSocket(f"inherited descriptor {fileno} is not a usable socket: {e.strerror or e}") from None
+    if found_family != family:
+        raise NoInheritedSocket(f"the inherited socket is {found_family.name}, but the endpoint says domain={domain}")
+    if found_type != socket.SOCK_STREAM:
+        raise NoInheritedSocket("the inherited socket is not a stream socket; expected ListenStream= in the socket unit")

@@ -13,11 +13,11 @@ from types import MappingProxyType
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import endpoints
 from twisted.logger import Logger
 
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
+from router.endpoints import server_endpoint
 from router.core.lockout import AuthFailures
 from router.core.realm import Realm, realm_limits_of
 from router.core.decisions import DecisionCache
@@ -172,11 +172,11 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             problems.append(f"listeners[{index}].tls: {e}")
             continue
         factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
-        endpoint = endpoints.serverFromString(reactor, listener.endpoint)
+        endpoint = server_endpoint(reactor, listener.endpoint)
         ListenerService(listener, endpoint, factory).setServiceParent(top)
     if config.admin is not None:
         listeners = [child for child in top if isinstance(child, ListenerService)]
-        admin = AdminService(config.admin.endpoint, endpoints.serverFromString(reactor, config.admin.endpoint),
+        admin = AdminService(config.admin.endpoint, server_endpoint(reactor, config.admin.endpoint),
                              admin_site(context, listeners))
         admin.setServiceParent(top)
     if problems:
