@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
 
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.protocols.haproxy import proxyEndpoint
-from twisted.python.systemd import ListenFDs
 from zope.interface import implementer
 
 # Endpoint types that do their own TLS: refused, because TLS is configured in the listener's [tls] table
@@ -128,54 +126,52 @@ def _systemd_problem(description: str) -> str | None:
     return None
 
 
-def server_endpoint(reactor, description: str, environ: Mapping[str, str] | None = None):
+def server_endpoint(reactor, description: str):
     """The endpoint a listener listens on; a `systemd:` one finds its socket only when it listens, so building the
     router (check-config included) never needs the sockets."""
     systemd = _systemd_part(description)
     if systemd is None:
         return endpoints.serverFromString(reactor, description)
-    endpoint = InheritedSocketEndpoint(reactor, systemd, os.environ if environ is None else environ)
+    endpoint = InheritedSocketEndpoint(reactor, systemd)
     return proxyEndpoint(endpoint) if systemd != description else endpoint
 
 
 class NoInheritedSocket(Exception):
-    """The socket a systemd: endpoint names was not passed to this process; the message says what was."""
+    """The socket a systemd: endpoint names was not passed to this process, or is not what the endpoint says."""
 
 
 @implementer(IStreamServerEndpoint)
 class InheritedSocketEndpoint:
-    """A listening socket systemd opened and passed (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES), adopted with
-    Twisted's AdoptedStreamServerEndpoint once its family and type are checked against the endpoint string."""
+    """A listening socket systemd opened and passed, adopted by Twisted's own systemd: endpoint once its family and
+    type are checked against the endpoint string.
 
-    def __init__(self, reactor, description: str, environ: Mapping[str, str]):
+    Twisted reads LISTEN_FDS and LISTEN_PID once, when twisted.internet.endpoints is imported, and removes them from
+    the environment (so nothing adopts a socket twice); its parser is therefore the only one that knows the
+    sockets, and it is asked only here, when listening."""
+
+    def __init__(self, reactor, description: str):
         self._reactor = reactor
         self._description = description
-        self._environ = environ
 
     def listen(self, factory) -> defer.Deferred:
         domain, index, name, _ = _systemd_arguments(self._description)
-        family = getattr(socket, f"AF_{domain}")
         try:
-            fileno = self._inherited(index, name)
-            _check_socket(fileno, family, domain)
+            adopted = self._adopted(index, name)
+            _check_socket(adopted.fileno, getattr(socket, f"AF_{domain}"), domain)
         except NoInheritedSocket:
             return defer.fail()
-        return endpoints.AdoptedStreamServerEndpoint(self._reactor, fileno, family).listen(factory)
+        return adopted.listen(factory)
 
-    def _inherited(self, index: str | None, name: str | None) -> int:
-        passed = ListenFDs.fromEnvironment(environ=self._environ)
-        descriptors, names = passed.inheritedDescriptors(), passed.inheritedNamedDescriptors()
+    def _adopted(self, index: str | None, name: str | None):
+        try:
+            return endpoints.serverFromString(self._reactor, self._description)
+        except (IndexError, KeyError):
+            pass
         wanted = f"named {name!r}" if name is not None else f"at index {index}"
-        if name is not None and name in names:
-            return names[name]
-        if index is not None and int(index) < len(descriptors):
-            return descriptors[int(index)]
-        if not descriptors:
-            have = ("this process inherited none (LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, this process's id, are "
-                    "not all set); start Wampgate through its .socket unit, or use a tcp: endpoint")
-        else:
-            have = f"this process inherited {len(descriptors)}, named {', '.join(sorted(names, key=names.get))}"
-        raise NoInheritedSocket(f"systemd passed no socket {wanted}: {have}")
+        names = os.environ.get("LISTEN_FDNAMES")
+        passed = f"names passed: {names.replace(':', ', ')}" if names else "none passed to this process"
+        raise NoInheritedSocket(f"systemd passed no socket {wanted} ({passed}); start Wampgate through its .socket "
+                                "unit, which sets LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, or use a tcp: endpoint")
 
 
 def _check_socket(fileno: int, family: int, domain: str) -> None:
