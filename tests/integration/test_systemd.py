@@ -114,6 +114,26 @@ def test_systemd_endpoint_without_an_inherited_socket_stops_start_up_in_one_line
     assert "Traceback" not in output
 
 
+def test_an_inherited_datagram_socket_is_refused_by_name(tmp_path):
+    """A socket unit with ListenDatagram= passes a UDP socket: start-up stops with one line saying it is not a
+    stream socket (Twisted would adopt it and fail obscurely), exit status 1, no traceback."""
+    inherited = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    inherited.bind(("127.0.0.1", 0))
+    env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="wampgate.socket")
+    command = [sys.executable, "-c", ACTIVATE, str(inherited.fileno())] + twistd_command(activated_config(tmp_path))
+    with spawned(command, env, pass_fds=(inherited.fileno(),)) as (process, stdout, stderr):
+        inherited.close()
+        assert process.wait(timeout=START_TIMEOUT + STOP_TIMEOUT) == 1
+        stdout.join()
+        stderr.join()
+    output = stdout.text() + stderr.text()
+    errors = [line for line in output.splitlines() if "#error]" in line or "#critical]" in line]
+    assert len(errors) == 1 and errors[0].endswith(
+        f"listener main cannot listen on {ACTIVATED}: the inherited socket is not a stream socket; expected "
+        "ListenStream= in the socket unit"), output
+    assert "Traceback" not in output
+
+
 # -- sd_notify ---------------------------------------------------------------------------------------------------
 
 
