@@ -17,11 +17,11 @@ from twisted.logger import Logger
 
 from router import loader
 from router.config import ConfigError, ListenerConfig, RouterConfig
-from router.endpoints import server_endpoint
 from router.core.lockout import AuthFailures
 from router.core.realm import Realm, realm_limits_of
 from router.core.decisions import DecisionCache
 from router.counters import Counters
+from router.endpoints import server_endpoint
 from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
 from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.effects import EffectRunner
