@@ -7,7 +7,10 @@ left, and let twistd exit with status 0.
 Reload: the file is read and validated again; a config that fails is refused with its problems logged and the
 running one kept. Roles, permissions, authorizers, principals, authenticators and limits apply to live sessions
 (cached authorization decisions are dropped) without dropping connections; changes to listeners, the admin
-endpoint or the set of realms are reported as needing a restart.
+endpoint or the set of realms are reported as needing a restart. Each TLS listener also re-reads its certificate,
+key and client CA files: changed contents serve new connections, open ones keep theirs.
+
+Under systemd (NOTIFY_SOCKET set), readiness, reloads and shutdown are reported with sd_notify.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from router.core import errors
 from router.core.lockout import AuthFailures
 from router.interfaces import PluginContext
 from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from router.sdnotify import SystemdNotifier
 from router.tx.reauthorization import reauthorize
+from router.tx.tls import reload_certificates
 
 POLL = 0.05
 
@@ -42,6 +47,7 @@ class RouterService(service.MultiService):
         self.plugin_context = PluginContext(base_dir=config.source.parent, call=caller.call)
         self.listener_runtimes: dict[str, Any] = {}
         self.install_signals = False  # twistd's plugin turns this on; tests drive reload() and stopService()
+        self.notifier = SystemdNotifier(None)  # twistd's plugin passes NOTIFY_SOCKET's; off otherwise
         self._terminating = False
 
     # -- signals --------------------------------------------------------------------------------------------------
@@ -57,6 +63,7 @@ class RouterService(service.MultiService):
         signal.signal(signal.SIGTERM, self._on_terminate)
         signal.signal(signal.SIGINT, self._on_terminate)
         self.log.info("ready: SIGHUP reloads {file}, SIGTERM and SIGINT shut down gracefully", file=self.config.source)
+        self.notifier.ready(self._status())
 
     def _on_sighup(self, signum, frame) -> None:
         self.reactor.callFromThread(self.reload)
@@ -80,6 +87,7 @@ class RouterService(service.MultiService):
     # -- graceful shutdown -------------------------------------------------------------------------------------
 
     def stopService(self) -> defer.Deferred:
+        self.notifier.stopping("shutting down: draining calls and closing sessions")
         return defer.ensureDeferred(self._drain())
 
     async def _drain(self) -> None:
@@ -107,9 +115,21 @@ class RouterService(service.MultiService):
     def _peers(self) -> list:
         return [peer for realm in self.context.realms.values() for peer in list(realm.core.sessions.values())]
 
-    # -- reload ----------------------------------------------------------------------------------------------------
+    # -- reload: certificates and config, reported to systemd ------------------------------------------------------
 
     def reload(self) -> bool:
+        """SIGHUP: re-read the TLS files of the running listeners (whatever the config file holds) and apply the
+        config file; False when the config is refused (the running one is kept)."""
+        self.notifier.reloading(f"reloading {self.config.source}")
+        reload_certificates(runtime.tls for runtime in self.listener_runtimes.values())
+        applied = self._reload_config()
+        self.notifier.ready(self._status() if applied else f"reload refused (see the log); {self._status()}")
+        return applied
+
+    def _status(self) -> str:
+        return f"serving {len(self.listener_runtimes)} listener(s) from {self.config.source}"
+
+    def _reload_config(self) -> bool:
         """Apply the config file's current content; False (and the old config kept) when it does not validate."""
         try:
             new = load(self.config.source)

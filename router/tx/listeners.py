@@ -7,7 +7,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from router.tx.rawsocket import RawSocketFactory
 from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.tls import context_factory
+from router.tx.tls import ServerTls
 from router.tx.unisocket import UniSocketFactory
 from router.tx.websocket import WebSocketFactory
 from router.tx.website import site
@@ -29,5 +29,6 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: 
     else:
         factory = web or rawsocket
     if config.tls is not None:
-        factory = TLSMemoryBIOFactory(context_factory(config.tls), False, factory)
+        listener.tls = ServerTls(config.name, config.tls, clock=context.clock)
+        factory = TLSMemoryBIOFactory(listener.tls, False, factory)
     return factory

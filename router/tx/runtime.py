@@ -37,10 +37,12 @@ class AuthMethod:
 
 @dataclass
 class ListenerRuntime:
-    """One listener's config and authenticators; a reload swaps `methods` for new handshakes."""
+    """One listener's config and authenticators; a reload swaps `methods` for new handshakes, and its TLS side
+    (router.tx.tls.ServerTls, None without TLS) re-reads the certificate files."""
 
     config: ListenerConfig
     methods: Mapping[str, AuthMethod]  # in the config's order
+    tls: Any = None
 
 
 @dataclass

@@ -14,13 +14,13 @@ from types import MappingProxyType
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import endpoints
 from twisted.logger import Logger
 
 from router.config import ConfigError, ListenerConfig, RouterConfig
 from router.core.lockout import AuthFailures
 from router.core.realm import Realm
 from router.counters import Counters
+from router.endpoints import server_endpoint
 from router.tx.effects import EffectRunner
 from router.tx.traffic import Traffic
 from router.tx.flow import AdmittingFactory, FlowControl
@@ -168,11 +168,11 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             problems.append(f"listeners[{index}].tls: {e}")
             continue
         factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
-        endpoint = endpoints.serverFromString(reactor, listener.endpoint)
+        endpoint = server_endpoint(reactor, listener.endpoint)
         ListenerService(listener, endpoint, factory).setServiceParent(top)
     if config.admin is not None:
         listeners = [child for child in top if isinstance(child, ListenerService)]
-        admin = AdminService(config.admin.endpoint, endpoints.serverFromString(reactor, config.admin.endpoint),
+        admin = AdminService(config.admin.endpoint, server_endpoint(reactor, config.admin.endpoint),
                              admin_site(context, listeners))
         admin.setServiceParent(top)
     if problems:

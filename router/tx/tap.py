@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from twisted.python import usage
 
 from router.config import ConfigError, load
+from router.sdnotify import SystemdNotifier
 
 
 class Options(usage.Options):
@@ -40,4 +42,5 @@ def makeService(options: Options):
     except ConfigError as e:
         _fail(options["config"], e)
     router.install_signals = True  # SIGHUP reloads; SIGTERM / SIGINT shut down gracefully, exit status 0
+    router.notifier = SystemdNotifier.from_environment(os.environ)  # READY / RELOADING / STOPPING under systemd
     return router

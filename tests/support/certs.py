@@ -32,7 +32,8 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _certificate(subject, subject_key, issuer, issuer_key, *, ca: bool, san=None, client=False):
+def _certificate(subject, subject_key, issuer, issuer_key, *, ca: bool, san=None, client=False, not_before=None,
+                 not_after=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (
         x509.CertificateBuilder()
@@ -40,8 +41,8 @@ def _certificate(subject, subject_key, issuer, issuer_key, *, ca: bool, san=None
         .issuer_name(issuer)
         .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_before(not_before or now - datetime.timedelta(minutes=5))
+        .not_valid_after(not_after or now + datetime.timedelta(days=90))  # past the 14-day expiry warning
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if san:
@@ -89,3 +90,43 @@ def generate(directory: Path) -> CertFiles:
         untrusted_client_cert=_write(directory / "untrusted.pem", untrusted),
         untrusted_client_key=_write(directory / "untrusted-key.pem", untrusted_key),
     )
+
+
+# -- more server certificates from one CA, during a test (renewals, expired or mismatched files) ---------------------
+
+LOOPBACK_NAMES = (x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                  x509.IPAddress(ipaddress.ip_address("::1")))
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A CA kept in memory so a test can sign more certificates; `path` is its PEM, for clients to trust."""
+
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    path: Path
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    chain: Path  # the server certificate, then the issuer's certificate
+    key: Path
+    certificate: x509.Certificate
+
+
+def issuer(directory: Path, name: str = "Wampgate Renewal CA") -> Issuer:
+    key = _key()
+    certificate = _certificate(_name(name), key, _name(name), key, ca=True,
+                               not_after=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=400))
+    return Issuer(certificate=certificate, key=key, path=_write(directory / "renewal-ca.pem", certificate))
+
+
+def server_certificate(ca: Issuer, directory: Path, stem: str, *, not_before=None, not_after=None,
+                       with_issuer: bool = True) -> ServerFiles:
+    """A fresh key and a certificate for the loopback names, written as <stem>-chain.pem and <stem>-key.pem."""
+    key = _key()
+    certificate = _certificate(_name("localhost"), key, ca.certificate.subject, ca.key, ca=False,
+                               san=list(LOOPBACK_NAMES), not_before=not_before, not_after=not_after)
+    chain = (certificate, ca.certificate) if with_issuer else (certificate,)
+    return ServerFiles(chain=_write(directory / f"{stem}-chain.pem", *chain),
+                       key=_write(directory / f"{stem}-key.pem", key), certificate=certificate)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from autobahn.twisted.rawsocket import WampRawSocketClientFactory
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.twisted.websocket import WampWebSocketClientFactory
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 from autobahn.wamp.types import ComponentConfig
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from twisted.internet import defer, endpoints, ssl
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from zope.interface import implementer
 
 SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
 
@@ -83,12 +88,27 @@ def _endpoint(target: Target):
     if target.tls_ca is None:
         return endpoint
     trust = ssl.Certificate.loadPEM(open(target.tls_ca, "rb").read())
-    client_certificate = None
+    options = ssl.optionsForClientTLS("localhost", trustRoot=trust)
     if target.client_cert is not None:
-        cert_path, key_path = target.client_cert
-        client_certificate = ssl.PrivateCertificate.loadPEM(open(cert_path).read() + open(key_path).read())
-    options = ssl.optionsForClientTLS("localhost", trustRoot=trust, clientCertificate=client_certificate)
+        options = _WithClientCertificate(options, *target.client_cert)
     return endpoints.wrapClientTLS(options, endpoint)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _WithClientCertificate:
+    """Twisted's client options plus a client certificate set on each connection as `cryptography` objects
+    (Twisted's own clientCertificate= hands pyOpenSSL its deprecated X509 / PKey objects)."""
+
+    def __init__(self, options, cert_path, key_path):
+        self._options = options
+        self._certificate = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+        self._key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+
+    def clientConnectionForTLS(self, tls_protocol):
+        connection = self._options.clientConnectionForTLS(tls_protocol)
+        connection.use_certificate(self._certificate)
+        connection.use_privatekey(self._key)
+        return connection
 
 
 async def connect(target: Target, realm: str = "realm1", *, authmethods=None, authid=None) -> ClientSession:

@@ -146,3 +146,38 @@ def test_addresses_clash_is_symmetric(a, b):
 def test_ipv4_wildcard_does_not_clash_with_ipv6_loopback():
     """tcp:9000 binds 0.0.0.0 only; an IPv6 listener on [::1]:9000 is a different socket and may coexist."""
     assert not addresses_clash(endpoint_address("tcp:9000"), endpoint_address(r"tcp6:9000:interface=\:\:1"))
+
+
+# --- systemd socket activation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("description", [
+    "systemd:domain=INET:index=0",
+    "systemd:domain=INET6:index=1",
+    "systemd:domain=UNIX:name=wampgate",
+    "haproxy:systemd:domain=INET:index=0",
+])
+def test_systemd_endpoints_are_accepted_without_inherited_sockets(description):
+    """systemd: strings are checked from the string alone (this process inherited no socket): check-config and the
+    service build work outside systemd, and the socket is looked up only when listening."""
+    assert endpoint_problem(description) is None
+    assert endpoint_address(description) is None  # an inherited socket's address is unknown: no clash check
+
+
+@pytest.mark.parametrize("description, detail", [
+    ("systemd:domain=INET", "; give exactly one of index= and name="),
+    ("systemd:domain=INET:index=0:name=web", "; give exactly one of index= and name="),
+    ("systemd:domain=IPX:index=0", ""),
+    ("systemd:index=0", ""),
+    ("systemd:domain=INET:index=-1", "; index counts the sockets from 0"),
+    ("systemd:domain=INET:index=one", "; index counts the sockets from 0"),
+    ("systemd:domain=UNIX:name=", "; name= is the socket unit's FileDescriptorName"),
+    ("systemd:domain=INET:index=0:backlog=5", "; unexpected: backlog="),
+    ("systemd:INET:0", "; unexpected: INET, 0"),
+])
+def test_bad_systemd_endpoints_say_what_is_expected(description, detail):
+    """A malformed systemd: string is refused with an example of each form, the domains allowed and what is
+    wrong, never an IndexError."""
+    assert endpoint_problem(description) == (
+        'expected a socket systemd passes, such as "systemd:domain=INET:index=0" or '
+        '"systemd:domain=INET6:name=wampgate" (domain INET, INET6 or UNIX, and one of index= or name=)' + detail)
