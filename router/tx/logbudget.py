@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from router.buckets import TokenBucket
 
-ROUTER_NAMESPACES = ("router.tx.lifecycle", "router.tx.service")
+ROUTER_NAMESPACES = ("router.tx.router_service", "router.tx.service")
 UNATTRIBUTED = "unattributed"
 OTHER_PEERS = "other peers"  # the shared key once MAX_PEERS peers are tracked
 SUMMARY_INTERVAL = 10.0

@@ -11,7 +11,7 @@ from router.core.lockout import AuthFailures
 from router.counters import Counters
 from router.core.realm import Realm
 from router.tx.authorization import RealmAuthorization
-from router.tx.effects import EffectRunner
+from router.tx.effect_runner import EffectRunner
 from router.tx.flow import FlowControl
 from router.tx.traffic import Traffic
 

@@ -21,12 +21,12 @@ from router.core.lockout import AuthFailures
 from router.core.realm import Realm
 from router.counters import Counters
 from router.endpoints import server_endpoint
-from router.tx.effects import EffectRunner
+from router.tx.effect_runner import EffectRunner
 from router.tx.traffic import Traffic
 from router.tx.flow import AdmittingFactory, FlowControl
-from router.tx.internal import RouterCaller
+from router.tx.router_caller import RouterCaller
 from router.tx.listeners import listener_factory
-from router.tx.lifecycle import RouterService
+from router.tx.router_service import RouterService
 from router.tx.metrics import admin_site
 from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
 from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext

@@ -2,7 +2,7 @@
 
 bytes -> wire.parse -> the session's life (router/core/handshake.py says what each message means now) ->
 opening (router/tx/opening.py: HELLO to WELCOME) or requests (router/tx/requests.py: flow control, order,
-authorization, the realm's core) -> effects (router/tx/effects.py) -> channels.
+authorization, the realm's core) -> effects (router/tx/effect_runner.py) -> channels.
 
 Nothing raised here reaches the transport. A peer's mistakes become ABORT or ERROR with a generic text (details go
 to our log); our own bugs are logged with a traceback and end the session with a generic reason.

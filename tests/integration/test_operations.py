@@ -416,7 +416,7 @@ async def test_reload_reports_a_listener_endpoint_change_as_needing_a_restart(re
 
 @pytest_twisted.ensureDeferred
 async def test_reload_applies_per_session_limits_to_live_sessions(reload_router):
-    """lifecycle.py promises that limits apply to live sessions on reload: lowering [limits]
+    """router_service.py promises that limits apply to live sessions on reload: lowering [limits]
     max_subscriptions_per_session to 1 makes the connected client's second subscription fail with
     wamp.error.too_many_subscriptions (or any refusal), without reconnecting."""
     router, client, path = reload_router

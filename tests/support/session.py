@@ -39,9 +39,9 @@ from router.interfaces import PluginContext
 from router.model import TransportInfo
 from router.tx.authorization import ChainLink, RealmAuthorization
 from router.tx.channel import UNENCODABLE, IChannel, OutgoingBudget
-from router.tx.effects import EffectRunner
+from router.tx.effect_runner import EffectRunner
 from router.tx.flow import FlowControl
-from router.tx.internal import RouterCaller
+from router.tx.router_caller import RouterCaller
 from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
 from router.tx.service import authenticators, flow_plugins, realm_authorization
 from router.tx.session import RouterSession

@@ -136,7 +136,7 @@ def test_life_cycle_lines_never_draw_on_the_budget():
         gate(refused(f"tcp4:10.0.{i // 250}.{i % 250}:1", i))
     assert len(passed) == 100
     reloaded = {"log_format": "reloaded {file}", "file": "router.toml", "log_level": LogLevel.info,
-                "log_namespace": "router.tx.lifecycle.RouterService"}
+                "log_namespace": "router.tx.router_service.RouterService"}
     listening = {"log_format": "listening", "log_level": LogLevel.info,
                  "log_namespace": "router.tx.service.ListenerService"}
     gate(reloaded)

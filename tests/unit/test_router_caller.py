@@ -1,4 +1,4 @@
-"""The router's own calls (router/tx/internal.py RouterCaller) on a real realm core, without sockets: they reach only
+"""The router's own calls (router/tx/router_caller.py RouterCaller) on a real realm core, without sockets: they reach only
 the exact registration of the configured backend; a call naming no backend is refused; each refusal is logged once
 per (realm, procedure) until a call to it succeeds, with the reason."""
 
@@ -16,8 +16,8 @@ from router.config import LimitsConfig
 from router.core.peer import Peer
 from router.core.realm import Realm
 from router.uri import EXACT, PREFIX, UriPolicy
-from router.tx.effects import EffectRunner
-from router.tx.internal import RouterCaller
+from router.tx.effect_runner import EffectRunner
+from router.tx.router_caller import RouterCaller
 
 PROCEDURE = "com.example.authenticate"
 

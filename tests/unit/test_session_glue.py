@@ -17,7 +17,7 @@ from router.config import LimitsConfig
 from router.core import errors
 from router.model import DENY, Challenge, Decision, Identity
 from router.tx.channel import CONGESTED, PAUSED_FOR_FLOW, PAUSED_FOR_ORDER, TOO_LARGE, IChannel
-from router.tx.internal import _ResultChannel
+from router.tx.router_caller import _ResultChannel
 from router.tx.rawsocket import RawSocketFactory
 from router.tx.requests import MAX_READ_PAUSE
 from router.tx.session import MAX_PENDING, RouterSession
