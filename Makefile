@@ -9,7 +9,7 @@ PEER ?=
 .PHONY: run test install clean bench demo
 
 run: $(INSTALLED)
-	$(BIN)/twistd --nodaemon --pidfile= --logger router.tx.logs.text wampgate --config $(CONFIG)
+	$(BIN)/twistd --nodaemon --pidfile= --logger wampgate.tx.logs.text wampgate --config $(CONFIG)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
@@ -25,10 +25,12 @@ demo: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench $(if $(PEER),--peer $(PEER))
 
-# compat editable mode keeps the checkout on sys.path, so twisted/plugins/ is found (a PEP 660 install hides it).
+# A standard (PEP 660) editable install maps the `wampgate` package onto router/ and plugins/ but cannot map the twistd
+# dropin into Twisted's plugin folder, so it is linked there (a wheel ships it in place: see tests/integration/test_wheel.py).
 $(INSTALLED): setup.cfg pyproject.toml examples/quota_authorizer/pyproject.toml examples/quota_authorizer/quota_authorizer/__init__.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	ln -sf $(CURDIR)/twisted/plugins/wampgate_dropin.py "$$($(BIN)/python -c 'import os, twisted.plugins as p; print(os.path.dirname(p.__file__))')/"
 	$(BIN)/python -m pip install --quiet ./examples/quota_authorizer
 	touch $@
 

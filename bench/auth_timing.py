@@ -133,8 +133,8 @@ def direct(secret_hash: str, runs: int) -> dict[str, list[float]]:
     """finish() of a TicketAuthenticator built without a thread pool (a test clock), so the check runs inline."""
     from twisted.internet import task
 
-    from plugins.authn.ticket import TicketAuthenticator
-    from router.model import AuthRequest, TransportInfo
+    from wampgate.plugins.authn.ticket import TicketAuthenticator
+    from wampgate.model import AuthRequest, TransportInfo
 
     authenticator = TicketAuthenticator({"principals": [{"authid": "alice", "role": "user",
                                                          "secret_hash": secret_hash}]}, reactor=task.Clock())
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=50, help="attempts of each kind, per measurement (default 50)")
     parser.add_argument("--no-router", action="store_true", help="only call the authenticator directly")
     args = parser.parse_args(argv)
-    from router.passwords import hash_secret
+    from wampgate.passwords import hash_secret
 
     secret_hash = hash_secret(ALICE_TICKET)  # the default scrypt parameters, as `wampgate hash-secret` makes them
     print(summary(f"ticket finish() over {args.runs} each", direct(secret_hash, args.runs)), flush=True)

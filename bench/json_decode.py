@@ -1,5 +1,5 @@
 """Router CPU for decoding one 1 MiB JSON PUBLISH: Autobahn's own unserialize (a pure-Python scanner, because of its
-string hook for binary values) beside router.tx.wire.parse (the stdlib's C scanner plus the one validation walk).
+string hook for binary values) beside wampgate.tx.wire.parse (the stdlib's C scanner plus the one validation walk).
 
     .venv/bin/python -m bench.json_decode
 
@@ -15,7 +15,7 @@ import time
 
 import autobahn.twisted  # noqa: F401  selects Twisted for txaio before autobahn's serializers are first imported
 
-from router.tx import wire
+from wampgate.tx import wire
 
 MIB = 2**20
 RUNS = 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from router.plugin import PluginConfigError
+from wampgate.plugin import PluginConfigError
 
 KEYS = ("backend_authrole", "backend_authid")
 

@@ -1,6 +1,6 @@
 """Token buckets and fixed-window quotas, with the clock passed in. Taking from a bucket costs a few arithmetic
 operations and allocates nothing. Shared by the core (login rate limits), the glue (the log budget) and flow-control
-plugins (through router.plugin), so it belongs to none of them."""
+plugins (through wampgate.plugin), so it belongs to none of them."""
 
 from __future__ import annotations
 

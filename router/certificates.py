@@ -16,7 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from router.config import TlsConfig
+from wampgate.config import TlsConfig
 
 # A certificate expiring within this window is logged at warn at start and on every reload: long enough for a
 # weekly renewal job to fail twice and still be noticed before clients see an expired certificate.

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from router.config import ConfigError, load
+from wampgate.config import ConfigError, load
 
 
 def summary(config) -> str:
@@ -29,7 +29,7 @@ def check_config(path: str) -> int:
     """Validate a config file without starting anything; print the same messages as start-up."""
     from twisted.internet import reactor  # built into objects, never run
 
-    from router.tx.service import make_service
+    from wampgate.tx.service import make_service
 
     try:
         config = load(path)
@@ -44,7 +44,7 @@ def check_config(path: str) -> int:
 
 def hash_secret_command(from_stdin: bool) -> int:
     """Print the hash of a secret, for `secret_hash` in a ticket principal; the secret itself is never stored."""
-    from router.passwords import hash_secret
+    from wampgate.passwords import hash_secret
 
     if from_stdin:
         secret = sys.stdin.readline().rstrip("\n")

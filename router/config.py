@@ -14,18 +14,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from router import loader
-from router.configreader import TableReader, show
-from router.configtables import (
+from wampgate import loader
+from wampgate.configreader import TableReader, show
+from wampgate.configtables import (
     DEFAULT_MAX_MESSAGE_SIZE,
     RAWSOCKET_MAX_MESSAGE_SIZE,
     AdminConfig,
     LimitsConfig,
     WebSocketConfig,
 )
-from router.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
-from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
-from router.settings import read_settings
+from wampgate.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
+from wampgate.endpoints import addresses_clash, endpoint_address, endpoint_problem
+from wampgate.settings import read_settings
 
 TRANSPORTS = ("websocket", "rawsocket")
 SERIALIZERS = ("json", "msgpack", "cbor")

@@ -4,9 +4,9 @@
 In README.md a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table of
 TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render.
 
-    python -m router.configdoc                     print every table, with its markers
-    python -m router.configdoc --write README.md   re-render the generated blocks of README.md in place
-    python -m router.configdoc --check README.md   exit status 1 when a block of README.md is out of date
+    python -m wampgate.configdoc                     print every table, with its markers
+    python -m wampgate.configdoc --write README.md   re-render the generated blocks of README.md in place
+    python -m wampgate.configdoc --check README.md   exit status 1 when a block of README.md is out of date
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from router.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
-from router.settings import Key, declared_keys, value_kind
+from wampgate.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
+from wampgate.settings import Key, declared_keys, value_kind
 
 # The tables whose keys are declared with `setting`, by the name their README block carries.
 TABLES: Mapping[str, type] = {
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
             path.write_text(fresh, encoding="utf-8")
         return 0
     if fresh != text:
-        print(f"{path}: generated key tables are out of date; run python -m router.configdoc --write {path}",
+        print(f"{path}: generated key tables are out of date; run python -m wampgate.configdoc --write {path}",
               file=sys.stderr)
         return 1
     return 0

@@ -13,11 +13,11 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from router.core.lockout import LockoutPolicy
-from router.uri import DEFAULT_MAX_WILDCARD_SHAPES
-from router.endpoints import endpoint_problem
-from router.settings import setting, subtable
-from router.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
+from wampgate.core.lockout import LockoutPolicy
+from wampgate.uri import DEFAULT_MAX_WILDCARD_SHAPES
+from wampgate.endpoints import endpoint_problem
+from wampgate.settings import setting, subtable
+from wampgate.tx.payload import DEFAULT_MAX_NESTING, MAX_NESTING_CEILING
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24

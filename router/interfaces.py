@@ -10,7 +10,7 @@ from typing import Any
 
 from zope.interface import Attribute, Interface
 
-from router.shared import SharedState
+from wampgate.shared import SharedState
 
 
 _NO_VALUE = object()
@@ -28,7 +28,7 @@ class PluginConfigError(Exception):
     def line(self, table_path: str) -> str:
         """The config error line, in the same form as the router's own: `path.key = value: problem`; the value is
         redacted when the key looks secret or is unknown (its problem starts "unknown key", as plugins word it)."""
-        from router.configreader import shown
+        from wampgate.configreader import shown
 
         if self.value is _NO_VALUE:
             return f"{table_path}.{self.key}: {self.problem}"
@@ -48,7 +48,7 @@ class PluginContext:
     call: Callable[..., Any] | None = None
     realm: Any = None  # the RealmConfig, for plugins configured inside a realm (authorizers)
     # Kept for the life of the router process: the router builds its authenticators' context once and passes the
-    # same one to every listener's authenticators and after every reload (see router.shared).
+    # same one to every listener's authenticators and after every reload (see wampgate.shared).
     shared: SharedState = field(default_factory=SharedState)
 
 
@@ -73,7 +73,7 @@ class IAuthorizer(Interface):
 
 class IFlowControl(Interface):
     """Admits or refuses connections, sessions and messages. Synchronous: it sits on the hot path, so `admit`
-    must be cheap (no allocation) while no limit is near. Verdicts are router.model.Verdict values."""
+    must be cheap (no allocation) while no limit is near. Verdicts are wampgate.model.Verdict values."""
 
     def admit_connection(peer, listener, now):
         """A new connection from `peer` (address without port) on `listener`."""

@@ -11,7 +11,7 @@ from typing import Any
 from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
-from router.interfaces import PluginConfigError, PluginContext
+from wampgate.interfaces import PluginConfigError, PluginContext
 
 AUTHENTICATORS = "wampgate.authenticators"
 AUTHORIZERS = "wampgate.authorizers"

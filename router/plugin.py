@@ -22,9 +22,9 @@ from typing import Any
 
 from zope.interface import implementer
 
-from router.buckets import TokenBucket, WindowQuota
-from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
-from router.model import (
+from wampgate.buckets import TokenBucket, WindowQuota
+from wampgate.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
+from wampgate.model import (
     ADMIT,
     ADMIT_KIND,
     DENY,
@@ -42,10 +42,10 @@ from router.model import (
     TransportInfo,
     Verdict,
 )
-from router.passwords import check_hash_format, dummy_hash, hash_secret, verify_secret
-from router.plugintable import Table
-from router.shared import SharedState
-from router.uri import (
+from wampgate.passwords import check_hash_format, dummy_hash, hash_secret, verify_secret
+from wampgate.plugintable import Table
+from wampgate.shared import SharedState
+from wampgate.uri import (
     EXACT,
     MATCH_POLICIES,
     PREFIX,
@@ -80,7 +80,7 @@ __all__ = [
 
 # The errors `PluginContext.call` fails with when the router stopped the call, not the backend: no such realm, no
 # trusted registration, the timeout, the callee gone (and every `wampgate.` URI: the router's own limits). The same
-# URIs as router.core.errors, which plugins do not import; tests/unit/test_plugin_api.py pins that they agree.
+# URIs as wampgate.core.errors, which plugins do not import; tests/unit/test_plugin_api.py pins that they agree.
 ROUTER_CALL_ERRORS = frozenset(
     {"wamp.error.no_such_realm", "wamp.error.no_such_procedure", "wamp.error.timeout", "wamp.error.canceled"}
 )

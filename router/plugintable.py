@@ -2,7 +2,7 @@
 reports problems the same way: the first problem raises PluginConfigError with the key path relative to the plugin's
 table (`principals[2].role`), what is allowed, and the value as found. Unknown keys are errors, never ignored.
 
-Plugins import it from router.plugin.
+Plugins import it from wampgate.plugin.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from router.configreader import redacted
-from router.interfaces import PluginConfigError, PluginContext
+from wampgate.configreader import redacted
+from wampgate.interfaces import PluginConfigError, PluginContext
 
 MAX_FILE_BYTES = 1 << 16  # key and secret files are small; a huge one is a mistake (or /dev/zero)
 

@@ -16,7 +16,7 @@ from dataclasses import Field, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from router.configreader import TableReader
+from wampgate.configreader import TableReader
 
 T = TypeVar("T")
 SETTING = "wampgate.setting"  # the metadata key of a declared config key

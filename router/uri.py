@@ -5,7 +5,7 @@ prefix length, wildcard patterns one probe per distinct pattern shape (component
 Changing it never scans all entries either: a shape is found by a dict probe and placed by binary search.
 
 Pure and shared, so it sits beside the model rather than in the core: the core routes with it, and authorizer plugins
-check and match their rules with it (through router.plugin, never by reaching into the core).
+check and match their rules with it (through wampgate.plugin, never by reaching into the core).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = START_T
 
 def start_router() -> subprocess.Popen:
     twistd = Path(sys.executable).with_name("twistd")
-    command = [str(twistd), "--nodaemon", "--pidfile=", "--logger", "router.tx.logs.text", "wampgate",
+    command = [str(twistd), "--nodaemon", "--pidfile=", "--logger", "wampgate.tx.logs.text", "wampgate",
                "--config", str(CONFIG)]
     return subprocess.Popen(command)
 

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from router.plugin import AuthRequest, Identity, OneStepAuthenticator, PluginConfigError
+from wampgate.plugin import AuthRequest, Identity, OneStepAuthenticator, PluginConfigError
 
 _KEYS = ("role",)
 

@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, read_principals
-from router.plugin import (
+from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugin import (
     AuthRequest,
     Challenge,
     Denied,

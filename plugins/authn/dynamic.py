@@ -18,9 +18,9 @@ from typing import Any
 from autobahn.wamp.exception import ApplicationError
 from zope.interface import implementer
 
-from plugins.backend import KEYS as BACKEND_KEYS
-from plugins.backend import backend_identity
-from router.plugin import (
+from wampgate.plugins.backend import KEYS as BACKEND_KEYS
+from wampgate.plugins.backend import backend_identity
+from wampgate.plugin import (
     AuthRequest,
     Challenge,
     Denied,

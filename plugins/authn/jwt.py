@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from zope.interface import implementer
 
-from router.plugin import (
+from wampgate.plugin import (
     AuthRequest,
     Challenge,
     Denied,

@@ -1,5 +1,5 @@
 """The principal table most authentication methods share: `[[principals]]` with a unique `authid`, a `role` and the
-method's own secret fields, which each plugin reads from the row it is handed (with router.plugin's Table).
+method's own secret fields, which each plugin reads from the row it is handed (with wampgate.plugin's Table).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from router.plugin import Table
+from wampgate.plugin import Table
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorThreads
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, most_common, read_principals
-from router.plugin import (
+from wampgate.plugins.authn.principals import Principal, most_common, read_principals
+from wampgate.plugin import (
     AuthRequest,
     Challenge,
     Denied,

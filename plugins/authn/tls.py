@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from plugins.authn.principals import Principal, read_principals
-from router.plugin import AuthRequest, ClientCertificate, Denied, Identity, OneStepAuthenticator, PluginContext, Table
+from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugin import AuthRequest, ClientCertificate, Denied, Identity, OneStepAuthenticator, PluginContext, Table
 
 _SOURCES = ("cn", "dns", "email")
 

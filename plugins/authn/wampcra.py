@@ -41,8 +41,8 @@ from typing import Any
 
 from zope.interface import implementer
 
-from plugins.authn.principals import Principal, read_principals
-from router.plugin import (
+from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugin import (
     AuthRequest,
     Challenge,
     Denied,

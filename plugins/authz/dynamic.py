@@ -14,9 +14,9 @@ from typing import Any
 
 from zope.interface import implementer
 
-from plugins.backend import KEYS as BACKEND_KEYS
-from plugins.backend import backend_identity
-from router.plugin import DENY, AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext
+from wampgate.plugins.backend import KEYS as BACKEND_KEYS
+from wampgate.plugins.backend import backend_identity
+from wampgate.plugin import DENY, AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext
 
 _KEYS = ("procedure", "realm", "timeout", "cache_ttl", *BACKEND_KEYS)
 MAX_CACHE_TTL = 86_400.0

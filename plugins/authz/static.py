@@ -18,7 +18,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from router.plugin import (
+from wampgate.plugin import (
     EXACT,
     PREFIX,
     WILDCARD,
@@ -75,7 +75,7 @@ class Rule:
 
     @classmethod
     def from_permission(cls, permission: Any) -> Rule:
-        """A realm role's permission (anything with `uri`, `match`, `allow` and `disclose`, as router.config reads
+        """A realm role's permission (anything with `uri`, `match`, `allow` and `disclose`, as wampgate.config reads
         them), copied into this plugin's own frozen value."""
         return cls(permission.uri, permission.match, frozenset(permission.allow), bool(permission.disclose),
                    permission.uri)
@@ -130,7 +130,7 @@ class StaticAuthorizer:
     """
 
     def __init__(self, roles: Mapping[str, Any]):
-        """`roles`: role name -> the realm's role config (its `permissions`), as router.config reads them."""
+        """`roles`: role name -> the realm's role config (its `permissions`), as wampgate.config reads them."""
         self._roles = {name: _RoleRules(role.permissions) for name, role in roles.items()}
 
     @classmethod

@@ -6,7 +6,7 @@ progressive results, an ERROR for an INVOCATION: action "yield") are charged to 
 buckets only: quotas count what a client asks for, and URI rates what is asked of a URI.
 
 State is bounded: a session's own meter goes when it leaves; shared meters (authid, role, peer) are kept while a
-live session uses them or they carry information, at most `max_tracked` of them (see plugins.flow.meters).
+live session uses them or they carry information, at most `max_tracked` of them (see wampgate.plugins.flow.meters).
 Anonymous authids are made up afresh for each session, so their per-authid limits are kept per peer address: a
 client cannot refill them by reconnecting.
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 from zope.interface import implementer
 
-from plugins.flow.meters import Meter, Quota, Rate, SharedMeters, bounded_key
-from router.plugin import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, IFlowControl, PluginConfigError, Verdict
+from wampgate.plugins.flow.meters import Meter, Quota, Rate, SharedMeters, bounded_key
+from wampgate.plugin import ADMIT, DISCONNECT_KIND, REJECT_KIND, FlowSession, IFlowControl, PluginConfigError, Verdict
 
 RATE_LIMITED = "wampgate.error.rate_limited"
 TOO_MANY_CONNECTIONS = "too_many_connections"

@@ -13,7 +13,7 @@ from itertools import islice
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from router.plugin import TokenBucket, WindowQuota
+from wampgate.plugin import TokenBucket, WindowQuota
 
 MAX_KEY_LENGTH = 256  # characters of a client string kept as a key; longer ones are kept as a 16-byte digest
 SWEEP = 4  # released meters looked at (stalest first) each time one is released: forgotten once they carry nothing

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 
 from autobahn.wamp import message as wamp
 
-from router.core import errors
-from router.core.replies import refusal
-from router.core.effects import Effect, Send, reply
-from router.core.peer import Peer
-from router.uri import EXACT, UriIndex, UriPolicy, is_reserved
+from wampgate.core import errors
+from wampgate.core.replies import refusal
+from wampgate.core.effects import Effect, Send, reply
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 
 # What `on_change(change, session_id, subscription)` is told, in the order the subscription meta API's events fire:

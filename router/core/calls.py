@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from autobahn.wamp import message as wamp
 
-from router.core.effects import Effect
-from router.core.peer import Peer
-from router.uri import EXACT
+from wampgate.core.effects import Effect
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT
 
 SINGLE = "single"
 FIRST = "first"

@@ -56,8 +56,8 @@ from collections.abc import Callable, Sequence
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleDealerFeatures
 
-from router.core import errors
-from router.core.calls import (
+from wampgate.core import errors
+from wampgate.core.calls import (
     CREATE,
     DEFAULT_MAX_RETIRED_PER_CALLEE,
     DELETE,
@@ -77,9 +77,9 @@ from router.core.calls import (
     router_error,
     unobserved,
 )
-from router.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
-from router.core.peer import Peer
-from router.uri import EXACT, UriIndex, UriPolicy, is_reserved
+from wampgate.core.effects import Abort, CancelTimer, Effect, Send, StartTimer, reply
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 _SKIP = wamp.Cancel.SKIP
 _KILL = wamp.Cancel.KILL

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from autobahn.wamp.message import Message
 
-from router.core.peer import Peer
+from wampgate.core.peer import Peer
 
 
 @dataclass(frozen=True, slots=True)

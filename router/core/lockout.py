@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
-from router.buckets import TokenBucket
+from wampgate.buckets import TokenBucket
 
 KEY_BYTES = 16  # the size of every key the tables hold
 
@@ -168,5 +168,5 @@ class AuthFailures:
 
     def record_success(self, identity: bytes) -> None:
         """A success clears the identity's count, not the peer's: interleaving a valid login must not hide guessing.
-        The caller passes only the identity that really authenticated (see router.tx.authentication)."""
+        The caller passes only the identity that really authenticated (see wampgate.tx.authentication)."""
         self.by_identity.record_success(identity)

@@ -36,13 +36,13 @@ from typing import Any, NamedTuple, Protocol
 
 from autobahn.wamp import message as wamp
 
-from router.core import errors
-from router.core.broker import Broker, Subscription
-from router.core.calls import Registration, router_error
-from router.core.dealer import Dealer
-from router.core.effects import Effect, Kick, Send, reply
-from router.core.peer import Peer
-from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, is_reserved
+from wampgate.core import errors
+from wampgate.core.broker import Broker, Subscription
+from wampgate.core.calls import Registration, router_error
+from wampgate.core.dealer import Dealer
+from wampgate.core.effects import Effect, Kick, Send, reply
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, is_reserved
 
 NO_SUCH_SESSION = errors.NO_SUCH_SESSION
 SESSION_ON_JOIN = "wamp.session.on_join"
@@ -82,7 +82,7 @@ class _Procedure(NamedTuple):
 
 
 class RealmView(Protocol):
-    """What the meta API reads of its realm (router.core.realm.Realm builds it and passes itself): declared here, so
+    """What the meta API reads of its realm (wampgate.core.realm.Realm builds it and passes itself): declared here, so
     the realm depends on the meta API and not the other way round."""
 
     sessions: Mapping[int, Peer]  # joined sessions, in the order they joined

@@ -8,13 +8,13 @@ from typing import Any, Protocol
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleBrokerFeatures
 
-from router.core import errors
-from router.core.broker import Broker
-from router.core.dealer import Dealer
-from router.core.effects import Abort, Effect
-from router.core.meta import MetaApi
-from router.core.peer import Peer
-from router.uri import EXACT, UriPolicy
+from wampgate.core import errors
+from wampgate.core.broker import Broker
+from wampgate.core.dealer import Dealer
+from wampgate.core.effects import Abort, Effect
+from wampgate.core.meta import MetaApi
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT, UriPolicy
 
 # What each client request asks permission for; messages not listed need no authorization (they only act on what
 # the same session created or was sent, which the broker and dealer verify).
@@ -36,7 +36,7 @@ def match_of(msg: wamp.Message) -> str:
 
 
 class SessionLimits(Protocol):
-    """The per-session limits a realm enforces: the router's `[limits]` table (router.configtables.LimitsConfig),
+    """The per-session limits a realm enforces: the router's `[limits]` table (wampgate.configtables.LimitsConfig),
     where each is declared once with its default; the core has no defaults of its own that could disagree."""
 
     max_subscriptions_per_session: int

@@ -11,10 +11,10 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from router.core.authbounds import size_over, utf8_length_over
-from router.core.lockout import AuthFailures, identity_key, peer_key
-from router.counters import Counters
-from router.model import AuthRequest, Challenge, Denied, Identity
+from wampgate.core.authbounds import size_over, utf8_length_over
+from wampgate.core.lockout import AuthFailures, identity_key, peer_key
+from wampgate.counters import Counters
+from wampgate.model import AuthRequest, Challenge, Denied, Identity
 
 ANONYMOUS = "anonymous"
 LOGGED_AUTHID_CHARS = 100  # of a longer authid, log lines show this much and its length

@@ -16,8 +16,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from router.core.decisions import DecisionCache
-from router.model import DENY, AuthorizationRequest, Decision
+from wampgate.core.decisions import DecisionCache
+from wampgate.model import DENY, AuthorizationRequest, Decision
 
 
 @dataclass(frozen=True)

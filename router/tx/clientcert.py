@@ -6,7 +6,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from router.model import ClientCertificate
+from wampgate.model import ClientCertificate
 
 
 def client_certificate(transport) -> ClientCertificate | None:

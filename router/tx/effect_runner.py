@@ -9,12 +9,12 @@ from twisted.logger import Logger
 
 from autobahn.wamp import message as wamp
 
-from router.core.effects import Abort, CancelTimer, Kick, Send, StartTimer
-from router.core.errors import INVALID_ARGUMENT, PAYLOAD_SIZE_EXCEEDED, UNAVAILABLE
-from router.core.peer import Peer
-from router.core.realm import Realm
-from router.tx.channel import CONGESTED, TOO_LARGE
-from router.tx.traffic import Traffic
+from wampgate.core.effects import Abort, CancelTimer, Kick, Send, StartTimer
+from wampgate.core.errors import INVALID_ARGUMENT, PAYLOAD_SIZE_EXCEEDED, UNAVAILABLE
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm
+from wampgate.tx.channel import CONGESTED, TOO_LARGE
+from wampgate.tx.traffic import Traffic
 
 # What a caller is told when its call cannot reach the callee, and what a recipient is told when a reply cannot
 # reach it, by the channel's refusal (see router/tx/channel.py).

@@ -10,8 +10,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.logger import Logger
 
-from router.counters import Counters
-from router.model import ADMIT, ADMIT_KIND, FlowSession, Verdict
+from wampgate.counters import Counters
+from wampgate.model import ADMIT, ADMIT_KIND, FlowSession, Verdict
 
 # RawSocket's handshake error 4: "maximum connection count reached".
 RAWSOCKET_TOO_MANY = bytes((0x7F, 4 << 4, 0, 0))

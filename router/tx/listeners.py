@@ -5,13 +5,13 @@ from __future__ import annotations
 from twisted.internet.protocol import Factory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from router.tx.rawsocket import RawSocketFactory
-from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.tls import ServerTls
-from router.tx.unisocket import UniSocketFactory
-from router.tx.websocket import WebSocketFactory
-from router.tx.website import site
-from router.tx.wire import Codecs
+from wampgate.tx.rawsocket import RawSocketFactory
+from wampgate.tx.runtime import ListenerRuntime, RouterContext
+from wampgate.tx.tls import ServerTls
+from wampgate.tx.unisocket import UniSocketFactory
+from wampgate.tx.websocket import WebSocketFactory
+from wampgate.tx.website import site
+from wampgate.tx.wire import Codecs
 
 
 def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: Codecs) -> Factory:

@@ -24,9 +24,9 @@ from typing import Any
 from twisted.logger import ILogObserver, LogLevel
 from zope.interface import implementer
 
-from router.buckets import TokenBucket
+from wampgate.buckets import TokenBucket
 
-ROUTER_NAMESPACES = ("router.tx.router_service", "router.tx.service")
+ROUTER_NAMESPACES = ("wampgate.tx.router_service", "wampgate.tx.service")
 UNATTRIBUTED = "unattributed"
 OTHER_PEERS = "other peers"  # the shared key once MAX_PEERS peers are tracked
 SUMMARY_INTERVAL = 10.0
@@ -236,7 +236,7 @@ class LogBudget:
         self._suppressed = None
         busiest = max(pending.per_key, key=pending.per_key.__getitem__)
         return {
-            "log_namespace": "router.tx.logs",
+            "log_namespace": "wampgate.tx.logs",
             "log_level": LogLevel.warn,
             "log_format": "log budget: suppressed {suppressed_lines} client-caused lines ({suppressed_bytes} bytes) "
                           "in {seconds:.1f} s from {suppressed_peers} peer(s), "

@@ -1,5 +1,5 @@
-"""Log observers for `twistd --logger`: `router.tx.logs.text` (readable, the default of `make run`) and
-`router.tx.logs.json` (one JSON object per line, for machines). No client decides how fast the log grows:
+"""Log observers for `twistd --logger`: `wampgate.tx.logs.text` (readable, the default of `make run`) and
+`wampgate.tx.logs.json` (one JSON object per line, for machines). No client decides how fast the log grows:
 
 1. debug events are dropped;
 2. every string field is cut to a bound (`logtruncate`: 200 characters in client-caused lines, 2000 in the router's
@@ -33,8 +33,8 @@ from twisted.logger import (
 )
 from zope.interface import implementer
 
-from router.tx.logbudget import OVERALL, PER_PEER, SUMMARY_INTERVAL, Budget, LogBudget, is_client_caused
-from router.tx.logtruncate import CLIENT_FIELD_CHARS, ROUTER_FIELD_CHARS, truncate_event
+from wampgate.tx.logbudget import OVERALL, PER_PEER, SUMMARY_INTERVAL, Budget, LogBudget, is_client_caused
+from wampgate.tx.logtruncate import CLIENT_FIELD_CHARS, ROUTER_FIELD_CHARS, truncate_event
 
 DEFAULT_WINDOW = 10.0
 DEFAULT_BURST = 5
@@ -86,7 +86,7 @@ class RepeatFilter:
 
 @implementer(ILogObserver)
 class Truncating:
-    """Cuts every string field before the rest of the chain formats anything (see router.tx.logtruncate)."""
+    """Cuts every string field before the rest of the chain formats anything (see wampgate.tx.logtruncate)."""
 
     def __init__(self, observer, *, client_chars: int = CLIENT_FIELD_CHARS, router_chars: int = ROUTER_FIELD_CHARS):
         self._observer = observer

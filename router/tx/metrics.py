@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from twisted.web import resource, server
 
-from router.tx.traffic import LATENCY_BUCKETS
+from wampgate.tx.traffic import LATENCY_BUCKETS
 
 _PREFIX = "wampgate"
 

@@ -12,11 +12,11 @@ from typing import Any
 from autobahn.wamp import message as wamp
 from twisted.logger import Logger
 
-from router.core import errors
-from router.core.peer import Peer
-from router.model import ADMIT_KIND, AuthRequest, Challenge, FlowSession, Identity
-from router.tx.authentication import Authentication
-from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
+from wampgate.core import errors
+from wampgate.core.peer import Peer
+from wampgate.model import ADMIT_KIND, AuthRequest, Challenge, FlowSession, Identity
+from wampgate.tx.authentication import Authentication
+from wampgate.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 
 
 class Refusal(Exception):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from router import loader
-from router.config import ListenerConfig, RouterConfig
-from router.core.decisions import DecisionCache
-from router.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
-from router.tx.authorization import ChainLink, RealmAuthorization
-from router.tx.runtime import AuthMethod
+from wampgate import loader
+from wampgate.config import ListenerConfig, RouterConfig
+from wampgate.core.decisions import DecisionCache
+from wampgate.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
+from wampgate.tx.authorization import ChainLink, RealmAuthorization
+from wampgate.tx.runtime import AuthMethod
 
 
 def realm_authorization(config: RouterConfig, index: int, realm_config, reactor: Any, call, problems: list[str]):

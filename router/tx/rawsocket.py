@@ -15,13 +15,13 @@ from __future__ import annotations
 from autobahn.twisted.rawsocket import WampRawSocketServerFactory, WampRawSocketServerProtocol
 from twisted.logger import Logger
 
-from router.config import ListenerConfig
-from router.model import TransportInfo
-from router.tx.channel import TOO_LARGE, UNENCODABLE, BudgetedChannel, IChannel
-from router.tx.clientcert import client_certificate
-from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.wire import Codecs
-from router.tx.session import RouterSession
+from wampgate.config import ListenerConfig
+from wampgate.model import TransportInfo
+from wampgate.tx.channel import TOO_LARGE, UNENCODABLE, BudgetedChannel, IChannel
+from wampgate.tx.clientcert import client_certificate
+from wampgate.tx.runtime import ListenerRuntime, RouterContext
+from wampgate.tx.wire import Codecs
+from wampgate.tx.session import RouterSession
 from zope.interface import implementer
 
 MAGIC = 0x7F

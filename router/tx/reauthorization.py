@@ -22,9 +22,9 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from router.core.errors import AUTHORIZATION_REVOKED
-from router.core.peer import Peer
-from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
+from wampgate.core.errors import AUTHORIZATION_REVOKED
+from wampgate.core.peer import Peer
+from wampgate.model import AuthorizationRequest, Decision, Identity, TransportInfo
 
 BATCH = 1000  # grants checked per reactor turn
 MAX_IN_FLIGHT = 64  # asynchronous decisions pending at once

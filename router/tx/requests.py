@@ -15,15 +15,15 @@ from typing import Any
 from autobahn.wamp import message as wamp
 from twisted.logger import Logger
 
-from router.core import errors
-from router.core.peer import Peer
-from router.core.realm import ACTIONS, match_of, uri_of
-from router.core.replies import refusal, wants_answer
-from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, AuthorizationRequest, Decision, FlowSession, Identity
-from router.tx import wire
-from router.tx.channel import PAUSED_FOR_FLOW
-from router.tx.messages import RateLimited
-from router.tx.runtime import RealmRuntime, RouterContext
+from wampgate.core import errors
+from wampgate.core.peer import Peer
+from wampgate.core.realm import ACTIONS, match_of, uri_of
+from wampgate.core.replies import refusal, wants_answer
+from wampgate.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, AuthorizationRequest, Decision, FlowSession, Identity
+from wampgate.tx import wire
+from wampgate.tx.channel import PAUSED_FOR_FLOW
+from wampgate.tx.messages import RateLimited
+from wampgate.tx.runtime import RealmRuntime, RouterContext
 
 # The longest reading stays paused for one flow-control refusal (an hourly quota's retry_after may be an hour; a
 # connection not read that long could not even say GOODBYE).

@@ -21,12 +21,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from router.core import errors
-from router.core.peer import Peer
-from router.uri import EXACT
-from router.model import TransportInfo
-from router.tx.channel import IChannel
-from router.tx.runtime import RealmRuntime
+from wampgate.core import errors
+from wampgate.core.peer import Peer
+from wampgate.uri import EXACT
+from wampgate.model import TransportInfo
+from wampgate.tx.channel import IChannel
+from wampgate.tx.runtime import RealmRuntime
 
 ROUTER_AUTHID = "wampgate"
 ROUTER_AUTHROLE = "wampgate.router"

@@ -23,14 +23,14 @@ from twisted.internet import defer, task
 from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger
 
-from router.config import ConfigError, RouterConfig, load
-from router.core import errors
-from router.core.lockout import AuthFailures
-from router.interfaces import PluginContext
-from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
-from router.sdnotify import SystemdNotifier
-from router.tx.reauthorization import reauthorize
-from router.tx.tls import reload_certificates
+from wampgate.config import ConfigError, RouterConfig, load
+from wampgate.core import errors
+from wampgate.core.lockout import AuthFailures
+from wampgate.interfaces import PluginContext
+from wampgate.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from wampgate.sdnotify import SystemdNotifier
+from wampgate.tx.reauthorization import reauthorize
+from wampgate.tx.tls import reload_certificates
 
 POLL = 0.05
 

@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config import LimitsConfig, ListenerConfig, RealmConfig
-from router.core.lockout import AuthFailures
-from router.counters import Counters
-from router.core.realm import Realm
-from router.tx.authorization import RealmAuthorization
-from router.tx.effect_runner import EffectRunner
-from router.tx.flow import FlowControl
-from router.tx.traffic import Traffic
+from wampgate.config import LimitsConfig, ListenerConfig, RealmConfig
+from wampgate.core.lockout import AuthFailures
+from wampgate.counters import Counters
+from wampgate.core.realm import Realm
+from wampgate.tx.authorization import RealmAuthorization
+from wampgate.tx.effect_runner import EffectRunner
+from wampgate.tx.flow import FlowControl
+from wampgate.tx.traffic import Traffic
 
 
 @dataclass
@@ -38,7 +38,7 @@ class AuthMethod:
 @dataclass
 class ListenerRuntime:
     """One listener's config and authenticators; a reload swaps `methods` for new handshakes, and its TLS side
-    (router.tx.tls.ServerTls, None without TLS) re-reads the certificate files."""
+    (wampgate.tx.tls.ServerTls, None without TLS) re-reads the certificate files."""
 
     config: ListenerConfig
     methods: Mapping[str, AuthMethod]  # in the config's order

@@ -16,22 +16,22 @@ from typing import Any
 from twisted.application import service
 from twisted.logger import Logger
 
-from router.config import ConfigError, ListenerConfig, RouterConfig
-from router.core.lockout import AuthFailures
-from router.core.realm import Realm
-from router.counters import Counters
-from router.endpoints import server_endpoint
-from router.tx.effect_runner import EffectRunner
-from router.tx.traffic import Traffic
-from router.tx.flow import AdmittingFactory, FlowControl
-from router.tx.router_caller import RouterCaller
-from router.tx.listeners import listener_factory
-from router.tx.router_service import RouterService
-from router.tx.metrics import admin_site
-from router.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
-from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
-from router.tx.tls import TlsSetupError
-from router.tx.wire import make_codecs
+from wampgate.config import ConfigError, ListenerConfig, RouterConfig
+from wampgate.core.lockout import AuthFailures
+from wampgate.core.realm import Realm
+from wampgate.counters import Counters
+from wampgate.endpoints import server_endpoint
+from wampgate.tx.effect_runner import EffectRunner
+from wampgate.tx.traffic import Traffic
+from wampgate.tx.flow import AdmittingFactory, FlowControl
+from wampgate.tx.router_caller import RouterCaller
+from wampgate.tx.listeners import listener_factory
+from wampgate.tx.router_service import RouterService
+from wampgate.tx.metrics import admin_site
+from wampgate.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from wampgate.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
+from wampgate.tx.tls import TlsSetupError
+from wampgate.tx.wire import make_codecs
 
 MAX_ID = 2**53
 

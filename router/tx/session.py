@@ -17,15 +17,15 @@ from typing import Any
 from autobahn.wamp import message as wamp
 from twisted.logger import Logger
 
-from router.core import errors, handshake
-from router.core.handshake import Lifecycle
-from router.core.peer import Peer
-from router.model import FlowSession, Identity, TransportInfo
-from router.tx import wire
-from router.tx.channel import PAUSED_FOR_ORDER, TOO_LARGE
-from router.tx.opening import Opening, Refusal, welcome_message
-from router.tx.requests import RequestQueue
-from router.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
+from wampgate.core import errors, handshake
+from wampgate.core.handshake import Lifecycle
+from wampgate.core.peer import Peer
+from wampgate.model import FlowSession, Identity, TransportInfo
+from wampgate.tx import wire
+from wampgate.tx.channel import PAUSED_FOR_ORDER, TOO_LARGE
+from wampgate.tx.opening import Opening, Refusal, welcome_message
+from wampgate.tx.requests import RequestQueue
+from wampgate.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 
 # WebSocket close codes (RawSocket simply closes). Not to be confused with the WAMP close reasons in core/errors.py.
 WS_CLOSE_NORMAL = 1000

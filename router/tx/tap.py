@@ -7,8 +7,8 @@ import sys
 
 from twisted.python import usage
 
-from router.config import ConfigError, load
-from router.sdnotify import SystemdNotifier
+from wampgate.config import ConfigError, load
+from wampgate.sdnotify import SystemdNotifier
 
 
 class Options(usage.Options):
@@ -35,7 +35,7 @@ def _fail(path: str, error: ConfigError) -> None:
 def makeService(options: Options):
     from twisted.internet import reactor  # the reactor twistd installed
 
-    from router.tx.service import make_service
+    from wampgate.tx.service import make_service
 
     try:
         router = make_service(options["router_config"], reactor)

@@ -17,8 +17,8 @@ from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from router.certificates import Credentials, TlsFiles, TlsSetupError, check, describe, expiry_warning, read_files
-from router.config import TlsConfig
+from wampgate.certificates import Credentials, TlsFiles, TlsSetupError, check, describe, expiry_warning, read_files
+from wampgate.config import TlsConfig
 
 __all__ = ["ServerTls", "TlsSetupError", "reload_certificates", "server_context"]
 

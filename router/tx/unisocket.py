@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.internet.protocol import Factory, Protocol
 
-from router.tx.rawsocket import MAGIC
+from wampgate.tx.rawsocket import MAGIC
 
 
 class SniffingProtocol(Protocol):

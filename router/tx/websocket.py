@@ -17,13 +17,13 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from router.config import ListenerConfig, WebSocketConfig
-from router.model import TransportInfo
-from router.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
-from router.tx.clientcert import client_certificate
-from router.tx.runtime import ListenerRuntime, RouterContext
-from router.tx.wire import Codecs
-from router.tx.session import RouterSession
+from wampgate.config import ListenerConfig, WebSocketConfig
+from wampgate.model import TransportInfo
+from wampgate.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
+from wampgate.tx.clientcert import client_certificate
+from wampgate.tx.runtime import ListenerRuntime, RouterContext
+from wampgate.tx.wire import Codecs
+from wampgate.tx.session import RouterSession
 
 
 @implementer(IChannel)

@@ -22,9 +22,9 @@ from autobahn.wamp import message as wamp
 from autobahn.wamp.exception import InvalidUriError
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, Serializer
 
-from router.core import errors
-from router.tx.framing import FrameKey
-from router.tx.payload import DEFAULT_MAX_NESTING, InvalidValue, MalformedValue, Unsupported, check_message
+from wampgate.core import errors
+from wampgate.tx.framing import FrameKey
+from wampgate.tx.payload import DEFAULT_MAX_NESTING, InvalidValue, MalformedValue, Unsupported, check_message
 
 # The messages a client may send to a router; anything else is a protocol violation.
 INBOUND: dict[int, type[wamp.Message]] = {

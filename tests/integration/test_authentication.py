@@ -41,9 +41,9 @@ from twisted.internet import defer, task
 from twisted.logger import formatEvent, globalLogPublisher
 from zope.interface import implementer
 
-from router.interfaces import IAuthenticator
-from router.model import Challenge, Denied, Identity
-from router.passwords import hash_secret
+from wampgate.interfaces import IAuthenticator
+from wampgate.model import Challenge, Denied, Identity
+from wampgate.passwords import hash_secret
 from tests.support import auth_clients as auth
 from tests.support import wait
 from tests.support.clients import Refused, Target, connect

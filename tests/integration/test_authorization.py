@@ -25,7 +25,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 from twisted.internet import defer, task
 
-from router.config import ConfigError
+from wampgate.config import ConfigError
 from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import (
     GOODBYE,

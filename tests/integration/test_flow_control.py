@@ -17,7 +17,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 from twisted.internet import defer
 
-from router.passwords import hash_secret
+from wampgate.passwords import hash_secret
 from tests.support import auth_clients as auth
 from tests.support import raw
 from tests.support.clients import Collector, Target, connect, leave

@@ -1,4 +1,4 @@
-"""`wampgate hash-secret --stdin`, the installed console script: it prints a hash that router.passwords accepts for
+"""`wampgate hash-secret --stdin`, the installed console script: it prints a hash that wampgate.passwords accepts for
 exactly that secret, never the secret itself, and refuses an empty secret with exit status 1."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from router.passwords import check_hash_format, verify_secret
+from wampgate.passwords import check_hash_format, verify_secret
 
 WAMPGATE = Path(sys.executable).parent / "wampgate"  # the console script of the venv running the tests
 

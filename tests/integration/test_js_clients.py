@@ -26,7 +26,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 
-from router.passwords import hash_secret
+from wampgate.passwords import hash_secret
 from tests.support import node
 from tests.support.router import listener, start_router
 

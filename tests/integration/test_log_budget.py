@@ -1,4 +1,4 @@
-"""What a client can make the router log, under the real `twistd --logger router.tx.logs.text`.
+"""What a client can make the router log, under the real `twistd --logger wampgate.tx.logs.text`.
 
 A flood of refused HELLOs from one address grows the log by at most that address's budget (its burst plus its rate
 over the flood's duration), every line of it short; one summary warning per interval accounts for every line
@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from router.tx.logbudget import PER_PEER, SUMMARY_INTERVAL
+from wampgate.tx.logbudget import PER_PEER, SUMMARY_INTERVAL
 from tests.integration.test_operations import BlockingRawSocket, allowed, twistd, twistd_config, wait_for_line
 from tests.integration.test_twistd import free_port
 from tests.support import raw

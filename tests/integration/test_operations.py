@@ -30,9 +30,9 @@ from twisted.internet import defer, task
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.web.client import Agent, readBody
 
-from router.passwords import hash_secret
-from router.tx.metrics import RouterCollector
-from router.tx.traffic import LATENCY_BUCKETS
+from wampgate.passwords import hash_secret
+from wampgate.tx.metrics import RouterCollector
+from wampgate.tx.traffic import LATENCY_BUCKETS
 from tests.integration.test_twistd import TWISTD, Output, port_is_free
 from tests.support import raw
 from tests.support.clients import Collector, Target, connect, leave
@@ -547,7 +547,7 @@ def wait_for_line(process, output: Output, needle: str, start: int, timeout: flo
 
 
 @contextlib.contextmanager
-def twistd(config: Path, logger: str = "router.tx.logs.text"):
+def twistd(config: Path, logger: str = "wampgate.tx.logs.text"):
     """Spawn `twistd -n --logger <logger> wampgate --config <config>`, wait (bounded) until it listens, yield
     (process, stdout, stderr); kill it afterwards if it is still running."""
     command = [str(TWISTD), "-n", "--pidfile=", "--logger", logger, "wampgate", "--config", str(config)]
@@ -636,12 +636,12 @@ def test_sigterm_says_goodbye_and_exits_with_status_0(tmp_path):
 
 
 def test_json_logger_writes_one_json_object_per_line(tmp_path):
-    """With `--logger router.tx.logs.json` every line twistd writes to stdout is one JSON object (json.loads of
+    """With `--logger wampgate.tx.logs.json` every line twistd writes to stdout is one JSON object (json.loads of
     the line itself), among them the listener's "listening on" event with its url field and the shutdown."""
     port = free_port()
     config = tmp_path / "router.toml"
     config.write_text(twistd_config(port, "com.a"))
-    with twistd(config, logger="router.tx.logs.json") as (process, stdout, stderr):
+    with twistd(config, logger="wampgate.tx.logs.json") as (process, stdout, stderr):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=SIGNAL_TIMEOUT) == 0
         stdout.join()

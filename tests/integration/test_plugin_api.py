@@ -1,4 +1,4 @@
-"""A third-party plugin written against router.plugin alone, in a real router: the README's one-class, one-method
+"""A third-party plugin written against wampgate.plugin alone, in a real router: the README's one-class, one-method
 flow-control plugin (tests/support/telemetry_cap.py), named by dotted path in a [[flow]] table after the built-in
 `limits`. The offending side is a raw client (tests.support.raw), so every reply is seen as sent."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
-from router.config import ConfigError
+from wampgate.config import ConfigError
 from tests.support import raw
 from tests.support.flow import RATE_LIMITED, REALM, count, exchange, joined_ws, main_listener, publish, round_trip
 from tests.support.router import start_router

@@ -19,7 +19,7 @@ import time
 import pytest
 from cryptography import x509
 
-from router.cli import main as wampgate
+from wampgate.cli import main as wampgate
 from tests.integration.test_twistd import (
     REALM1, START_TIMEOUT, STOP_TIMEOUT, Output, free_port, listener_toml, port_is_free, run_client, stop,
     twistd_command, wait_for_lines,

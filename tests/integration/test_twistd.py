@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config import ConfigError, load
+from wampgate.config import ConfigError, load
 from tests.support.router import REALM1_ANONYMOUS_ALL
 from tests.support.wait import free_port
 

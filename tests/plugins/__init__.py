@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from router.interfaces import PluginConfigError
-from router.model import AuthRequest, ClientCertificate, TransportInfo
+from wampgate.interfaces import PluginConfigError
+from wampgate.model import AuthRequest, ClientCertificate, TransportInfo
 
 
 def transport(**fields: Any) -> TransportInfo:

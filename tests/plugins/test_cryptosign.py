@@ -12,9 +12,9 @@ from autobahn.wamp.cryptosign import CryptosignKey  # needs autobahn[encryption]
 from twisted.internet import task
 from zope.interface.verify import verifyObject
 
-from plugins.authn.cryptosign import CryptosignAuthenticator
-from router.interfaces import IAuthenticator
-from router.model import Challenge, Denied, Identity
+from wampgate.plugins.authn.cryptosign import CryptosignAuthenticator
+from wampgate.interfaces import IAuthenticator
+from wampgate.model import Challenge, Denied, Identity
 from tests.plugins import auth_request, config_error
 
 txaio.use_twisted()  # CryptosignKey answers with a txaio future

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from twisted.internet import defer
 
-from plugins.authn.dynamic import DynamicAuthenticator
-from plugins.authz.dynamic import DynamicAuthorizer
-from router.config import RealmConfig, RoleConfig
-from router.uri import UriPolicy
-from router.interfaces import PluginContext
-from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
+from wampgate.plugins.authn.dynamic import DynamicAuthenticator
+from wampgate.plugins.authz.dynamic import DynamicAuthorizer
+from wampgate.config import RealmConfig, RoleConfig
+from wampgate.uri import UriPolicy
+from wampgate.interfaces import PluginContext
+from wampgate.model import AuthorizationRequest, Decision, Identity, TransportInfo
 from tests.plugins import auth_request, config_error, transport
 
 REALM = RealmConfig(name="realm1", uri_policy=UriPolicy(),

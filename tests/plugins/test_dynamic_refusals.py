@@ -7,9 +7,9 @@ import pytest
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, task
 
-from plugins.authn.dynamic import DynamicAuthenticator
-from router.interfaces import PluginContext
-from router.model import Denied
+from wampgate.plugins.authn.dynamic import DynamicAuthenticator
+from wampgate.interfaces import PluginContext
+from wampgate.model import Denied
 from tests.plugins import auth_request
 
 

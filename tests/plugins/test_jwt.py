@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from twisted.internet import task
 from zope.interface.verify import verifyObject
 
-from plugins.authn.jwt import JwtAuthenticator
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import Challenge, Denied, Identity
+from wampgate.plugins.authn.jwt import JwtAuthenticator
+from wampgate.interfaces import IAuthenticator, PluginContext
+from wampgate.model import Challenge, Denied, Identity
 from tests.plugins import auth_request, config_error, transport
 
 NOW = 1_700_000_000

@@ -1,4 +1,4 @@
-"""router.passwords: scrypt hashes that describe themselves, verify in constant time, and refuse hostile parameters."""
+"""wampgate.passwords: scrypt hashes that describe themselves, verify in constant time, and refuse hostile parameters."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from router import passwords
-from router.passwords import DUMMY_HASH, check_hash_format, dummy_hash, hash_secret, verify_dummy, verify_secret
+from wampgate import passwords
+from wampgate.passwords import DUMMY_HASH, check_hash_format, dummy_hash, hash_secret, verify_dummy, verify_secret
 
 FAST = dict(ln=14)  # the cheapest parameters accepted (16 MiB): keeps the suite quick
 

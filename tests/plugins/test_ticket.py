@@ -8,11 +8,11 @@ from twisted.internet.interfaces import IReactorThreads
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from plugins.authn import ticket
-from plugins.authn.ticket import TicketAuthenticator
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import Challenge, Denied, Identity
-from router.passwords import hash_secret
+from wampgate.plugins.authn import ticket
+from wampgate.plugins.authn.ticket import TicketAuthenticator
+from wampgate.interfaces import IAuthenticator, PluginContext
+from wampgate.model import Challenge, Denied, Identity
+from wampgate.passwords import hash_secret
 from tests.plugins import auth_request, config_error
 
 ALICE_TICKET = "alice-ticket-0123456789"

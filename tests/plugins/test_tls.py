@@ -6,9 +6,9 @@ import pytest
 from twisted.internet import task
 from zope.interface.verify import verifyObject
 
-from plugins.authn.tls import TlsAuthenticator
-from router.interfaces import IAuthenticator
-from router.model import Denied, Identity
+from wampgate.plugins.authn.tls import TlsAuthenticator
+from wampgate.interfaces import IAuthenticator
+from wampgate.model import Denied, Identity
 from tests.plugins import auth_request, certificate, config_error, transport
 
 

@@ -12,9 +12,9 @@ from autobahn.wamp.auth import AuthWampCra, compute_wcs, derive_key
 from twisted.internet import task
 from zope.interface.verify import verifyObject
 
-from plugins.authn.wampcra import WampCraAuthenticator
-from router.interfaces import IAuthenticator, PluginContext
-from router.model import Challenge, Denied, Identity
+from wampgate.plugins.authn.wampcra import WampCraAuthenticator
+from wampgate.interfaces import IAuthenticator, PluginContext
+from wampgate.model import Challenge, Denied, Identity
 from tests.plugins import auth_request, config_error
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zope.interface import implementer
 
-from router.interfaces import IAuthorizer, PluginConfigError
+from wampgate.interfaces import IAuthorizer, PluginConfigError
 
 
 class _Base:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from twisted.internet import defer
 
-from router.config import load
-from router.tx.service import ListenerService, make_service
+from wampgate.config import load
+from wampgate.tx.service import ListenerService, make_service
 
 def realm_anonymous_all(*, slow_consumer: str | None = None) -> str:
     """realm1, where role anonymous may do everything (the tests' open realm), optionally with a slow-consumer

@@ -30,23 +30,23 @@ from autobahn.wamp import message as wamp
 from twisted.internet import task
 from zope.interface import implementer
 
-from router.config import parse
-from router.core.decisions import DecisionCache
-from router.core.lockout import AuthFailures
-from router.core.realm import Realm
-from router.counters import Counters
-from router.interfaces import PluginContext
-from router.model import TransportInfo
-from router.tx.authorization import ChainLink, RealmAuthorization
-from router.tx.channel import UNENCODABLE, IChannel, OutgoingBudget
-from router.tx.effect_runner import EffectRunner
-from router.tx.flow import FlowControl
-from router.tx.router_caller import RouterCaller
-from router.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
-from router.tx.service import authenticators, flow_plugins, realm_authorization
-from router.tx.session import RouterSession
-from router.tx.traffic import Traffic
-from router.tx.wire import make_codecs
+from wampgate.config import parse
+from wampgate.core.decisions import DecisionCache
+from wampgate.core.lockout import AuthFailures
+from wampgate.core.realm import Realm
+from wampgate.counters import Counters
+from wampgate.interfaces import PluginContext
+from wampgate.model import TransportInfo
+from wampgate.tx.authorization import ChainLink, RealmAuthorization
+from wampgate.tx.channel import UNENCODABLE, IChannel, OutgoingBudget
+from wampgate.tx.effect_runner import EffectRunner
+from wampgate.tx.flow import FlowControl
+from wampgate.tx.router_caller import RouterCaller
+from wampgate.tx.runtime import AuthMethod, ListenerRuntime, RealmRuntime, RouterContext
+from wampgate.tx.service import authenticators, flow_plugins, realm_authorization
+from wampgate.tx.session import RouterSession
+from wampgate.tx.traffic import Traffic
+from wampgate.tx.wire import make_codecs
 from tests.support.raw import hello
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener
 

@@ -2,7 +2,7 @@
 keeps the two equal) and tests/integration/test_plugin_api.py runs it in a real router, named by dotted path:
 `plugin = "tests.support.telemetry_cap:TelemetryCap"`."""
 
-from router.plugin import ADMIT, REJECT_KIND, FlowControl, Verdict
+from wampgate.plugin import ADMIT, REJECT_KIND, FlowControl, Verdict
 
 
 class TelemetryCap(FlowControl):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import LimitsConfig, load
-from router.core.lockout import LockoutPolicy
+from wampgate.config import LimitsConfig, load
+from wampgate.core.lockout import LockoutPolicy
 from tests.unit.test_config import listener, problems_of, realm, write
 
 

@@ -1,6 +1,6 @@
 """The HELLO bounds: authid length in UTF-8 bytes and an authextra size estimate that stops at its bound."""
 
-from router.core.authbounds import size_over, utf8_length_over
+from wampgate.core.authbounds import size_over, utf8_length_over
 
 
 def test_authid_length_is_counted_in_utf8_bytes():

@@ -1,4 +1,4 @@
-"""One authentication attempt (router.tx.authentication.Authentication) driven with a fake session, a stub
+"""One authentication attempt (wampgate.tx.authentication.Authentication) driven with a fake session, a stub
 authenticator and a fake clock: what is counted against whom, what clears a count, what is refused before the
 authenticator is asked."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from router.core.lockout import AuthFailures, LockoutPolicy, identity_key, peer_key
-from router.counters import Counters
-from router.model import Challenge, Denied, Identity
-from router.tx.authentication import Authentication
+from wampgate.core.lockout import AuthFailures, LockoutPolicy, identity_key, peer_key
+from wampgate.counters import Counters
+from wampgate.model import Challenge, Denied, Identity
+from wampgate.tx.authentication import Authentication
 from tests.plugins import auth_request
 
 PEER = peer_key("tcp4:127.0.0.1")  # the address tests.plugins.transport() gives

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 from twisted.internet import defer, task
 
-from router.core.decisions import DecisionCache
-from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
-from router.tx.authorization import ChainLink, RealmAuthorization
+from wampgate.core.decisions import DecisionCache
+from wampgate.model import AuthorizationRequest, Decision, Identity, TransportInfo
+from wampgate.tx.authorization import ChainLink, RealmAuthorization
 
 TIMEOUT = 5.0
 TRANSPORT = TransportInfo(listener="test", kind="websocket", peer="tcp4:127.0.0.1:50000", is_secure=False,

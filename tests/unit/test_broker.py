@@ -9,13 +9,13 @@ from autobahn.wamp import message as wamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.config import LimitsConfig
-from router.core import errors
-from router.core.broker import Broker
-from router.core.effects import Send
-from router.core.peer import Peer
-from router.core.realm import broker_limits
-from router.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, pattern_matches
+from wampgate.config import LimitsConfig
+from wampgate.core import errors
+from wampgate.core.broker import Broker
+from wampgate.core.effects import Send
+from wampgate.core.peer import Peer
+from wampgate.core.realm import broker_limits
+from wampgate.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, pattern_matches
 
 
 def make_peer(session_id: int, authid: str, authrole: str) -> Peer:

@@ -1,11 +1,11 @@
-"""Token buckets and fixed-window quotas (router.buckets) with the clock passed in: every test drives time by
+"""Token buckets and fixed-window quotas (wampgate.buckets) with the clock passed in: every test drives time by
 hand, so nothing sleeps and every number is exact."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.buckets import TokenBucket, WindowQuota
+from wampgate.buckets import TokenBucket, WindowQuota
 
 # -- TokenBucket ---------------------------------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from router.certificates import EXPIRY_WARNING, TlsSetupError, check, describe, expiry_warning, read_files
-from router.config import DEFAULT_CIPHERS, TlsConfig
+from wampgate.certificates import EXPIRY_WARNING, TlsSetupError, check, describe, expiry_warning, read_files
+from wampgate.config import DEFAULT_CIPHERS, TlsConfig
 from tests.support import certs
 
 UTC = datetime.timezone.utc

@@ -1,6 +1,6 @@
 """The TOML config: what loads, and the exact one-line problem reported for every kind of operator mistake.
 
-No sockets: each test writes TOML to tmp_path and calls `router.config.load` (or, for plugin tables, builds the
+No sockets: each test writes TOML to tmp_path and calls `wampgate.config.load` (or, for plugin tables, builds the
 service against a memory reactor, which never listens).
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 
-from router.config import ACTIONS, ConfigError, Permission, load
-from router.tx.service import make_service
+from wampgate.config import ACTIONS, ConfigError, Permission, load
+from wampgate.tx.service import make_service
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_ACTIONS = '["publish", "subscribe", "call", "register"]'
@@ -113,7 +113,7 @@ def test_production_config_validates_with_its_files_and_admits_no_anonymous(tmp_
     from cryptography.hazmat.primitives.asymmetric import ec
     from twisted.internet.testing import MemoryReactorClock
 
-    from router.tx.service import make_service
+    from wampgate.tx.service import make_service
     from tests.support import certs as certificates
 
     (tmp_path / "tls").mkdir()
@@ -631,6 +631,6 @@ def test_router_config_errors_never_show_a_secret(tmp_path, tls_files):
 def test_which_keys_look_secret(path, secret):
     """The last component of the key path (without array indexes), in any case, containing secret, password,
     passwd, passphrase, token, key, ticket or credential."""
-    from router.configreader import looks_secret
+    from wampgate.configreader import looks_secret
 
     assert looks_secret(path) is secret

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from router import configdoc
-from router.configreader import TableReader
-from router.settings import declared_keys, read_settings, value_kind
+from wampgate import configdoc
+from wampgate.configreader import TableReader
+from wampgate.settings import declared_keys, read_settings, value_kind
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_tables_are_what_the_declarations_render():
-    """Each generated block of README.md equals what `python -m router.configdoc` renders today (else: run it with
+    """Each generated block of README.md equals what `python -m wampgate.configdoc` renders today (else: run it with
     --write README.md)."""
     text = README.read_text(encoding="utf-8")
     assert configdoc.rendered(text) == text
@@ -40,7 +40,7 @@ def test_check_and_write_on_a_file(tmp_path, capsys):
     path = tmp_path / "README.md"
     path.write_text("<!-- generated: admin -->\n| old |\n<!-- end -->\n", encoding="utf-8")
     assert configdoc.main(["--check", str(path)]) == 1
-    assert "python -m router.configdoc --write" in capsys.readouterr().err
+    assert "python -m wampgate.configdoc --write" in capsys.readouterr().err
     assert configdoc.main(["--write", str(path)]) == 0
     assert configdoc.main(["--check", str(path)]) == 0
     assert path.read_text(encoding="utf-8") == configdoc.render_block("admin") + "\n"

@@ -1,4 +1,4 @@
-"""The RPC dealer (`router.core.dealer`): registrations, routing, answers, cancel, timeouts, sessions leaving.
+"""The RPC dealer (`wampgate.core.dealer`): registrations, routing, answers, cancel, timeouts, sessions leaving.
 
 Autobahn's message classes do not compare their payload in `==`, so effects are compared through `marshal()`: the
 exact list that would go on the wire.
@@ -16,14 +16,14 @@ from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures, RoleDeale
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from router.config import LimitsConfig
-from router.core import errors
-from router.core.calls import CalleeLedger, CallTimer
-from router.core.dealer import Dealer
-from router.core.effects import Abort, CancelTimer, Send, StartTimer
-from router.core.peer import Peer
-from router.core.realm import dealer_limits
-from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from wampgate.config import LimitsConfig
+from wampgate.core import errors
+from wampgate.core.calls import CalleeLedger, CallTimer
+from wampgate.core.dealer import Dealer
+from wampgate.core.effects import Abort, CancelTimer, Send, StartTimer
+from wampgate.core.peer import Peer
+from wampgate.core.realm import dealer_limits
+from wampgate.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 CALL = wamp.Call.MESSAGE_TYPE
 INVOCATION = wamp.Invocation.MESSAGE_TYPE
@@ -970,9 +970,9 @@ def test_router_features_announce_exactly_what_works(dealer):
 @pytest.mark.parametrize("module", ["dealer.py", "calls.py"])
 def test_dealer_modules_are_sans_io(module):
     """The dealer imports no I/O, clock or randomness: twisted, txaio, socket, time and random stay out."""
-    import router.core
+    import wampgate.core
 
-    tree = ast.parse((Path(router.core.__file__).parent / module).read_text())
+    tree = ast.parse((Path(wampgate.core.__file__).parent / module).read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from autobahn.wamp import message as wamp
 
-from router.core import errors
-from router.core.calls import CallTimer
-from router.core.effects import Abort
+from wampgate.core import errors
+from wampgate.core.calls import CallTimer
+from wampgate.core.effects import Abort
 from tests.unit.test_dealer import (
     CALL,
     INVOCATION,

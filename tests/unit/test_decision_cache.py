@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.core.decisions import DecisionCache
-from router.model import Decision
+from wampgate.core.decisions import DecisionCache
+from wampgate.model import Decision
 
 ALLOW = Decision(allow=True, cache_ttl=10.0)
 ALLOW_ROLE = Decision(allow=True, cache_ttl=10.0, per_role=True)

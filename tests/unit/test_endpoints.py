@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.endpoints import addresses_clash, endpoint_address, endpoint_problem
+from wampgate.endpoints import addresses_clash, endpoint_address, endpoint_problem
 from tests.support import certs
 
 # --- endpoint_problem -----------------------------------------------------------------------------------------

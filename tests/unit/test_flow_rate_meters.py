@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from plugins.flow.limits import LimitsFlowControl
-from router.counters import Counters
-from router.model import ADMIT, FlowSession
-from router.tx.flow import FlowControl
+from wampgate.plugins.flow.limits import LimitsFlowControl
+from wampgate.counters import Counters
+from wampgate.model import ADMIT, FlowSession
+from wampgate.tx.flow import FlowControl
 
 
 class AdmitsEverything:

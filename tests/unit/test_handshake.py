@@ -7,7 +7,7 @@ import itertools
 import pytest
 from autobahn.wamp import message as wamp
 
-from router.core import handshake as h
+from wampgate.core import handshake as h
 
 # What each (state, client event) leads to; anything a client sends that is not listed is a protocol violation.
 CLIENT_EXPECTED = {

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = "router"
+PACKAGE = "router"  # the folder of the `wampgate` package (setup.cfg package_dir)
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] == PACKAGE:
+        parts[0] = "wampgate"
     return ".".join(parts)
 
 
@@ -104,10 +106,10 @@ def cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
 def test_the_walk_covers_the_router():
     """The graph really holds the router: the core, the glue and the config modules, with their known imports."""
     graph = import_graph(package_modules())
-    assert {"router.config", "router.core.realm", "router.core.meta", "router.tx.service",
-            "router.tx.router_service"} <= set(graph)
-    assert "router.core.broker" in graph["router.core.realm"]
-    assert "router.config" in graph["router.tx.service"]
+    assert {"wampgate.config", "wampgate.core.realm", "wampgate.core.meta", "wampgate.tx.service",
+            "wampgate.tx.router_service"} <= set(graph)
+    assert "wampgate.core.broker" in graph["wampgate.core.realm"]
+    assert "wampgate.config" in graph["wampgate.tx.service"]
 
 
 def test_no_import_cycles_among_router_modules():
@@ -116,19 +118,19 @@ def test_no_import_cycles_among_router_modules():
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("import router.core.uri", {"router.core.uri"}),
-    ("from router.core import uri", {"router.core", "router.core.uri"}),
-    ("def build():\n    from router.tx.service import flow_plugins\n",
-     {"router.tx.service", "router.tx.service.flow_plugins"}),
-    ("if TYPE_CHECKING:\n    from router.core.realm import Realm\n", {"router.core.realm", "router.core.realm.Realm"}),
-    ("try:\n    import router.loader\nexcept ImportError:\n    pass\n", {"router.loader"}),
-    ("from . import errors", {"router.core", "router.core.errors"}),
-    ("from .effects import Send", {"router.core.effects", "router.core.effects.Send"}),
-    ("from ..config import load", {"router.config", "router.config.load"}),
+    ("import wampgate.core.uri", {"wampgate.core.uri"}),
+    ("from wampgate.core import uri", {"wampgate.core", "wampgate.core.uri"}),
+    ("def build():\n    from wampgate.tx.service import flow_plugins\n",
+     {"wampgate.tx.service", "wampgate.tx.service.flow_plugins"}),
+    ("if TYPE_CHECKING:\n    from wampgate.core.realm import Realm\n", {"wampgate.core.realm", "wampgate.core.realm.Realm"}),
+    ("try:\n    import wampgate.loader\nexcept ImportError:\n    pass\n", {"wampgate.loader"}),
+    ("from . import errors", {"wampgate.core", "wampgate.core.errors"}),
+    ("from .effects import Send", {"wampgate.core.effects", "wampgate.core.effects.Send"}),
+    ("from ..config import load", {"wampgate.config", "wampgate.config.load"}),
 ])
 def test_every_form_of_import_is_seen(source, expected):
-    """Module-level, function-level, guarded and relative imports all count (as written in router.core.meta)."""
-    assert imported_names(source, "router.core.meta") == expected
+    """Module-level, function-level, guarded and relative imports all count (as written in wampgate.core.meta)."""
+    assert imported_names(source, "wampgate.core.meta") == expected
 
 
 def test_cycles_are_found_through_other_modules():

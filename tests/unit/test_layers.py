@@ -8,7 +8,7 @@ top-level helpers. The arrows below must never exist:
 
 - the core imports no Twisted (nor txaio or asyncio), no I/O, clock, randomness or threads (DESIGN.md rule 1: they
   are passed in), no glue and no plugins;
-- plugins import nothing of the router but `router.plugin`: in particular no core, no glue, no config;
+- plugins import nothing of the router but `wampgate.plugin`: in particular no core, no glue, no config;
 - the model imports no core, no glue and no plugins.
 
 The check is static (ast): imports at any depth (functions, try blocks, TYPE_CHECKING guards), relative imports and
@@ -30,22 +30,25 @@ SKIPPED_DIRS = frozenset({"build", "node_modules", "__pycache__", ".venv"})
 # Directories whose children are installable packages, imported by their own name (not as `examples.x.y`).
 PACKAGE_ROOTS = ("examples/quota_authorizer", "tests/support/authplugin")
 
+# The folders installed under another import name (setup.cfg package_dir).
+FOLDER_PACKAGES = {"router": ["wampgate"], "plugins": ["wampgate", "plugins"]}
+
 # Module prefix -> part; the longest matching prefix wins. Router modules not listed are "helpers".
 PARTS = {
-    "router.core": "core",
-    "router.tx": "glue",
-    "router.model": "model",
-    "router.interfaces": "model",
-    "router.uri": "model",
-    "router.buckets": "model",
-    "router.plugintable": "model",
-    "router.shared": "model",
-    "router.plugin": "api",
-    "router.config": "config",
-    "router.loader": "config",
-    "router.endpoints": "config",
-    "router": "helpers",
-    "plugins": "plugins",
+    "wampgate.core": "core",
+    "wampgate.tx": "glue",
+    "wampgate.model": "model",
+    "wampgate.interfaces": "model",
+    "wampgate.uri": "model",
+    "wampgate.buckets": "model",
+    "wampgate.plugintable": "model",
+    "wampgate.shared": "model",
+    "wampgate.plugin": "api",
+    "wampgate.config": "config",
+    "wampgate.loader": "config",
+    "wampgate.endpoints": "config",
+    "wampgate": "helpers",
+    "wampgate.plugins": "plugins",
     "quota_authorizer": "plugins",
     "wampgate_testtoken": "plugins",
     "examples": "apps",
@@ -88,7 +91,7 @@ NEVER = [
     _arrow("plugins->glue", {"plugins"}, {"glue"}, "plugins never see sessions or transports"),
     _arrow("plugins->config", {"plugins"}, {"config"}, "plugins read their own table, not the router's config"),
     _arrow("plugins->router-but-plugin-api", {"plugins"}, ROUTER_PARTS - {"api"},
-           "router.plugin is the whole public API"),
+           "wampgate.plugin is the whole public API"),
     _arrow("model->core", MODEL, {"core"}, "the model is what the core and plugins share; it depends on neither"),
     _arrow("model->glue", MODEL, {"glue"}, "the model knows nothing of Twisted sessions"),
     _arrow("model->plugins", MODEL, {"plugins"}, "the contracts do not know their implementations"),
@@ -122,6 +125,7 @@ def module_name(path: Path) -> str:
     parts = list(relative.with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    parts[:1] = FOLDER_PACKAGES.get(parts[0], parts[:1])
     return ".".join(parts)
 
 
@@ -143,7 +147,7 @@ def _is_dynamic_import(func: ast.expr) -> bool:
 def imported_names(source: str, module: str, *, is_package: bool = False, filename: str = "<source>"
                    ) -> Iterator[tuple[int, str]]:
     """(line, module) for every import in `source` at any depth. `from X import Y` yields X.Y, which is the module
-    when Y is one (`from router import plugin`) and names a member of X otherwise: either way it has X's part."""
+    when Y is one (`from wampgate import plugin`) and names a member of X otherwise: either way it has X's part."""
     for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -188,7 +192,7 @@ def violations(edges: list[Edge], arrow: Arrow) -> list[str]:
 @pytest.mark.parametrize("arrow", NEVER, ids=lambda arrow: arrow.name)
 def test_never_arrow(import_edges, arrow):
     """No module of the arrow's source parts imports a module of its target parts, at any depth (the design's
-    "never" arrows: core -> Twisted/I-O/glue/plugins, plugins -> anything of the router but router.plugin,
+    "never" arrows: core -> Twisted/I-O/glue/plugins, plugins -> anything of the router but wampgate.plugin,
     model -> core/glue/plugins)."""
     found = violations(import_edges, arrow)
     assert not found, "\n".join([f"{arrow.name}: {arrow.why}", *found])
@@ -198,15 +202,15 @@ def test_the_walk_covers_every_part(import_edges):
     """The walk really reads every part: known modules of each are among the importers, so a passing arrow test is
     not an empty walk (a moved directory or a wrong root would otherwise pass silently)."""
     importers = {edge.module for edge in import_edges}
-    assert {"router.core.broker", "router.core.realm", "router.tx.session", "router.model", "router.interfaces",
-            "router.uri", "router.plugin", "router.config", "plugins.authz.static", "plugins.flow.limits",
-            "plugins.authn.tls", "quota_authorizer", "wampgate_testtoken"} <= importers
+    assert {"wampgate.core.broker", "wampgate.core.realm", "wampgate.tx.session", "wampgate.model", "wampgate.interfaces",
+            "wampgate.uri", "wampgate.plugin", "wampgate.config", "wampgate.plugins.authz.static", "wampgate.plugins.flow.limits",
+            "wampgate.plugins.authn.tls", "quota_authorizer", "wampgate_testtoken"} <= importers
     assert {part(module) for module in importers} >= {"core", "glue", "model", "api", "config", "plugins"}
 
 
-@pytest.mark.parametrize("module", ["router.core.uri", "router.core.buckets"])
+@pytest.mark.parametrize("module", ["wampgate.core.uri", "wampgate.core.buckets"])
 def test_moved_modules_are_gone_from_the_core(module):
-    """URI matching and buckets live beside the model (router.uri, router.buckets); no shim is left in the core that
+    """URI matching and buckets live beside the model (wampgate.uri, wampgate.buckets); no shim is left in the core that
     a plugin could still import."""
     path = ROOT / (module.replace(".", "/") + ".py")
     assert not path.exists()
@@ -214,37 +218,37 @@ def test_moved_modules_are_gone_from_the_core(module):
 
 # The checker itself: each of these, in the given module, breaks an arrow.
 BROKEN = [
-    ("router.core.x", "import twisted"),
-    ("router.core.x", "import time"),
-    ("router.core.x", "import os, socket"),
-    ("router.core.x", "import random as r"),
-    ("router.core.x", "import threading"),
-    ("router.core.x", "import asyncio.events"),
-    ("router.core.x", "import txaio"),
-    ("router.core.x", "import secrets"),
-    ("router.core.x", "from twisted.internet import reactor"),
-    ("router.core.x", "from time import monotonic"),
-    ("router.core.x", "from autobahn.twisted.websocket import WampWebSocketServerFactory"),
-    ("router.core.x", "from autobahn import twisted"),
-    ("router.core.x", "def f():\n    import time\n"),
-    ("router.core.x", "try:\n    import asyncio\nexcept ImportError:\n    pass\n"),
-    ("router.core.x", "if TYPE_CHECKING:\n    from twisted.internet.interfaces import IReactorTime\n"),
-    ("router.core.x", "__import__('socket')"),
-    ("router.core.x", "importlib.import_module('random')"),
-    ("router.core.x", "from router.tx import session"),
-    ("router.core.x", "from ..tx.session import RouterSession"),
-    ("router.core.x", "from plugins.flow.limits import LimitsFlowControl"),
-    ("plugins.flow.x", "from router.core import errors"),
-    ("plugins.flow.x", "from router.buckets import TokenBucket"),
-    ("plugins.authz.x", "def f():\n    from router.config import RealmConfig\n"),
-    ("plugins.authz.x", "if TYPE_CHECKING:\n    from router.config import RealmConfig\n"),
-    ("plugins.authn.x", "from router import passwords"),
-    ("plugins.authn.x", "import router.model"),
-    ("plugins.authn.x", "importlib.import_module('router.tx.wire')"),
-    ("quota_authorizer", "from router.interfaces import IAuthorizer"),
-    ("router.model", "from router.core.peer import Peer"),
-    ("router.plugin", "from router.tx.session import RouterSession"),
-    ("router.uri", "from plugins.authz.static import StaticAuthorizer"),
+    ("wampgate.core.x", "import twisted"),
+    ("wampgate.core.x", "import time"),
+    ("wampgate.core.x", "import os, socket"),
+    ("wampgate.core.x", "import random as r"),
+    ("wampgate.core.x", "import threading"),
+    ("wampgate.core.x", "import asyncio.events"),
+    ("wampgate.core.x", "import txaio"),
+    ("wampgate.core.x", "import secrets"),
+    ("wampgate.core.x", "from twisted.internet import reactor"),
+    ("wampgate.core.x", "from time import monotonic"),
+    ("wampgate.core.x", "from autobahn.twisted.websocket import WampWebSocketServerFactory"),
+    ("wampgate.core.x", "from autobahn import twisted"),
+    ("wampgate.core.x", "def f():\n    import time\n"),
+    ("wampgate.core.x", "try:\n    import asyncio\nexcept ImportError:\n    pass\n"),
+    ("wampgate.core.x", "if TYPE_CHECKING:\n    from twisted.internet.interfaces import IReactorTime\n"),
+    ("wampgate.core.x", "__import__('socket')"),
+    ("wampgate.core.x", "importlib.import_module('random')"),
+    ("wampgate.core.x", "from wampgate.tx import session"),
+    ("wampgate.core.x", "from ..tx.session import RouterSession"),
+    ("wampgate.core.x", "from wampgate.plugins.flow.limits import LimitsFlowControl"),
+    ("wampgate.plugins.flow.x", "from wampgate.core import errors"),
+    ("wampgate.plugins.flow.x", "from wampgate.buckets import TokenBucket"),
+    ("wampgate.plugins.authz.x", "def f():\n    from wampgate.config import RealmConfig\n"),
+    ("wampgate.plugins.authz.x", "if TYPE_CHECKING:\n    from wampgate.config import RealmConfig\n"),
+    ("wampgate.plugins.authn.x", "from wampgate import passwords"),
+    ("wampgate.plugins.authn.x", "import wampgate.model"),
+    ("wampgate.plugins.authn.x", "importlib.import_module('wampgate.tx.wire')"),
+    ("quota_authorizer", "from wampgate.interfaces import IAuthorizer"),
+    ("wampgate.model", "from wampgate.core.peer import Peer"),
+    ("wampgate.plugin", "from wampgate.tx.session import RouterSession"),
+    ("wampgate.uri", "from wampgate.plugins.authz.static import StaticAuthorizer"),
 ]
 
 
@@ -257,29 +261,29 @@ def test_checker_catches_broken_arrows(module, source):
 
 
 ALLOWED = [
-    ("router.core.x", "import re, unicodedata"),
-    ("router.core.x", "from autobahn.wamp import message"),
-    ("router.core.x", "from collections.abc import Callable"),
-    ("router.core.x", "from . import errors"),
-    ("router.core.x", "from .time import x"),
-    ("router.core.x", "import timeit_free_name"),
-    ("router.core.x", "import datetime"),
-    ("router.core.x", "from router.uri import UriIndex"),
-    ("router.core.x", "from router.buckets import TokenBucket"),
-    ("plugins.flow.x", "from router.plugin import FlowControl, Verdict"),
-    ("plugins.flow.x", "from router import plugin"),
-    ("plugins.flow.x", "from plugins.flow.meters import Meter"),
-    ("plugins.authn.x", "from .principals import read_principals"),
-    ("plugins.authn.x", "from twisted.internet import threads"),
-    ("router.plugin", "from router.uri import UriPolicy"),
-    ("router.tx.x", "from router.core import errors"),
+    ("wampgate.core.x", "import re, unicodedata"),
+    ("wampgate.core.x", "from autobahn.wamp import message"),
+    ("wampgate.core.x", "from collections.abc import Callable"),
+    ("wampgate.core.x", "from . import errors"),
+    ("wampgate.core.x", "from .time import x"),
+    ("wampgate.core.x", "import timeit_free_name"),
+    ("wampgate.core.x", "import datetime"),
+    ("wampgate.core.x", "from wampgate.uri import UriIndex"),
+    ("wampgate.core.x", "from wampgate.buckets import TokenBucket"),
+    ("wampgate.plugins.flow.x", "from wampgate.plugin import FlowControl, Verdict"),
+    ("wampgate.plugins.flow.x", "from wampgate import plugin"),
+    ("wampgate.plugins.flow.x", "from wampgate.plugins.flow.meters import Meter"),
+    ("wampgate.plugins.authn.x", "from .principals import read_principals"),
+    ("wampgate.plugins.authn.x", "from twisted.internet import threads"),
+    ("wampgate.plugin", "from wampgate.uri import UriPolicy"),
+    ("wampgate.tx.x", "from wampgate.core import errors"),
 ]
 
 
 @pytest.mark.parametrize("module,source", ALLOWED)
 def test_checker_allows_what_the_design_allows(module, source):
     """Imports the design allows are not flagged: the stdlib, autobahn.wamp, a part's own modules (relative ones
-    too), the core using the model, plugins using router.plugin, their own package and Twisted, the glue using
+    too), the core using the model, plugins using wampgate.plugin, their own package and Twisted, the glue using
     the core."""
     edges = [Edge("<source>", module, name) for _, name in imported_names(source, module)]
     assert [v for arrow in NEVER for v in violations(edges, arrow)] == []

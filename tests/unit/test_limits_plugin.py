@@ -9,16 +9,16 @@ from __future__ import annotations
 import pytest
 from zope.interface.verify import verifyObject
 
-from plugins.flow.limits import (
+from wampgate.plugins.flow.limits import (
     OVERLOADED,
     RATE_LIMITED,
     TOO_MANY_CONNECTIONS,
     TOO_MANY_SESSIONS,
     LimitsFlowControl,
 )
-from plugins.flow.meters import bounded_key
-from router.interfaces import IFlowControl, PluginConfigError
-from router.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, FlowSession
+from wampgate.plugins.flow.meters import bounded_key
+from wampgate.interfaces import IFlowControl, PluginConfigError
+from wampgate.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, FlowSession
 
 UNLIMITED = {"messages": 0, "bytes": 0}
 # Every scope unlimited, no quota: a test then switches on exactly the limit it is about.

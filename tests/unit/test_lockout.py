@@ -1,7 +1,7 @@
 """Repeated authentication failures slow down, then lock out, per key; login attempts are rate-limited per peer;
 memory stays bounded in entries and in bytes (fixed-size keys)."""
 
-from router.core.lockout import (KEY_BYTES, AuthFailures, FailureTracker, LockoutPolicy, LoginRate, identity_key,
+from wampgate.core.lockout import (KEY_BYTES, AuthFailures, FailureTracker, LockoutPolicy, LoginRate, identity_key,
                                  peer_key)
 
 POLICY = LockoutPolicy(delay_after=2, delay=0.5, max_delay=4.0, lockout_after=5, lockout=60.0, window=100.0,

@@ -1,4 +1,4 @@
-"""The log budget (router.tx.logbudget) and the truncation of client strings (router.tx.logtruncate).
+"""The log budget (wampgate.tx.logbudget) and the truncation of client strings (wampgate.tx.logtruncate).
 
 LogBudget takes its clock and its timer as arguments, so these tests drive time by hand and every count is exact:
 a flood from one peer gets its burst through and then one summary; other peers, the router's own warnings and its
@@ -14,9 +14,9 @@ import sys
 import pytest
 from twisted.logger import LogLevel, formatEvent
 
-from router.tx import logbudget, logs
-from router.tx.logbudget import Budget, LogBudget
-from router.tx.logtruncate import bound_value, truncate_event
+from wampgate.tx import logbudget, logs
+from wampgate.tx.logbudget import Budget, LogBudget
+from wampgate.tx.logtruncate import bound_value, truncate_event
 
 PER_PEER = Budget(lines_per_second=2.0, bytes_per_second=10_000.0, burst_seconds=10.0)  # bursts of 20 lines
 OVERALL = Budget(lines_per_second=10.0, bytes_per_second=100_000.0, burst_seconds=10.0)  # bursts of 100 lines
@@ -48,12 +48,12 @@ class FakeTimers:
 def refused(peer: str = "tcp4:203.0.113.9:50312", i: int = 0, **fields) -> dict:
     """A client-caused line as the router logs one (info, with the peer's transport address)."""
     return {"log_format": "protocol violation by {peer}: {detail}", "peer": peer, "detail": f"attempt {i}",
-            "log_level": LogLevel.info, "log_namespace": "router.tx.session.RouterSession", "log_time": 0.0, **fields}
+            "log_level": LogLevel.info, "log_namespace": "wampgate.tx.session.RouterSession", "log_time": 0.0, **fields}
 
 
 def warning(text: str = "authorizer quota did not answer: denied") -> dict:
     return {"log_format": "{text}", "text": text, "log_level": LogLevel.warn,
-            "log_namespace": "router.tx.authorization.Authorization", "log_time": 0.0}
+            "log_namespace": "wampgate.tx.authorization.Authorization", "log_time": 0.0}
 
 
 def budget(per_peer: Budget = PER_PEER, overall: Budget = OVERALL, **options):
@@ -66,7 +66,7 @@ def budget(per_peer: Budget = PER_PEER, overall: Budget = OVERALL, **options):
 
 
 def summaries(passed: list[dict]) -> list[dict]:
-    return [e for e in passed if e.get("log_namespace") == "router.tx.logs"]
+    return [e for e in passed if e.get("log_namespace") == "wampgate.tx.logs"]
 
 
 def test_a_flood_from_one_peer_yields_its_burst_and_then_one_summary():
@@ -136,9 +136,9 @@ def test_life_cycle_lines_never_draw_on_the_budget():
         gate(refused(f"tcp4:10.0.{i // 250}.{i % 250}:1", i))
     assert len(passed) == 100
     reloaded = {"log_format": "reloaded {file}", "file": "router.toml", "log_level": LogLevel.info,
-                "log_namespace": "router.tx.router_service.RouterService"}
+                "log_namespace": "wampgate.tx.router_service.RouterService"}
     listening = {"log_format": "listening", "log_level": LogLevel.info,
-                 "log_namespace": "router.tx.service.ListenerService"}
+                 "log_namespace": "wampgate.tx.service.ListenerService"}
     gate(reloaded)
     gate(listening)
     assert passed[-2:] == [reloaded, listening]
@@ -248,7 +248,7 @@ def test_a_one_megabyte_authid_is_truncated_in_the_text_line(monkeypatch):
     authid = "A" * 1_000_000
     observer({"log_format": "authentication failed: method {method}, authid {authid!r}, peer {peer}: {reason}",
               "method": "ticket", "authid": authid, "peer": "tcp4:203.0.113.9:1", "reason": "bad ticket",
-              "log_level": LogLevel.info, "log_namespace": "router.tx.authentication.Authentication",
+              "log_level": LogLevel.info, "log_namespace": "wampgate.tx.authentication.Authentication",
               "log_time": 0.0})
     line = out.getvalue()
     assert f"authid '{'A' * 200}…(+999800 chars)', peer" in line

@@ -1,4 +1,4 @@
-"""The log observers behind `twistd --logger router.tx.logs.text` / `router.tx.logs.json`: RepeatFilter lets the
+"""The log observers behind `twistd --logger wampgate.tx.logs.text` / `wampgate.tx.logs.json`: RepeatFilter lets the
 first `burst` identical lines of a window through, counts the rest and summarises them once the window is over, with
 a bounded key set; the observers `text()` and `json()` build drop debug events (their truncation and log budget are
 pinned in test_log_budget.py).
@@ -14,7 +14,7 @@ import sys
 
 from twisted.logger import LogLevel, formatEvent
 
-from router.tx import logs
+from wampgate.tx import logs
 
 
 class FakeClock:
@@ -131,7 +131,7 @@ def test_the_key_set_is_bounded():
 
 
 def test_text_observer_drops_debug_events(monkeypatch):
-    """`router.tx.logs.text()` writes info, warn and error events to stdout and drops debug ones."""
+    """`wampgate.tx.logs.text()` writes info, warn and error events to stdout and drops debug ones."""
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     observer = logs.text()
@@ -168,7 +168,7 @@ def test_debug_events_do_not_use_up_the_repeat_filters_key_set(monkeypatch):
 
 
 def test_json_observer_writes_one_json_object_per_line(monkeypatch):
-    """`router.tx.logs.json()` writes each non-debug event as one line that json.loads parses on its own."""
+    """`wampgate.tx.logs.json()` writes each non-debug event as one line that json.loads parses on its own."""
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     observer = logs.json()

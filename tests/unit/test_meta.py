@@ -1,4 +1,4 @@
-"""The WAMP meta API in the sans-I/O core (`router.core.meta` through `router.core.realm`): procedures, their
+"""The WAMP meta API in the sans-I/O core (`wampgate.core.meta` through `wampgate.core.realm`): procedures, their
 argument checks and errors, the Kick effects of the kill procedures, and the meta events of sessions, subscriptions
 and registrations, with exact ids from a deterministic id source.
 
@@ -16,13 +16,13 @@ from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.config import LimitsConfig
-from router.core import errors
-from router.core.effects import Kick, Send
-from router.core.meta import NO_SUCH_SESSION, iso_8601
-from router.core.peer import Peer
-from router.core.realm import Realm
-from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from wampgate.config import LimitsConfig
+from wampgate.core import errors
+from wampgate.core.effects import Kick, Send
+from wampgate.core.meta import NO_SUCH_SESSION, iso_8601
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm
+from wampgate.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 CALL = wamp.Call.MESSAGE_TYPE
 FIRST_ID = 1000

@@ -7,7 +7,7 @@ from __future__ import annotations
 from autobahn.wamp import message as wamp
 from twisted.internet.task import Clock
 
-from router.tx.channel import DROP, PAUSED_FOR_OUTGOING, OutgoingBudget
+from wampgate.tx.channel import DROP, PAUSED_FOR_OUTGOING, OutgoingBudget
 
 LIMIT = 1000
 STALL = 2.0

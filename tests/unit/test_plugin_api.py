@@ -1,4 +1,4 @@
-"""The public plugin API, `router.plugin`: what it exports, the base classes' harmless defaults (a flow-control
+"""The public plugin API, `wampgate.plugin`: what it exports, the base classes' harmless defaults (a flow-control
 plugin that limits one thing is one class with one method; a method without a challenge writes no `finish`), the
 start-up check that still holds with base classes, and the documentation that quotes plugins word for word."""
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from zope.interface.verify import verifyObject
 
-import router.plugin as api
-from plugins.authn.anonymous import AnonymousAuthenticator
-from plugins.authn.tls import TlsAuthenticator
-from router import loader
-from router.core import errors
-from router.plugin import (
+import wampgate.plugin as api
+from wampgate.plugins.authn.anonymous import AnonymousAuthenticator
+from wampgate.plugins.authn.tls import TlsAuthenticator
+from wampgate import loader
+from wampgate.core import errors
+from wampgate.plugin import (
     ADMIT,
     REJECT_KIND,
     AuthRequest,
@@ -43,13 +43,13 @@ REQUEST = AuthRequest(session_id=1, realm="realm1", authid=None, authmethods=("a
 
 
 def test_every_public_name_exists_once():
-    """`__all__` lists each public name once, and each resolves: `from router.plugin import *` is the whole API."""
+    """`__all__` lists each public name once, and each resolves: `from wampgate.plugin import *` is the whole API."""
     assert len(api.__all__) == len(set(api.__all__))
     assert [name for name in api.__all__ if not hasattr(api, name)] == []
 
 
 def test_router_call_errors_are_the_cores():
-    """ROUTER_CALL_ERRORS spells the same URIs as router.core.errors (which plugins may not import): the refusals of
+    """ROUTER_CALL_ERRORS spells the same URIs as wampgate.core.errors (which plugins may not import): the refusals of
     a `context.call` that are the router's doing, not the backend's answer."""
     assert api.ROUTER_CALL_ERRORS == {errors.NO_SUCH_REALM, errors.NO_SUCH_PROCEDURE, errors.TIMEOUT,
                                       errors.CANCELED}
@@ -184,15 +184,15 @@ def _blocks(document: str, language: str) -> list[str]:
 
 
 def _from_router_import(path: str) -> str:
-    """A plugin's source from its `from router.plugin import` line on: what the README quotes."""
+    """A plugin's source from its `from wampgate.plugin import` line on: what the README quotes."""
     text = (ROOT / path).read_text(encoding="utf-8")
-    return text[text.index("from router.plugin import"):]
+    return text[text.index("from wampgate.plugin import"):]
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/writing-an-authorizer.md"])
 def test_docs_quote_the_example_authorizer(document):
     """The worked example in the docs is the shipped example, whole (source and pyproject.toml), so the docs show
-    exactly what the layer test checks: imports from router.plugin only."""
+    exactly what the layer test checks: imports from wampgate.plugin only."""
     source = (ROOT / "examples/quota_authorizer/quota_authorizer/__init__.py").read_text(encoding="utf-8")
     pyproject = (ROOT / "examples/quota_authorizer/pyproject.toml").read_text(encoding="utf-8")
     assert source in _blocks(document, "python")

@@ -17,16 +17,16 @@ from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleCalleeFeatures, RoleSubscriberFeatures
 from twisted.internet import defer, task
 
-from router.config import LimitsConfig
-from router.core.decisions import DecisionCache
-from router.core.effects import Send
-from router.core.peer import Peer
-from router.core.realm import Realm
-from router.uri import EXACT, PREFIX, UriPolicy
-from router.counters import Counters
-from router.model import Decision, TransportInfo
-from router.tx.authorization import ChainLink, RealmAuthorization
-from router.tx.reauthorization import Reauthorization, reauthorize
+from wampgate.config import LimitsConfig
+from wampgate.core.decisions import DecisionCache
+from wampgate.core.effects import Send
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm
+from wampgate.uri import EXACT, PREFIX, UriPolicy
+from wampgate.counters import Counters
+from wampgate.model import Decision, TransportInfo
+from wampgate.tx.authorization import ChainLink, RealmAuthorization
+from wampgate.tx.reauthorization import Reauthorization, reauthorize
 
 TIMEOUT = 5.0
 ALLOW = Decision(allow=True)

@@ -15,15 +15,15 @@ from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleCalleeFeatures, RoleCallerFeatures, RoleSubscriberFeatures
 from autobahn.wamp.serializer import MsgPackObjectSerializer
 
-from router.config import LimitsConfig
-from router.core import errors
-from router.core.broker import Broker
-from router.core.dealer import Dealer
-from router.core.effects import Send
-from router.core.peer import Peer
-from router.core.realm import Realm
-from router.core.realm import broker_limits, dealer_limits
-from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy
+from wampgate.config import LimitsConfig
+from wampgate.core import errors
+from wampgate.core.broker import Broker
+from wampgate.core.dealer import Dealer
+from wampgate.core.effects import Send
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm
+from wampgate.core.realm import broker_limits, dealer_limits
+from wampgate.uri import EXACT, PREFIX, WILDCARD, UriPolicy
 
 REVOKED = errors.AUTHORIZATION_REVOKED
 

@@ -12,12 +12,12 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import task
 from twisted.logger import Logger, LogLevel, formatEvent
 
-from router.config import LimitsConfig
-from router.core.peer import Peer
-from router.core.realm import Realm
-from router.uri import EXACT, PREFIX, UriPolicy
-from router.tx.effect_runner import EffectRunner
-from router.tx.router_caller import RouterCaller
+from wampgate.config import LimitsConfig
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm
+from wampgate.uri import EXACT, PREFIX, UriPolicy
+from wampgate.tx.effect_runner import EffectRunner
+from wampgate.tx.router_caller import RouterCaller
 
 PROCEDURE = "com.example.authenticate"
 

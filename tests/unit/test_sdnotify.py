@@ -11,7 +11,7 @@ import time
 import pytest
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from router.sdnotify import SystemdNotifier
+from wampgate.sdnotify import SystemdNotifier
 
 RECEIVE_TIMEOUT = 5.0
 

@@ -13,15 +13,15 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 from zope.interface.verify import verifyObject
 
-from router.config import LimitsConfig
-from router.core import errors
-from router.model import DENY, Challenge, Decision, Identity
-from router.tx.channel import CONGESTED, PAUSED_FOR_FLOW, PAUSED_FOR_ORDER, TOO_LARGE, IChannel
-from router.tx.router_caller import _ResultChannel
-from router.tx.rawsocket import RawSocketFactory
-from router.tx.requests import MAX_READ_PAUSE
-from router.tx.session import MAX_PENDING, RouterSession
-from router.tx.websocket import WebSocketFactory
+from wampgate.config import LimitsConfig
+from wampgate.core import errors
+from wampgate.model import DENY, Challenge, Decision, Identity
+from wampgate.tx.channel import CONGESTED, PAUSED_FOR_FLOW, PAUSED_FOR_ORDER, TOO_LARGE, IChannel
+from wampgate.tx.router_caller import _ResultChannel
+from wampgate.tx.rawsocket import RawSocketFactory
+from wampgate.tx.requests import MAX_READ_PAUSE
+from wampgate.tx.session import MAX_PENDING, RouterSession
+from wampgate.tx.websocket import WebSocketFactory
 from tests.support import raw
 from tests.support.raw import hello
 from tests.support.session import DEFAULT_CONFIG, LISTENER, SessionHarness, marshal

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from router.configtables import LimitsConfig
-from router.configreader import TableReader
-from router.core.lockout import LockoutPolicy
-from router.settings import declared_keys, read_settings, setting, subtable
+from wampgate.configtables import LimitsConfig
+from wampgate.configreader import TableReader
+from wampgate.core.lockout import LockoutPolicy
+from wampgate.settings import declared_keys, read_settings, setting, subtable
 
 
 def _even(value: int) -> int:

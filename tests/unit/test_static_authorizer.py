@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.authz.static import CACHE_TTL, StaticAuthorizer
-from router.config import ACTIONS, Permission, RealmConfig, RoleConfig
-from router.uri import EXACT, PREFIX, WILDCARD, UriPolicy, pattern_matches, specificity
-from router.interfaces import PluginConfigError, PluginContext
-from router.model import AuthorizationRequest, Decision, Identity, TransportInfo
+from wampgate.plugins.authz.static import CACHE_TTL, StaticAuthorizer
+from wampgate.config import ACTIONS, Permission, RealmConfig, RoleConfig
+from wampgate.uri import EXACT, PREFIX, WILDCARD, UriPolicy, pattern_matches, specificity
+from wampgate.interfaces import PluginConfigError, PluginContext
+from wampgate.model import AuthorizationRequest, Decision, Identity, TransportInfo
 
 TRANSPORT = TransportInfo(listener="test", kind="websocket", peer="tcp4:127.0.0.1:50000", is_secure=False,
                           serializer="json")
@@ -90,7 +90,7 @@ def test_fewest_wildcards_win():
 
 def test_among_equal_wildcard_counts_the_wildcard_further_right_wins():
     """"com..c" and ".b.c" both have one wildcard and match "com.b.c": the one whose wildcard sits further right
-    ("com..c") decides, the same order router.uri.specificity gives."""
+    ("com..c") decides, the same order wampgate.uri.specificity gives."""
     auth = authorizer(rule(".b.c", WILDCARD, ["subscribe"]), rule("com..c", WILDCARD, ["publish"]))
     assert specificity("com..c", WILDCARD) < specificity(".b.c", WILDCARD)
     assert (allows(auth, "com.b.c", "publish"), allows(auth, "com.b.c", "subscribe")) == (True, False)
@@ -261,9 +261,9 @@ def test_a_rule_that_names_the_reserved_space_as_written_still_reaches_it():
 
 
 def test_the_reserved_space_is_whatever_is_reserved_says(monkeypatch):
-    """The check follows router.uri.is_reserved: were "sys." reserved too, "{authid}." would give the authid
+    """The check follows wampgate.uri.is_reserved: were "sys." reserved too, "{authid}." would give the authid
     "sys" nothing under sys. (and still nothing under wamp.)."""
-    import plugins.authz.static as static
+    import wampgate.plugins.authz.static as static
 
     monkeypatch.setattr(static, "is_reserved", lambda uri: uri.startswith(("wamp.", "sys.")))
     auth = authorizer(OWN_SPACE)
@@ -418,7 +418,7 @@ RULE_SETS = st.lists(_rule_strategy(), max_size=8, unique_by=lambda item: item[0
 
 
 def brute_force_allows(rules, uri: str, action: str) -> bool:
-    """The reference: the most specific rule that matches (by router.uri.specificity) decides."""
+    """The reference: the most specific rule that matches (by wampgate.uri.specificity) decides."""
     matching = [r for r in rules if pattern_matches(r.uri, r.match, uri)]
     if not matching:
         return False

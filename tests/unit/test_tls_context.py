@@ -15,9 +15,9 @@ from OpenSSL import SSL
 from twisted.internet import task
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from router.certificates import TlsSetupError
-from router.config import DEFAULT_CIPHERS, TlsConfig
-from router.tx.tls import ServerTls
+from wampgate.certificates import TlsSetupError
+from wampgate.config import DEFAULT_CIPHERS, TlsConfig
+from wampgate.tx.tls import ServerTls
 from tests.support import certs
 
 MAX_ROUNDS = 20

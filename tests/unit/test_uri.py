@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router import uri as uri_module
-from router.uri import (
+from wampgate import uri as uri_module
+from wampgate.uri import (
     EXACT,
     MATCH_POLICIES,
     PREFIX,

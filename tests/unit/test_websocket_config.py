@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import ConfigError, load
+from wampgate.config import ConfigError, load
 
 LISTENER = """
 [[listeners]]

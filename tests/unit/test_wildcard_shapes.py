@@ -8,14 +8,14 @@ import itertools
 import pytest
 from autobahn.wamp import message as wamp
 
-from router.config import LimitsConfig, load
-from router.core import errors
-from router.core.broker import Broker
-from router.core.dealer import Dealer
-from router.core.effects import Send
-from router.core.peer import Peer
-from router.core.realm import Realm, broker_limits, dealer_limits
-from router.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, PREFIX, WILDCARD, UriPolicy
+from wampgate.config import LimitsConfig, load
+from wampgate.core import errors
+from wampgate.core.broker import Broker
+from wampgate.core.dealer import Dealer
+from wampgate.core.effects import Send
+from wampgate.core.peer import Peer
+from wampgate.core.realm import Realm, broker_limits, dealer_limits
+from wampgate.uri import DEFAULT_MAX_WILDCARD_SHAPES, EXACT, PREFIX, WILDCARD, UriPolicy
 
 CAP = 3
 NEW_SHAPES = ["com.a.", "com..b", ".a.b", "com.a.b."]  # four distinct shapes; the last one is over the cap

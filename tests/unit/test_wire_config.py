@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import load
+from wampgate.config import load
 from tests.unit.test_config import listener, problems_of, realm, write
 
 

@@ -1,4 +1,4 @@
-"""Inbound payload checks (`router.tx.wire.parse`, `router.tx.payload.check_message`): every value a serializer can
+"""Inbound payload checks (`wampgate.tx.wire.parse`, `wampgate.tx.payload.check_message`): every value a serializer can
 decode but not every serializer can encode is refused on the way in, the same way for JSON, MessagePack and CBOR.
 
 The bytes are built by hand per serializer (the libraries refuse to encode most of these values), wrapped in an
@@ -16,9 +16,9 @@ import cbor2
 import msgpack
 import pytest
 
-from router.core import errors
-from router.tx import wire
-from router.tx.payload import DEFAULT_MAX_NESTING, MAX_INT, MIN_INT, InvalidValue, MalformedValue, check_message
+from wampgate.core import errors
+from wampgate.tx import wire
+from wampgate.tx.payload import DEFAULT_MAX_NESTING, MAX_INT, MIN_INT, InvalidValue, MalformedValue, check_message
 
 PUBLISH, SUBSCRIBE, CALL, REGISTER, YIELD, ERROR, INVOCATION = 16, 32, 48, 64, 70, 8, 68
 CODECS = wire.make_codecs()

@@ -1,3 +1,3 @@
 from twisted.application.service import ServiceMaker
 
-wampgate = ServiceMaker("Wampgate", "router.tx.tap", "A secure WAMP router (pub/sub broker, RPC dealer)", "wampgate")
+wampgate = ServiceMaker("Wampgate", "wampgate.tx.tap", "A secure WAMP router (pub/sub broker, RPC dealer)", "wampgate")

@@ -12,7 +12,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from router.plugin import AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext, UriPolicy
+from wampgate.plugin import AuthorizationRequest, Decision, IAuthorizer, PluginConfigError, PluginContext, UriPolicy
 
 _KEYS = ("role", "topics_file")
 CACHE_TTL = 60.0  # the topics never change while the router runs; a minute keeps the cache small

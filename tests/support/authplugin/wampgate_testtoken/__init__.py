@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from router.plugin import AuthRequest, Denied, Identity, OneStepAuthenticator, PluginConfigError
+from wampgate.plugin import AuthRequest, Denied, Identity, OneStepAuthenticator, PluginConfigError
 
 _KEYS = ("role", "token")
 
