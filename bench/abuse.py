@@ -8,10 +8,10 @@ accounting), Crossbar restarted with its usual config. The attackers are in benc
   its peak growth over the RSS before the attack, printed beside the budget that should bound it
   (`[limits] max_outgoing_buffer` with `outgoing_stall_timeout`; `[listeners.websocket] max_fragments`) and beside
   what the attacker sent. Target: bounded by the budget, not by the attacker.
-- Latency (`latency`): a victim publishes `victim_rate` events/s to a subscriber on another session (the delay as in
-  the latency scenario: the publisher's perf_counter_ns in the payload), first alone, then while another session
-  publishes as fast as the router reads it; the flooder is over its session rate, the victim is not. Target: the
-  victim's p99 during the flood under 2x its idle p99.
+- Latency (`latency`, `latency-rawsocket`): a victim publishes `victim_rate` events/s to a subscriber on another
+  session (the delay as in the latency scenario: the publisher's perf_counter_ns in the payload), first alone, then
+  while another session publishes as fast as the router reads it, over WebSocket or RawSocket; the flooder is over
+  its session rate, the victim is not. Target: the victim's p99 during the flood under 2x its idle p99.
 
 After every attack a fresh client must still be served: a new session joins.
 """
@@ -28,7 +28,8 @@ from bench.scenarios import (READY_TIMEOUT, RESULT_TIMEOUT, Endpoint, Pool, Sett
                              percentile, sample)
 from bench.servers import AbuseWampgate, Server
 
-ATTACKS = ("ping", "result", "fragments", "latency")
+ATTACKS = ("ping", "result", "fragments", "latency", "latency-rawsocket")
+FLOOD_TRANSPORTS = {"latency": "websocket", "latency-rawsocket": "rawsocket"}  # the flooder's; the victim's: WebSocket
 RSS_INTERVAL = 0.02  # seconds between two RSS samples during an attack
 SERVE_TIMEOUT = 15.0  # seconds a fresh client may take to join after an attack
 FLOOD_SETTLE = 0.3  # seconds of flood before the victim's flood window starts
@@ -45,8 +46,8 @@ COUNTERS = ("outgoing_stall_disconnect_total", "slow_consumer_drop_total", "slow
 def run(endpoint: Endpoint, settings: Settings, attack: str) -> dict:
     """One attack against a fresh router of endpoint's kind."""
     with fresh_router(endpoint, settings, attack) as (target, metrics_url):
-        if attack == "latency":
-            return flood_latency(target, settings, metrics_url)
+        if attack in FLOOD_TRANSPORTS:
+            return flood_latency(target, settings, metrics_url, attack)
         return memory_attack(target, settings, attack, metrics_url)
 
 
@@ -220,22 +221,13 @@ def difference(before: dict[str, float], after: dict[str, float]) -> dict[str, i
 
 # -- latency --------------------------------------------------------------------------------------------------------
 
-def flood_latency(endpoint: Endpoint, settings: Settings, metrics_url: str | None) -> dict:
-    target = endpoint.target(False)
+def flood_latency(endpoint: Endpoint, settings: Settings, metrics_url: str | None, attack: str) -> dict:
+    transport = FLOOD_TRANSPORTS[attack]
     server = endpoint.server
     pool = Pool()
     counters = pool.counters(1)
     try:
-        subscriber = pool.spawn({"role": "subscribers", "target": target, "sessions": 1, "topic": VICTIM_TOPIC,
-                                 "mode": "latency"}, counters=counters)
-        if subscriber.expect("ready", READY_TIMEOUT)["subscribed"] != 1:
-            return {"ok": False, "errors": ["the victim could not subscribe"]}
-        publisher = pool.spawn({"role": "publisher", "target": target, "topic": VICTIM_TOPIC, "mode": "paced",
-                                "rate": settings.victim_rate, "payload": settings.payload - 20})
-        flooder = pool.spawn({"role": "flooder", "target": target, "topic": FLOOD_TOPIC, "payload": settings.payload})
-        publisher.expect("ready", READY_TIMEOUT)
-        if flooder.expect("ready", READY_TIMEOUT)["joined"] != 1:
-            return {"ok": False, "errors": ["the flooder could not join"]}
+        subscriber, publisher, flooder = latency_workers(pool, endpoint, settings, transport, counters)
         publisher.send("go")
         time.sleep(settings.warmup)
         idle_load = measured_window(server, pool, publisher, settings.victim_seconds)
@@ -256,14 +248,8 @@ def flood_latency(endpoint: Endpoint, settings: Settings, metrics_url: str | Non
         idle, flooded = split_delays(received, published["marks"])
         served_after = served(pool, endpoint)
         errors = errors_of([published, received])
-        p99_idle, p99_flood = percentile(idle, 0.99) / 1000, percentile(flooded, 0.99) / 1000
-        ratio = round(p99_flood / p99_idle, 2) if p99_idle else None
-        return {"attack": "latency", "victim_rate": settings.victim_rate, "published": published["published"],
-                "delivered": received["received"], "idle_samples": len(idle), "flood_samples": len(flooded),
-                "p50_idle_us": round(percentile(idle, 0.50) / 1000, 1), "p99_idle_us": round(p99_idle, 1),
-                "p50_flood_us": round(percentile(flooded, 0.50) / 1000, 1), "p99_flood_us": round(p99_flood, 1),
-                "max_flood_us": round((flooded[-1] if flooded else 0) / 1000, 1),
-                "p99_ratio": ratio, "target_met": ratio is not None and ratio < 2.0,
+        return {"attack": attack, "flood_transport": transport, "victim_rate": settings.victim_rate,
+                "published": published["published"], "delivered": received["received"], **percentiles(idle, flooded),
                 "flooder_published": flood["published"], "flooder_replies": flood["replies"],
                 "flooder_disconnected": flood["lost"] > 0, "flooder_errors": flood["errors"][:3],
                 **{f"{key}_idle": value for key, value in idle_load.items()},
@@ -271,8 +257,38 @@ def flood_latency(endpoint: Endpoint, settings: Settings, metrics_url: str | Non
                 "router_accounting": router_accounting, "served_after": served_after,
                 "ok": received["received"] == published["published"] and bool(idle) and bool(flooded)
                 and served_after and not errors, "errors": errors}
+    except WorkerFailed as e:
+        return {"ok": False, "errors": [str(e)[:2000]]}
     finally:
         pool.close()
+
+
+def latency_workers(pool: Pool, endpoint: Endpoint, settings: Settings, transport: str, counters) -> tuple:
+    """The victim's subscriber and publisher (WebSocket) and the flooder (over `transport`), each ready."""
+    target = endpoint.target(False)
+    subscriber = pool.spawn({"role": "subscribers", "target": target, "sessions": 1, "topic": VICTIM_TOPIC,
+                             "mode": "latency"}, counters=counters)
+    if subscriber.expect("ready", READY_TIMEOUT)["subscribed"] != 1:
+        raise WorkerFailed("the victim could not subscribe")
+    publisher = pool.spawn({"role": "publisher", "target": target, "topic": VICTIM_TOPIC, "mode": "paced",
+                            "rate": settings.victim_rate, "payload": settings.payload - 20})
+    flooder = pool.spawn({"role": "flooder", "target": endpoint.target(False, transport), "topic": FLOOD_TOPIC,
+                          "payload": settings.payload})
+    publisher.expect("ready", READY_TIMEOUT)
+    if flooder.expect("ready", READY_TIMEOUT)["joined"] != 1:
+        raise WorkerFailed("the flooder could not join")
+    return subscriber, publisher, flooder
+
+
+def percentiles(idle: list[int], flooded: list[int]) -> dict:
+    """The victim's figures (us) from its sorted delays (ns) in the idle and the flood window."""
+    p99_idle, p99_flood = percentile(idle, 0.99) / 1000, percentile(flooded, 0.99) / 1000
+    ratio = round(p99_flood / p99_idle, 2) if p99_idle else None
+    return {"idle_samples": len(idle), "flood_samples": len(flooded),
+            "p50_idle_us": round(percentile(idle, 0.50) / 1000, 1), "p99_idle_us": round(p99_idle, 1),
+            "p50_flood_us": round(percentile(flooded, 0.50) / 1000, 1), "p99_flood_us": round(p99_flood, 1),
+            "max_flood_us": round((flooded[-1] if flooded else 0) / 1000, 1),
+            "p99_ratio": ratio, "target_met": ratio is not None and ratio < 2.0}
 
 
 def measured_window(server: Server, pool: Pool, publisher, seconds: float) -> dict:

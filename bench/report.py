@@ -53,11 +53,11 @@ def summary(result: dict) -> str:
 
 def abuse_summary(result: dict) -> str:
     served = "a fresh client was served after" if result.get("served_after") else "NO fresh client served after"
-    if result.get("attack") == "latency":
+    if str(result.get("attack")).startswith("latency"):
         dropped = (result.get("router_accounting") or {}).get("flow_drop_total")
         return (f"victim p50/p99 idle {_n(result.get('p50_idle_us'))}/{_n(result.get('p99_idle_us'))} us, during "
                 f"the flood {_n(result.get('p50_flood_us'))}/{_n(result.get('p99_flood_us'))} us: p99 "
-                f"{_n(result.get('p99_ratio'), 2)}x idle (target < 2x)  flooder sent "
+                f"{_n(result.get('p99_ratio'), 2)}x idle (target < 2x)  the {result.get('flood_transport')} flooder sent "
                 f"{_n(result.get('flooder_published'))} publishes"
                 + (f", router dropped {_n(dropped)}" if dropped is not None else "")
                 + f"  router CPU {_n(result.get('router_cpu_percent_idle'))}% -> "
@@ -170,7 +170,7 @@ ABUSE_NUMBERS = {
 
 def numbers_of(result: dict) -> tuple[str, ...]:
     if result["scenario"] == "abuse":
-        return ABUSE_NUMBERS["latency" if result.get("attack") == "latency" else "memory"]
+        return ABUSE_NUMBERS["latency" if str(result.get("attack")).startswith("latency") else "memory"]
     return NUMBERS.get(result["scenario"], ())
 
 

@@ -441,4 +441,6 @@ class Case:
 
 
 ABUSE_TITLES = {"ping": "abuse: ping flood (rawsocket)", "result": "abuse: result flood (websocket)",
-                "fragments": "abuse: fragment flood (websocket)", "latency": "abuse: latency, publish flood"}
+                "fragments": "abuse: fragment flood (websocket)",
+                "latency": "abuse: latency, publish flood (ws)",
+                "latency-rawsocket": "abuse: latency, publish flood (raw)"}

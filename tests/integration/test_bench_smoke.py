@@ -21,7 +21,7 @@ NUMBERS = {
     "rpc": ("call_per_s", "router_cpu_us_per_call"),
     "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
 }
-ATTACKS = {"ping", "result", "fragments", "latency"}
+ATTACKS = {"ping", "result", "fragments", "latency", "latency-rawsocket"}
 MEMORY_NUMBERS = ("rss_before_kib", "rss_peak_kib", "rss_growth_kib", "attacker_sent_kib", "attack_seconds")
 LATENCY_NUMBERS = ("p50_idle_us", "p99_idle_us", "p50_flood_us", "p99_flood_us", "p99_ratio")
 BUDGET_KIB = 4096  # Settings.abuse_outgoing_buffer: Wampgate's default max_outgoing_buffer
@@ -72,7 +72,8 @@ def test_bench_abuse_smoke_measures_every_attack(tmp_path):
     at its peak and the growth beside the configured budget (max_outgoing_buffer for the first two, max_fragments
     for the fragment flood) and the router's /metrics accounting; the latency run has the victim's percentiles idle
     and during the flood, delivered every victim event, and the flooder published. After every attack a fresh client
-    joined. The printed lines carry the growth beside its budget and the p99 beside its target."""
+    joined. The latency run is made twice, with the flooder on WebSocket and on RawSocket. The printed lines carry the
+    growth beside its budget and the p99 beside its target."""
     output, printed = run_smoke(tmp_path, "--scenarios", "abuse")
     results = output["results"]
     assert {r["attack"] for r in results} == ATTACKS
@@ -82,7 +83,7 @@ def test_bench_abuse_smoke_measures_every_attack(tmp_path):
         assert r["scenario"] == "abuse" and r["ok"], (name, r.get("errors"))
         assert r["served_after"] is True, name
         assert "connections" in r["router_accounting"], (name, r["router_accounting"])
-        if r["attack"] == "latency":
+        if r["attack"].startswith("latency"):
             for key in LATENCY_NUMBERS:
                 assert isinstance(r[key], (int, float)), (name, key, r.get(key))
             assert r["delivered"] == r["published"] > 0, name
