@@ -38,6 +38,8 @@ class Target:
     path: str = "/ws"
     realm: str = "realm1"
     quickack: bool = False  # diagnostic: ACK every read at once (takes the server's Nagle + our delayed ACK out)
+    rcvbuf: int = 0  # abuse scenarios: a small receive buffer (set before connecting) for a client that stops reading
+    progressive: bool = False  # announce progressive_call_results as caller and callee (the result flood needs it)
 
 
 class Loop:
@@ -121,7 +123,7 @@ class Client:
 
     __slots__ = ("loop", "target", "serializer", "sock", "fd", "state", "inbuf", "outbuf", "session_id",
                  "on_join", "on_payload", "on_closed", "_parse", "_frame", "_opcode", "_ssl_context",
-                 "_accept", "_mask", "started", "joined_at", "user")
+                 "_accept", "_mask", "started", "joined_at", "user", "on_drained")
 
     def __init__(self, loop: Loop, target: Target, on_join, on_payload, on_closed, ssl_context=None):
         self.loop = loop
@@ -136,6 +138,7 @@ class Client:
         self.outbuf = bytearray()
         self.session_id = None
         self.user = None  # the role's per-session state
+        self.on_drained = None  # called with the client when the socket has taken everything written so far
         self._accept = b""
         self._mask = 0
         if target.transport == "websocket":
@@ -150,6 +153,8 @@ class Client:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, target.rcvbuf)
         self.sock = sock
         self.fd = sock.fileno()
         code = sock.connect_ex((target.host, target.port))
@@ -161,6 +166,10 @@ class Client:
 
     def _ws_frame(self, payload: bytes) -> bytes:
         return wamp.ws_client_frame(payload, self._opcode)
+
+    def encode(self, msg: list) -> bytes:
+        """The frame of one message, ready for `write` (a flooder builds its frames once and sends them often)."""
+        return self._frame(self.serializer.dumps(msg))
 
     def send(self, msg: list) -> None:
         self.write(self._frame(self.serializer.dumps(msg)))
@@ -197,6 +206,8 @@ class Client:
         del self.outbuf[:sent]
         if not self.outbuf:
             self.loop.modify(self.fd, READ)
+            if self.on_drained is not None:
+                self.on_drained(self)
 
     # -- events -------------------------------------------------------------------------------------------------
 
@@ -303,7 +314,8 @@ class Client:
             rest = buf[4:]
         self.inbuf = b""
         self.state = HELLO_SENT
-        self.send(wamp.hello(self.target.realm))
+        roles = wamp.PROGRESSIVE_ROLES if self.target.progressive else wamp.CLIENT_ROLES
+        self.send(wamp.hello(self.target.realm, roles))
         if rest:
             self._consume(rest)
 

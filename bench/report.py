@@ -20,7 +20,7 @@ def _n(value, digits: int = 1) -> str:
 def summary(result: dict) -> str:
     """The figures that matter for a run, compact."""
     if not result.get("ok", False) and "errors" in result and not any(
-            k in result for k in ("event_per_s", "call_per_s", "sessions_per_s")):
+            k in result for k in ("event_per_s", "call_per_s", "sessions_per_s", "rss_growth_kib", "p99_idle_us")):
         return "FAILED: " + "; ".join(result.get("errors", []))[:300]
     scenario = result["scenario"]
     if scenario == "fanout":
@@ -37,6 +37,8 @@ def summary(result: dict) -> str:
                 f"router {_n(result.get('router_cpu_us_per_session'))} us/join  loadgen "
                 f"{_n(result.get('loadgen_cpu_us_per_session'))} us/join  "
                 f"established {_n(result.get('established'))}/{_n(result.get('sessions'))}")
+    elif scenario == "abuse":
+        text = abuse_summary(result)
     else:
         text = (f"{_n(result.get('call_per_s'), 0)} calls/s  router {_n(result.get('router_cpu_us_per_call'), 2)} "
                 f"us/call ({_n(result.get('router_cpu_percent'))}%)  loadgen "
@@ -47,6 +49,28 @@ def summary(result: dict) -> str:
     if not result.get("ok", False):
         text += "  NOT OK: " + "; ".join(result.get("errors", []))[:300]
     return text
+
+
+def abuse_summary(result: dict) -> str:
+    served = "a fresh client was served after" if result.get("served_after") else "NO fresh client served after"
+    if str(result.get("attack")).startswith("latency"):
+        dropped = (result.get("router_accounting") or {}).get("flow_drop_total")
+        return (f"victim p50/p99 idle {_n(result.get('p50_idle_us'))}/{_n(result.get('p99_idle_us'))} us, during "
+                f"the flood {_n(result.get('p50_flood_us'))}/{_n(result.get('p99_flood_us'))} us: p99 "
+                f"{_n(result.get('p99_ratio'), 2)}x idle (target < 2x)  the {result.get('flood_transport')} flooder sent "
+                f"{_n(result.get('flooder_published'))} publishes"
+                + (f", router dropped {_n(dropped)}" if dropped is not None else "")
+                + f"  router CPU {_n(result.get('router_cpu_percent_idle'))}% -> "
+                f"{_n(result.get('router_cpu_percent_flood'))}%, rest of the machine "
+                f"{_n(result.get('other_cpu_percent_idle'))}% -> {_n(result.get('other_cpu_percent_flood'))}%"
+                f"  {served}")
+    sent = result.get("attacker_sent_kib")
+    held = (result.get("router_accounting") or {}).get("outgoing_buffer_bytes")
+    return (f"RSS +{_n(result.get('rss_growth_kib'))} KiB peak (budget: {result.get('budget')})  attacker sent "
+            f"{_n(sent / 1024 if sent is not None else None)} MiB in {_n(result.get('attack_seconds'), 2)} s, "
+            f"{_n(result.get('closed_by_router'))} connection(s) closed by the router"
+            + (f", held by the router's count at the end {_n(held // 1024)} KiB" if held is not None else "")
+            + f"  {served}")
 
 
 def line(result: dict) -> str:
@@ -64,12 +88,19 @@ METRICS = {
     "sessions": [("rss_kib_per_session", "router RSS per idle session, KiB", 2),
                  ("sessions_per_s", "sessions established per second", 0),
                  ("router_cpu_us_per_session", "router CPU per session join, us", 0)],
+    "abuse": [("rss_growth_kib", "router RSS growth (peak), KiB", 0),
+              ("budget_kib", "its budget (max_outgoing_buffer), KiB", 0),
+              ("attacker_sent_kib", "sent by the attacker, KiB", 0),
+              ("p99_idle_us", "victim p99 idle, us", 0),
+              ("p99_flood_us", "victim p99 during the flood, us", 0),
+              ("p99_ratio", "victim p99, flood / idle (target < 2)", 2)],
 }
 TITLES = {
     "fanout": "FAN-OUT: 1 publisher -> N subscribers on one topic, 64-byte payload, MessagePack",
     "latency": "LATENCY: 1,000 events/s to 10 subscribers",
     "rpc": "RPC: 1 callee, callers with a bounded number of outstanding calls",
     "sessions": "IDLE SESSIONS",
+    "abuse": "ABUSE: router memory under floods from clients that never read; a victim's latency beside a flooder",
 }
 CASE_WIDTH = 34
 CELL = 15
@@ -131,6 +162,16 @@ NUMBERS = {
     "rpc": ("call_per_s", "router_cpu_us_per_call", "loadgen_cpu_us_per_call"),
     "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
 }
+ABUSE_NUMBERS = {
+    "memory": ("rss_growth_kib", "attacker_sent_kib", "attack_seconds"),
+    "latency": ("p50_idle_us", "p99_idle_us", "p50_flood_us", "p99_flood_us", "flooder_published"),
+}
+
+
+def numbers_of(result: dict) -> tuple[str, ...]:
+    if result["scenario"] == "abuse":
+        return ABUSE_NUMBERS["latency" if str(result.get("attack")).startswith("latency") else "memory"]
+    return NUMBERS.get(result["scenario"], ())
 
 
 def smoke_problems(output: dict, scenarios) -> list[str]:
@@ -142,9 +183,11 @@ def smoke_problems(output: dict, scenarios) -> list[str]:
         name = f"{r['case']} / {r['target']}"
         if not r.get("ok"):
             problems.append(f"{name}: not ok: {r.get('errors')}")
-        for key in NUMBERS.get(r["scenario"], ()):
+        for key in numbers_of(r):
             if not isinstance(r.get(key), (int, float)):
                 problems.append(f"{name}: no number for {key}")
+        if r["scenario"] == "abuse" and not r.get("served_after"):
+            problems.append(f"{name}: no fresh client was served after the attack")
         if r["scenario"] in ("fanout", "latency"):
             if r.get("delivered") != r.get("published", -1) * r.get("subscribers", -1):
                 problems.append(f"{name}: delivered {r.get('delivered')} != published {r.get('published')} x "

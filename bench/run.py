@@ -22,17 +22,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import certs, report
+from bench.abuse import ATTACKS
 from bench.scenarios import Case, Endpoint, Settings
 from bench.servers import FLOW_NOTE, Ceiling, Crossbar, Server, ServerError, Wampgate, crossbar_installed
 from bench.workers import raise_nofile_limit
 from bench import procfs
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("fanout", "latency", "rpc", "sessions")
+SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse")
 
 SMOKE = Settings(warmup=0.2, window=0.4, fanout=(10,), rawsocket_fanout=(5,), latency_rate=200.0,
                  latency_subscribers=3, latency_seconds=0.4, sessions=(20,), fresh_router_for_sessions=False,
-                 rpc_callers=1, rpc_window=4, tls=(False, True), join_concurrency=10)
+                 rpc_callers=1, rpc_window=4, tls=(False, True), join_concurrency=10, abuse_seconds=1.0,
+                 abuse_max_mib=32, fragment_connections=2, fragments_per_message=2000, victim_seconds=0.5)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,6 +55,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--ahead", type=int, help="fan-out flow control: batches in flight beyond the last "
                         "complete one (default 2)")
     parser.add_argument("--batch-events", type=int, help="fan-out: deliveries per batch (default 4000)")
+    parser.add_argument("--abuse-seconds", type=float, help="abuse: seconds each memory attack lasts at most "
+                        "(default 5)")
+    parser.add_argument("--attacks", default=",".join(ATTACKS),
+                        help=f"abuse: comma-separated subset of {', '.join(ATTACKS)}")
+    parser.add_argument("--abuse-max-mib", type=int, help="abuse: MiB each memory attack sends at most (default 512)")
     parser.add_argument("--client-quickack", action="store_true",
                         help="diagnostic: clients ACK every read at once (TCP_QUICKACK), which takes the server's "
                              "Nagle + the client's delayed ACK out of the latency figures")
@@ -77,6 +84,10 @@ def settings_from(args) -> Settings:
         changes["batches_ahead"] = args.ahead
     if args.batch_events:
         changes["events_per_batch"] = args.batch_events
+    if args.abuse_seconds:
+        changes["abuse_seconds"] = args.abuse_seconds
+    if args.abuse_max_mib:
+        changes["abuse_max_mib"] = args.abuse_max_mib
     if args.client_quickack:
         changes["client_quickack"] = True
     if args.no_tls:
@@ -84,7 +95,8 @@ def settings_from(args) -> Settings:
     return replace(settings, **changes)
 
 
-def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ...], ceiling: bool) -> list[Case]:
+def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ...], ceiling: bool,
+                attacks: tuple[str, ...] = ATTACKS) -> list[Case]:
     cases = []
     ceilings = ("ceiling-send", "ceiling-frame") if ceiling else ()
     if "fanout" in scenarios:
@@ -100,6 +112,8 @@ def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ..
     if "sessions" in scenarios:
         for count in settings.sessions:
             cases += [Case("sessions", {"count": count, "tls": tls}, routers) for tls in settings.tls]
+    if "abuse" in scenarios:
+        cases += [Case("abuse", {"attack": attack, "tls": False}, routers) for attack in attacks]
     return cases
 
 
@@ -119,6 +133,10 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    attacks = tuple(a for a in args.attacks.split(",") if a)
+    if set(attacks) - set(ATTACKS):
+        print(f"unknown attacks: {', '.join(sorted(set(attacks) - set(ATTACKS)))}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _interrupt)
     nofile = raise_nofile_limit()  # the routers and the workers inherit it
     workdir = Path(tempfile.mkdtemp(prefix="wampgate-bench-"))
@@ -129,7 +147,7 @@ def main(argv=None) -> int:
     try:
         endpoints = start_servers(args, settings, scenarios, workdir, servers, output)
         routers = tuple(name for name in ("wampgate", "crossbar") if name in servers)
-        cases = build_cases(settings, scenarios, routers, "ceiling" in servers)
+        cases = build_cases(settings, scenarios, routers, "ceiling" in servers, attacks)
         print(f"{len(cases)} cases; {FLOW_NOTE}\n", flush=True)
         run_cases(cases, endpoints, settings, output)
     except (Interrupted, KeyboardInterrupt) as e:
@@ -173,6 +191,12 @@ def new_output(args, settings: Settings, started: datetime.datetime, nofile: int
                   "batches_ahead batches beyond the last one every subscriber has); CPU per event = utime+stime "
                   "(/proc/PID/stat) over the measured window / events delivered in it.",
                   "Crossbar: its router worker process is measured, not the controller.",
+                  "abuse: every attack runs against a freshly started router. Wampgate's abuse config sets "
+                  "[limits] max_outgoing_buffer, outgoing_stall_timeout and [listeners.websocket] max_fragments "
+                  "explicitly (settings abuse_*) and a [flow.rates.session] rate (messages only) on every session; "
+                  "authid, role and address rates are off because every benchmark client is an anonymous 127.0.0.1. "
+                  "Crossbar runs with its usual config (no such limits). rss_growth_kib = peak VmRSS during the "
+                  "attack - VmRSS before it (sampled every 20 ms).",
                   "ceiling: bench/ceiling.py, a bare Autobahn Twisted WebSocket server (no WAMP routing).",
                   "other_cpu_percent: CPU the machine spent on anything but the measured server and the load "
                   "generator (other processes, the kernel's softirq work): large values mean disturbed figures."],

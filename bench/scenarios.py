@@ -44,6 +44,20 @@ class Settings:
     client_quickack: bool = False  # diagnostic: clients set TCP_QUICKACK after every read
     events_per_batch: int = 4000  # fan-out: events (publishes x subscribers) per flow-control batch
     batches_ahead: int = 2  # fan-out: batches the publisher may send beyond the last one every subscriber has
+    # abuse (bench/abuse.py): each memory attack runs this long or until it has sent abuse_max_mib, whichever is first
+    abuse_seconds: float = 5.0
+    abuse_max_mib: int = 512
+    ping_size: int = 2**20  # bytes per RawSocket PING (Wampgate reads frames up to its max_message_size, 1 MiB)
+    result_size: int = 64 * 1024  # bytes per progressive result
+    fragment_connections: int = 4  # fragment flood: connections at a time
+    fragments_per_message: int = 200_000  # one-byte frames per message
+    victim_rate: float = 200.0  # events/s the latency victim publishes
+    victim_seconds: float = 3.0  # seconds measured idle, then as long during the flood
+    # the abuse router's budgets (Wampgate's defaults) and the flow-control rate on every session, the flooder's too
+    abuse_outgoing_buffer: int = 4 * 2**20  # [limits] max_outgoing_buffer
+    abuse_stall_timeout: float = 30.0  # [limits] outgoing_stall_timeout
+    abuse_max_fragments: int = 64  # [listeners.websocket] max_fragments
+    abuse_session_rate: float = 1000.0  # [flow.rates.session] messages (burst twice that, bytes unlimited)
 
 
 @dataclass
@@ -407,6 +421,8 @@ class Case:
             return f"latency ({security})"
         if self.scenario == "sessions":
             return f"sessions {p['count']} ({security})"
+        if self.scenario == "abuse":
+            return ABUSE_TITLES[p["attack"]]
         return f"rpc ({security})"
 
     def run(self, endpoint: Endpoint, settings: Settings) -> dict:
@@ -417,4 +433,14 @@ class Case:
             return latency(endpoint, settings, p["tls"])
         if self.scenario == "sessions":
             return sessions(endpoint, settings, p["count"], p["tls"])
+        if self.scenario == "abuse":
+            from bench import abuse  # it builds on this module
+
+            return abuse.run(endpoint, settings, p["attack"])
         return rpc(endpoint, settings, p["tls"])
+
+
+ABUSE_TITLES = {"ping": "abuse: ping flood (rawsocket)", "result": "abuse: result flood (websocket)",
+                "fragments": "abuse: fragment flood (websocket)",
+                "latency": "abuse: latency, publish flood (ws)",
+                "latency-rawsocket": "abuse: latency, publish flood (raw)"}

@@ -211,7 +211,10 @@ class Wampgate(Server):
         return {"wampgate": version("wampgate"), "autobahn": version("autobahn"), "twisted": version("twisted")}
 
 
-def wampgate_config(port: int, tls_port: int, certificate: Path, private_key: Path) -> str:
+def wampgate_config(port: int, tls_port: int, certificate: Path, private_key: Path, flow: str = WAMPGATE_FLOW,
+                    websocket: str = "") -> str:
+    """The benchmark's Wampgate config; `flow` replaces the flow-control tables, `websocket` adds
+    `[listeners.websocket]` keys."""
     listeners = ""
     for name, endpoint_port, tls in (("plain", port, False), ("tls", tls_port, True)):
         listeners += f"""
@@ -227,10 +230,10 @@ serializers = ["json", "msgpack", "cbor"]
 certificate = "{certificate}"
 private_key = "{private_key}"
 """
-        listeners += """
+        listeners += f"""
 [listeners.websocket]
 path = "/ws"
-
+{websocket}
 [listeners.auth.anonymous]
 role = "anonymous"
 """
@@ -246,7 +249,68 @@ name = "anonymous"
 uri = ""
 match = "prefix"
 allow = ["publish", "subscribe", "call", "register"]
-{WAMPGATE_FLOW}"""
+{flow}"""
+
+
+class AbuseWampgate(Wampgate):
+    """Wampgate as the abuse scenario runs it: the budgets under attack set explicitly, flow control with a rate per
+    session (and none per authid, role or address: every client of the benchmark is an anonymous 127.0.0.1, so those
+    would make the victim pay for the flooder), and an admin endpoint whose /metrics is the router's own accounting."""
+
+    def __init__(self, workdir: Path, certificate: Path, private_key: Path, limits: dict, tag: str):
+        self.name = f"wampgate-abuse-{tag}"
+        super().__init__(workdir, certificate, private_key)
+        self.limits = limits
+        self.admin_port = 0
+
+    def prepare(self) -> None:
+        self.admin_port = free_port()
+        self.config = self.workdir / f"{self.name}.toml"
+        limits = self.limits
+        rate = limits["session_rate"]
+        flow = ABUSE_FLOW.format(rate=rate, burst=2 * rate, unlimited=UNLIMITED_RATE)
+        self.config.write_text(wampgate_config(self.port, self.tls_port, self.certificate, self.private_key, flow,
+                                               f"max_fragments = {limits['max_fragments']}\n") + f"""
+[limits]
+max_outgoing_buffer = {limits["max_outgoing_buffer"]}
+outgoing_stall_timeout = {limits["outgoing_stall_timeout"]}
+
+[admin]
+endpoint = "tcp:{self.admin_port}:interface=127.0.0.1"
+""")
+
+    def command(self) -> list[str]:
+        """With the router's own log observer, as `make run` has it: what clients make it log is budgeted too."""
+        command = super().command()
+        return command[:3] + ["--logger", "wampgate.tx.logs.text"] + command[3:]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}/metrics"
+
+
+ABUSE_FLOW = """
+[[flow]]
+plugin = "limits"
+max_connections = 1000000
+max_connections_per_peer = 1000000
+max_sessions_per_authid = 1000000
+quotas = []
+
+[flow.rates.session]
+messages = {rate}
+burst = {burst}
+bytes = 0
+
+[flow.rates.authid]
+{unlimited}
+
+[flow.rates.authrole]
+{unlimited}
+
+[flow.rates.peer]
+{unlimited}
+"""
 
 
 class Crossbar(Server):

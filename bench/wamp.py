@@ -21,6 +21,9 @@ PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, EVENT = 16, 17, 32, 33, 36
 CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 64, 65, 68, 70
 
 CLIENT_ROLES = {"publisher": {}, "subscriber": {}, "caller": {}, "callee": {}}
+# A router passes progressive results only between a caller and a callee that announced the feature.
+PROGRESSIVE_ROLES = {**CLIENT_ROLES, "caller": {"features": {"progressive_call_results": True}},
+                     "callee": {"features": {"progressive_call_results": True}}}
 
 
 class Serializer:
@@ -53,8 +56,8 @@ SERIALIZERS = {
 }
 
 
-def hello(realm: str) -> list:
-    return [HELLO, realm, {"roles": CLIENT_ROLES}]
+def hello(realm: str, roles: dict = CLIENT_ROLES) -> list:
+    return [HELLO, realm, {"roles": roles}]
 
 
 # -- WebSocket (client side) ------------------------------------------------------------------------------------

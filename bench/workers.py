@@ -196,6 +196,7 @@ class Publisher(Role):
         spec = self.spec
         self.request = 0
         self.published = 0
+        self.marks: list[int] = []  # paced: the sequence number of the next event at each ("mark",)
         self.topic = spec["topic"]
         self.pad = payload_text(spec["payload"])
         self.client = None
@@ -215,7 +216,7 @@ class Publisher(Role):
             self._run_batches(spec["batch"])
         else:
             self._run_paced(spec["rate"])
-        self.report(published=self.published, mark=getattr(self, "mark", 0))
+        self.report(published=self.published, mark=self.marks[0] if self.marks else 0, marks=self.marks)
         self.close_all()
 
     def _publish_batch(self, count: int) -> None:
@@ -284,7 +285,7 @@ class Publisher(Role):
         while True:
             command = self.command()
             if command[0] == "mark":
-                self.mark = self.published
+                self.marks.append(self.published)
             elif command[0] in ("stop", "eof", "timeout"):
                 break
         stopping[0] = True
@@ -394,6 +395,15 @@ ROLES = {"subscribers": Subscribers, "publisher": Publisher, "idle": IdleSession
          "callers": Callers}
 
 
+def role_class(name: str) -> type:
+    """A load-generator role, or one of the abuse scenario's attackers (bench/attackers.py, which builds on Role)."""
+    if name in ROLES:
+        return ROLES[name]
+    from bench import attackers
+
+    return attackers.ROLES[name]
+
+
 def main(spec: dict, control, counters, index: int, signals) -> None:
     """A worker process's entry point (multiprocessing target)."""
     procfs.die_with_parent()
@@ -401,7 +411,7 @@ def main(spec: dict, control, counters, index: int, signals) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C and stops us
     raise_nofile_limit()
     try:
-        ROLES[spec["role"]](spec, control, counters, index, signals).run()
+        role_class(spec["role"])(spec, control, counters, index, signals).run()
     except Exception:
         try:
             control.send(("failed", traceback.format_exc()))

@@ -176,10 +176,13 @@ class LimitsConfig:
         "reload, shapes already held stay")
     max_outgoing_buffer: int = setting(
         4 * 2**20, 64 * 1024, 2**31,
-        "bytes written to a session after its socket asked the router to pause; beyond it the slow-consumer policy "
-        "applies ([Slow consumers](#slow-consumers))", unit="bytes")
+        "the outgoing budget of every connection: bytes the router writes to it (WAMP messages of every kind, PONGs, "
+        "close frames, handshake replies) after its socket asked the router to pause. Beyond it the router stops "
+        "reading from the connection, EVENTs for it follow the slow-consumer policy, INVOCATIONs and RESULTs for it "
+        "are not written and their calls end ([Slow consumers](#slow-consumers))", unit="bytes")
     outgoing_stall_timeout: float = setting(
-        30.0, 0.1, 3600.0, "how long a connection may stay over `max_outgoing_buffer`; then it is closed", unit="s")
+        30.0, 0.1, 3600.0, "how long a connection may stay over `max_outgoing_buffer`; then it is dropped "
+        "(`wampgate_outgoing_stall_disconnect_total`)", unit="s")
     shutdown_timeout: float = setting(10.0, 0.0, 3600.0, "how long a graceful shutdown waits for pending calls",
                                       unit="s")
     max_nesting: int = setting(
