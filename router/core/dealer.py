@@ -355,18 +355,19 @@ class Dealer:
             answer = forwarded_error(call, msg)
         return self._end(call) + [Send((call.caller,), answer)]
 
-    def refuse_answer(self, peer: Peer, invocation: int, *, final: bool) -> list[Effect]:
-        """A callee's YIELD or ERROR whose payload the router refused (a value not every client can read): WAMP has
-        no reply to either, so the call ends here, once: its caller gets `wamp.error.invalid_argument`. A callee
-        that is still working (the refused YIELD was progressive) is interrupted where it can be; whatever it sends
-        later for this invocation is dropped as late."""
+    def refuse_answer(self, peer: Peer, invocation: int, *, final: bool, error: str = errors.INVALID_ARGUMENT,
+                      text: str = "the callee's answer held a value the router cannot pass on") -> list[Effect]:
+        """A callee's YIELD or ERROR the router refused (a value not every client can read, or over the callee's
+        rate): WAMP has no reply to either, so the call ends here, once: its caller gets `error`. A callee that is
+        still working (the refused YIELD was progressive) is interrupted where it can be; whatever it sends later
+        for this invocation is dropped as late."""
         call = self._answered(peer, invocation)
         if call is None:
             return self._unmatched(peer, "YIELD or ERROR", invocation, final=final)
         if call.interrupted:
             uri, text = errors.CANCELED, "call canceled"  # as any answer to a call in kill mode
         else:
-            uri, text = errors.INVALID_ARGUMENT, "the callee's answer held a value the router cannot pass on"
+            uri = error
         if final:
             return self._end(call) + [Send((call.caller,), router_error(wamp.Call, call.request, uri, text))]
         interrupt = call.callee.supports("callee", "call_canceling")

@@ -87,7 +87,7 @@ class RequestQueue:
 
     def _admitted(self, item: tuple, size: int) -> tuple | None:
         """The request if flow control admits it; None when it was refused (and answered, when it wants an
-        answer); for a refused YIELD or callee ERROR, the callee ERROR that ends the call in its place."""
+        answer; a refused YIELD or callee ERROR ends its call with the refusal)."""
         msg = item[0]
         metered = _metered(msg)
         if metered is None:
@@ -107,10 +107,13 @@ class RequestQueue:
             return None
         self._pause_for(verdict.retry_after)
         if metered[0] == YIELD_ACTION:
-            # an answer cannot be dropped (its caller would wait forever): the call ends with the refusal instead
+            # an answer cannot be dropped (its caller would wait forever): the call ends with the refusal instead,
+            # and a callee still sending progressive results is interrupted (its later answers are dropped as late)
             flow.count("flow_reject", verdict.reason, **labels)
-            text = "the callee exceeded its rate limit"
-            return wamp.Error(wamp.Invocation.MESSAGE_TYPE, msg.request, error, args=[text]), False
+            final = type(msg) is not wamp.Yield or not msg.progress
+            self._session.apply(self._realm.core.dealer.refuse_answer(
+                self.peer, msg.request, final=final, error=error, text="the callee exceeded its rate limit"))
+            return None
         if wants_answer(msg):
             # a request that expects an answer gets one, even for a plugin's "drop": nothing may hang
             flow.count("flow_reject", verdict.reason, **labels)

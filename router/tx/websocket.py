@@ -181,6 +181,20 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
             return
         super().onAutoPingTimeout()
 
+    # -- reading pauses ----------------------------------------------------------------------------------------------
+
+    def processData(self) -> bool:
+        """Autobahn parses every frame of a read in one loop; while reading is paused, stop at the next frame
+        boundary and leave the rest in its buffer (a rate-limited flooder's 64 KiB read is not parsed at once)."""
+        if self._pause_reasons and self.current_frame is None and self.state == self.STATE_OPEN:
+            return False
+        return super().processData()
+
+    def resume_reading(self, reason: str) -> None:
+        super().resume_reading(reason)
+        if not self.reading_paused and self.state == self.STATE_OPEN and self.data:
+            self.consumeData()  # frames that arrived before the pause took effect
+
     # -- the channel interface the session uses -----------------------------------------------------------------
 
     def send_message(self, msg) -> str | None:

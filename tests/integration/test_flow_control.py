@@ -46,6 +46,7 @@ from tests.support.flow import (
     split,
     ticket_auth,
 )
+from tests.support.budget import channels
 from tests.support.raw import bounded, http_request, websocket_upgrade
 
 
@@ -144,6 +145,29 @@ async def test_a_flood_from_one_session_does_not_hold_up_another(tmp_path):
         assert flooder.tcp.lost is False
         await bounded(leave(subscriber))
         await bounded(leave(publisher))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_flooders_frames_wait_unparsed_while_it_is_paused(tmp_path):
+    """A WebSocket client writes 3,000 unacknowledged publishes at once (rates.session 100/s, burst 100): once flow
+    control refuses one, the router stops parsing that connection's frames at the next frame boundary (they wait in
+    its buffer) instead of parsing every frame of each read; the frames it parsed stay within the burst plus the
+    rate over the time elapsed, plus one refused frame per pause, and the flooder stays connected."""
+    flow = {"rates": {"session": {"messages": 100, "burst": 100}}, "disconnect_after": 0}
+    async with running(tmp_path, flow=flow) as (router, clients):
+        port = router.port("main")
+        flooder = await joined_ws(clients, port)
+        [channel] = [c for c in channels(router, "main") if getattr(c, "session", None) is not None]
+        parsed_before = channel.trafficStats.incomingWebSocketFrames
+        started = now()
+        for i in range(1, 3001):
+            flooder.send(publish(i, "com.example.flood", ack=False, payload="x" * 20))
+        await sleep(0.5)
+        parsed = channel.trafficStats.incomingWebSocketFrames - parsed_before
+        elapsed = now() - started
+        assert 100 <= parsed <= 100 + 2 * 100 * elapsed + 50, (parsed, elapsed)
+        assert flooder.close is None
+        assert await round_trip(port) < 2.0
 
 
 @pytest_twisted.ensureDeferred

@@ -433,6 +433,31 @@ def test_a_refused_yield_ends_the_call_with_rate_limited():
     assert not harness.realm().core.dealer.pending_calls()
 
 
+def test_a_refused_progressive_yield_ends_the_call_and_the_callees_next_yield_is_late_not_a_violation():
+    """A progressive YIELD over the callee's rate ends the call (caller: ERROR wampgate.error.rate_limited) and
+    retires the invocation (a canceling-capable callee gets INTERRUPT): when the callee, read again, goes on with its next progressive or final YIELD, that is
+    dropped as late, not a protocol violation, and the callee stays joined."""
+    harness = SessionHarness(RATE_ONE_PER_SECOND + DEFAULT_CONFIG)
+    progressive = {"features": {"progressive_call_results": True, "call_canceling": True}}
+    roles = {"caller": progressive, "callee": progressive}
+    callee, caller = harness.joined(roles=roles), harness.joined(roles=roles)
+    callee.feed([REGISTER, 1, {}, "com.example.stream"])
+    caller.feed([CALL, 1, {"receive_progress": True}, "com.example.stream", []])
+    [invocation] = callee.take()
+    # REGISTER and the first progressive YIELD spend the burst of 2; the second is over the rate
+    interrupted = callee.feed([YIELD, invocation.request, {"progress": True}, ["1"]],
+                              [YIELD, invocation.request, {"progress": True}, ["2"]])
+    assert [(type(m).__name__, m.request) for m in interrupted] == [("Interrupt", invocation.request)]
+    assert marshal(caller.take()) == [
+        [RESULT, 1, {"progress": True}, ["1"]],
+        [ERROR, CALL, 1, {}, errors.RATE_LIMITED, ["the callee exceeded its rate limit"]],
+    ]
+    harness.advance(MAX_READ_PAUSE)
+    assert callee.feed([YIELD, invocation.request, {"progress": True}, ["3"]], [YIELD, invocation.request, {}, ["4"]]) == []
+    assert callee.channel.closed is None and caller.take() == []
+    assert not harness.realm().core.dealer.pending_calls()
+
+
 def test_an_unacknowledged_publish_refused_by_flow_control_gets_no_answer_and_is_counted():
     """An unacknowledged PUBLISH over the rate is dropped silently (the spec: no answer), counted as flow_drop
     unacknowledged_publish_rate_limited, and reading still pauses."""
