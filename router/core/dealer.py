@@ -1,30 +1,8 @@
 """The RPC dealer: REGISTER / UNREGISTER / CALL / CANCEL / YIELD / ERROR in, effects out. No I/O, no clock, no dice.
 
-Wiring (realm.py and tx/session.py)
------------------------------------
-Construct one Dealer per realm: ``Dealer(policy, new_id, choose=rng.choice, **dealer_limits(limits))`` (realm.py:
-the `[limits]` of router/configtables.py, the only place their defaults are written), where
-``new_id`` is the realm's global-scope id source (registration ids) and ``choose`` picks one callee for
-``invoke="random"`` (the I/O layer passes e.g. ``random.SystemRandom().choice``).
-
-Each client message maps to an optional check (run before authorization; a non-None answer ends the message
-there) and an action (run once the request is authorized):
-
-* REGISTER: ``check_register`` then ``register``; authorize action "register" on (procedure, match).
-* CALL: ``check_call`` then ``call(peer, msg, disclose=..., now=...)``; authorize action "call" on procedure.
-* UNREGISTER, CANCEL, YIELD, ERROR: no check and no URI to authorize; ``unregister``, ``cancel``, ``yield_``,
-  ``error``. They only act on what the same session created or was sent, which the dealer verifies.
-
-``disclose`` for CALL comes from the caller's ``disclose_me`` and the authorization decision (as for PUBLISH);
-``now`` is the reactor's ``seconds()``. ``Realm.leave`` must call ``dealer.remove_session(peer)`` for EVERY session
-that leaves (callers too), and ``Realm.router_roles`` adds ``"dealer": dealer.router_features()``.
-
-Effects: ``Send`` and ``Abort`` as for the broker, plus timers. The timer table belongs to the realm, not to a
-session: a CancelTimer can come out of another session's message (a callee leaving). ``StartTimer(key, delay)``:
-``timers[key] = clock.callLater(delay, fire, key)``; ``fire`` drops ``timers[key]`` and runs
-``dealer.on_timeout(key, clock.seconds())`` like an inbound message (effects applied, exceptions caught and
-logged). ``CancelTimer(key)``: pop the key and cancel the DelayedCall if still active; an unknown key is no error.
-Keys are ``CallTimer`` values (hashable, never reused), so a realm can route them by type. Apply effects in order.
+The realm wires it (core/realm.py: construction from the config's limits, check then action per message, every
+leaving session through ``remove_session``, the features in WELCOME); the effect runner (tx/effect_runner.py) runs its
+``StartTimer``/``CancelTimer`` effects on the realm's timer table and feeds expiries back through ``on_timeout``.
 
 Choices
 -------
