@@ -8,12 +8,12 @@ pings, a frame that breaks the protocol. `Relevel` runs first in the observer ch
 recognised by namespace and format string (their text is autobahn's, so a change of wording in a new autobahn
 release shows up as a warn line again, never as a lost error):
 
-| autobahn's format | autobahn's level | ours |
-| --- | --- | --- |
-| `dropping connection to peer {peer} with abort={abort}: {reason}` | warn | info (names the peer and the reason: `Forbidden`, `HTTP Upgrade header missing`, the ping timeout) |
-| `failing WebSocket connection (code={code}): "{reason}"` | warn | info (a protocol violation, an oversized message) |
-| `failing WebSocket opening handshake ('{reason}')` | info | debug, dropped (the `dropping connection` line that follows says the same and names the peer) |
-| `Auto ping/pong: received non-pending pong` | warn | debug, dropped (RFC 6455 5.5.3 allows an unsolicited pong) |
+- `dropping connection to peer {peer} with abort={abort}: {reason}` (warn) -> info: it names the peer and the
+  reason (`Forbidden`, `HTTP Upgrade header missing`, `WebSocket ping timeout ...`);
+- `failing WebSocket connection (code={code}): "{reason}"` (warn) -> info: a protocol violation, an oversized message;
+- `failing WebSocket opening handshake ('{reason}')` (info) -> debug, so dropped: the `dropping connection` line
+  that follows says the same and names the peer;
+- `Auto ping/pong: received non-pending pong` (warn) -> debug, so dropped: RFC 6455 5.5.3 allows an unsolicited pong.
 
 Only ever lowered: a line already below the level in the table is left as it is.
 """
