@@ -15,7 +15,7 @@ release shows up as a warn line again, never as a lost error):
   that follows says the same and names the peer;
 - `Auto ping/pong: received non-pending pong` (warn) -> debug, so dropped: RFC 6455 5.5.3 allows an unsolicited pong.
 
-Only ever lowered: a line already below the level in the table is left as it is.
+Only ever lowered: a line already at or below its level here is left as it is.
 """
 
 from __future__ import annotations
