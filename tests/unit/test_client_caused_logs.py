@@ -13,7 +13,7 @@ from twisted.internet import defer, task
 from twisted.logger import LogLevel, Logger, formatEvent
 
 from wampgate.core.decisions import DecisionCache
-from wampgate.model import Decision
+from wampgate.model import AuthorizationRequest, Decision, Identity, TransportInfo
 from wampgate.tx.authorization import ChainLink, RealmAuthorization
 from wampgate.tx.requests import MAX_READ_PAUSE, RequestQueue
 from tests.support.session import DEFAULT_CONFIG, LISTENER, SessionHarness
@@ -102,9 +102,7 @@ def test_a_cached_deny_still_names_its_link_and_equals_a_plain_deny():
     assert again == Decision(allow=False, cache_ttl=60.0)
 
 
-def _request(role: str):
-    from wampgate.model import AuthorizationRequest, Identity, TransportInfo
-
+def _request(role: str) -> AuthorizationRequest:
     identity = Identity(authid="alice", authrole=role, authmethod="ticket", authprovider="static")
     transport = TransportInfo(listener="l", kind="websocket", peer="tcp4:127.0.0.1:1", is_secure=False,
                               serializer="json")
