@@ -101,6 +101,9 @@ class Decision:
     disclose: bool = False  # disclose the caller / publisher identity to the receivers
     cache_ttl: float = 0.0  # seconds the answer may be reused for the same identity (0: never)
     per_role: bool = False  # the answer holds for every session of the role, not just this authid
+    # Set by the router, not by authorizers: which link of the realm's chain denied, e.g. "authorizers[1] (quota)",
+    # for the log line. Not part of the answer's value (equality ignores it).
+    denied_by: str = field(default="", compare=False)
 
 
 DENY = Decision(allow=False)

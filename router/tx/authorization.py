@@ -1,6 +1,7 @@
 """A realm's authorizer chain behind its decision cache.
 
-Every authorizer that applies to the session's role must allow (the first deny wins and later ones are not asked);
+Every authorizer that applies to the session's role must allow (the first deny wins and later ones are not asked,
+and the deny names its link, `authorizers[<index>] (<plugin>)`, for the router's log line);
 identities are disclosed only when every one of them says so; the answer is cached for the shortest TTL any of them
 gave, and for the whole role only when all of them said it holds for the whole role. An authorizer may answer with a
 Decision, a Deferred or a coroutine; an exception, a timeout or anything but a Decision is a deny.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted.internet import defer
@@ -36,6 +37,7 @@ def combine(first: Decision, second: Decision) -> Decision:
         disclose=first.disclose and second.disclose,
         cache_ttl=min(first.cache_ttl, second.cache_ttl),
         per_role=first.per_role and second.per_role,
+        denied_by=first.denied_by or second.denied_by,
     )
 
 
@@ -65,7 +67,7 @@ class RealmAuthorization:
         """Ask the chain (no cached answer)."""
         links = [link for link in self._chain if link.applies(request.identity.authrole)]
         if not links:
-            return DENY
+            return replace(DENY, denied_by=f"no authorizer for role {request.identity.authrole!r}")
         return self._run(links, 0, request, None)
 
     def _run(self, links, index, request, so_far: Decision | None):
@@ -93,7 +95,7 @@ class RealmAuthorization:
         except Exception:
             self.log.failure("authorizer {name} raised on {action} {uri}", name=link.name, action=request.action,
                              uri=request.uri)
-            return DENY
+            return self._denied(link)
         if inspect.isawaitable(answer):
             answer = defer.ensureDeferred(answer)
         if isinstance(answer, defer.Deferred):
@@ -103,10 +105,16 @@ class RealmAuthorization:
 
     def _checked(self, answer: Any, link: ChainLink) -> Decision:
         if isinstance(answer, Decision) and type(answer.allow) is bool:
-            return answer
+            return answer if answer.allow else self._denied(link, answer)
         self.log.warn("authorizer {name} answered {kind}, not a Decision: denied", name=link.name,
                       kind=type(answer).__name__)
-        return DENY
+        return self._denied(link)
+
+    def _denied(self, link: ChainLink, answer: Decision = DENY) -> Decision:
+        """The deny, naming the link as the config does: its index in the realm's `authorizers` and its plugin."""
+        index = next(i for i, candidate in enumerate(self._chain) if candidate is link)
+        return Decision(allow=False, disclose=answer.disclose, cache_ttl=answer.cache_ttl, per_role=answer.per_role,
+                        denied_by=f"authorizers[{index}] ({link.name})")
 
     def _failed(self, failure, link: ChainLink, request: AuthorizationRequest) -> Decision:
         if failure.check(defer.TimeoutError, defer.CancelledError):
@@ -115,7 +123,7 @@ class RealmAuthorization:
         else:
             self.log.failure("authorizer {name} failed on {action} {uri}", failure=failure, name=link.name,
                              action=request.action, uri=request.uri)
-        return DENY
+        return self._denied(link)
 
     def _remember(self, request: AuthorizationRequest, decision: Decision) -> None:
         identity = request.identity

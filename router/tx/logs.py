@@ -1,6 +1,10 @@
 """Log observers for `twistd --logger`: `wampgate.tx.logs.text` (readable, the default of `make run`) and
-`wampgate.tx.logs.json` (one JSON object per line, for machines). No client decides how fast the log grows:
+`wampgate.tx.logs.json` (one JSON object per line, for log collectors: wampgate.tx.logjson). Both write where twistd
+would have written: `--logfile`, twistd.log in daemon mode, stdout with `-n` (wampgate.tx.logdestination).
 
+No client decides how fast the log grows, and client mistakes are not warnings:
+
+0. autobahn's warn lines about ordinary client mistakes are lowered to info, or to debug (`logrelevel`);
 1. debug events are dropped;
 2. every string field is cut to a bound (`logtruncate`: 200 characters in client-caused lines, 2000 in the router's
    own warnings and errors), so a 1 MB authid costs a line, not a megabyte;
@@ -8,32 +12,34 @@
 4. client-caused lines draw on a per-peer and an overall budget of lines/s and bytes/s (`logbudget`), with one
    summary warning per interval of what was suppressed. Warnings and errors never draw on it.
 
-`text()` and `json()` take keyword arguments to change the bounds; twistd calls them without any, so the defaults
-are what runs unless an operator points `--logger` at their own `functools.partial` of them (README, Logs).
+`text()` and `json()` take the file to write to (twistd passes none: then twistd's `--logfile` choice is used) and
+keyword arguments to change the bounds; twistd calls them without any, so the defaults are what runs unless an
+operator points `--logger` at their own `functools.partial` of them (README, Logs).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-
-from typing import Any
+from typing import IO, Any
 
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
     LogLevel,
+    FileLogObserver,
     LogLevelFilterPredicate,
-    eventAsJSON,
     formatEvent,
     formatEventAsClassicLogText,
-    jsonFileLogObserver,
-    textFileLogObserver,
+    formatTime,
+    timeFormatRFC3339,
 )
 from zope.interface import implementer
 
 from wampgate.tx.logbudget import OVERALL, PER_PEER, SUMMARY_INTERVAL, Budget, LogBudget, is_client_caused
+from wampgate.tx.logdestination import twistd_log_file
+from wampgate.tx.logjson import json_line
+from wampgate.tx.logrelevel import Relevel
 from wampgate.tx.logtruncate import CLIENT_FIELD_CHARS, ROUTER_FIELD_CHARS, truncate_event
 
 DEFAULT_WINDOW = 10.0
@@ -102,13 +108,14 @@ def _filtered(observer, measure: Callable[[dict], int], *, per_peer: Budget = PE
               interval: float = SUMMARY_INTERVAL, client_chars: int = CLIENT_FIELD_CHARS,
               router_chars: int = ROUTER_FIELD_CHARS, clock: Callable[[], float] = time.monotonic,
               schedule: Callable[[float, Callable[[], None]], Any] | None = None) -> ILogObserver:
-    """The chain both observers share. Debug events are dropped first, so they cost nothing further; strings are cut
-    before the repeat filter keys on the text; lines the repeat filter folds never use up a budget."""
+    """The chain both observers share. Client mistakes are relevelled first, so the level filter and the budget see
+    their real level; debug events are dropped next, so they cost nothing further; strings are cut before the repeat
+    filter keys on the text; lines the repeat filter folds never use up a budget."""
     budget = LogBudget(observer, measure=measure, clock=clock, per_peer=per_peer, overall=overall, interval=interval,
                        schedule=schedule)
     chain = Truncating(RepeatFilter(budget, clock=clock), client_chars=client_chars, router_chars=router_chars)
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    return FilteringLogObserver(chain, [predicate])
+    return Relevel(FilteringLogObserver(chain, [predicate]))
 
 
 def _reactor_schedule() -> Callable[[float, Callable[[], None]], None]:
@@ -122,25 +129,36 @@ def _reactor_schedule() -> Callable[[float, Callable[[], None]], None]:
     return schedule
 
 
+def text_line(event: dict) -> str:
+    """The line `text()` writes: twisted's classic text (RFC 3339 local time, [namespace#level], the message, a
+    traceback when there is one), its lone surrogates escaped so that it always encodes as UTF-8."""
+    line = formatEventAsClassicLogText(event, formatTime=lambda stamp: formatTime(stamp, timeFormatRFC3339)) or ""
+    return line if line.isascii() else line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def text_size(event: dict) -> int:
     """Bytes of the line `text()` writes for `event`."""
-    return len((formatEventAsClassicLogText(event) or "").encode("utf-8", "replace"))
+    return len(text_line(event).encode("utf-8"))
 
 
 def json_size(event: dict) -> int:
     """Bytes of the line `json()` writes for `event`."""
-    return len(eventAsJSON(event).encode("utf-8", "replace")) + 1
+    return len(json_line(event).encode("utf-8")) + 1
 
 
-def text(**options: Any) -> ILogObserver:
-    """Readable lines on stdout. `options`: per_peer, overall (Budget), interval, client_chars, router_chars."""
+def text(log_file: IO[Any] | None = None, **options: Any) -> ILogObserver:
+    """Readable lines in `log_file` (by default where twistd's command line says: see wampgate.tx.logdestination).
+    `options`: per_peer, overall (Budget), interval, client_chars, router_chars, clock, schedule."""
     if "schedule" not in options:
         options["schedule"] = _reactor_schedule()
-    return _filtered(textFileLogObserver(sys.stdout), text_size, **options)
+    out = log_file if log_file is not None else twistd_log_file()
+    return _filtered(FileLogObserver(out, text_line), text_size, **options)
 
 
-def json(**options: Any) -> ILogObserver:
-    """JSON lines on stdout (twisted.logger's event format); the same options as `text()`."""
+def json(log_file: IO[Any] | None = None, **options: Any) -> ILogObserver:
+    """JSON lines in `log_file` (wampgate.tx.logjson: time, level, namespace, message and the event's fields); the
+    same destination and options as `text()`."""
     if "schedule" not in options:
         options["schedule"] = _reactor_schedule()
-    return _filtered(jsonFileLogObserver(sys.stdout, recordSeparator=""), json_size, **options)
+    out = log_file if log_file is not None else twistd_log_file()
+    return _filtered(FileLogObserver(out, lambda event: json_line(event) + "\n"), json_size, **options)

@@ -1,5 +1,9 @@
 """The admin listener: Prometheus text format on /metrics (prometheus_client, a registry of our own, read from the
-router's live state when scraped) and /healthz (the reactor answers and every listener is listening)."""
+router's live state when scraped) and /healthz (the reactor answers and every listener is listening).
+
+Scrapes and probes are not logged (a Prometheus every 15 s and a probe every few seconds would be most of the log);
+any other path is, as twisted.web's access line. No `Server` header: the port is for machines, and it need not tell
+anyone the Twisted version."""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from twisted.web import resource, server
 
 from wampgate.tx.traffic import LATENCY_BUCKETS
+from wampgate.tx.website import Request
 
 _PREFIX = "wampgate"
+QUIET_PATHS = frozenset({b"/metrics", b"/healthz"})  # requests not written to the access log
 
 
 class RouterCollector:
@@ -132,13 +138,22 @@ class HealthResource(resource.Resource):
         return b"ok\n"
 
 
+class AdminSite(server.Site):
+    """twisted.web's site, whose access log leaves out /metrics and /healthz."""
+
+    def log(self, request) -> None:
+        if request.path not in QUIET_PATHS:
+            super().log(request)
+
+
 def admin_site(context: Any, listeners: list[Any]) -> server.Site:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(RouterCollector(context, listeners))
     root = resource.Resource()
     root.putChild(b"metrics", MetricsResource(registry=registry))
     root.putChild(b"healthz", HealthResource(listeners))
-    site = server.Site(root, logPath=None)
+    site = AdminSite(root, logPath=None)
+    site.requestFactory = Request  # no Server header (its server_header is empty), nosniff on every response
     site.displayTracebacks = False
     site.noisy = False
     return site

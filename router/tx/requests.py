@@ -49,7 +49,8 @@ class RequestQueue:
     """The requests of one established session. `session` is the RouterSession (send, abort, close)."""
 
     log = Logger()
-    __slots__ = ("_session", "_context", "_realm", "peer", "identity", "flow_session", "_resume_timer", "_closed")
+    __slots__ = ("_session", "_context", "_realm", "peer", "identity", "flow_session", "_resume_timer", "_closed",
+                 "_dropping")
 
     def __init__(self, session: Any, context: RouterContext, realm: RealmRuntime, peer: Peer, identity: Identity,
                  flow_session: FlowSession):
@@ -61,6 +62,7 @@ class RequestQueue:
         self.flow_session = flow_session
         self._resume_timer = None
         self._closed = False
+        self._dropping = False  # in a spell of unacknowledged publishes dropped by flow control (logged once)
 
     @property
     def realm(self) -> RealmRuntime:
@@ -96,6 +98,8 @@ class RequestQueue:
         verdict = flow.admit(self.flow_session, metered[0], metered[1], size)
         kind = verdict.kind
         if kind == ADMIT_KIND:
+            if self._dropping and type(msg) is wamp.Publish:
+                self._dropping = False  # the spell is over: the next drop is logged again
             return item
         labels = {"listener": self.flow_session.listener, "realm": self.flow_session.realm}
         error = verdict.error or errors.RATE_LIMITED
@@ -121,7 +125,19 @@ class RequestQueue:
         else:
             reason = "unacknowledged_publish_rate_limited" if kind == REJECT_KIND else verdict.reason
             flow.count("flow_drop", reason, **labels)
+            self._log_drop(metered[1], reason)
         return None
+
+    def _log_drop(self, uri: str, reason: str) -> None:
+        """The first unacknowledged publish flow control drops in a spell is logged; the rest of the spell (until
+        one is admitted again) is only counted, in wampgate_flow_drop_total."""
+        if self._dropping:
+            return
+        self._dropping = True
+        self.log.info("unacknowledged publish on {uri} from session {session} ({authid!r}, {peer}) dropped by flow "
+                      "control: {reason}; further drops are counted, not logged, until one is admitted again",
+                      uri=uri, session=self.peer.session_id, authid=self.peer.authid, peer=self._session.address,
+                      reason=reason)
 
     def _pause_for(self, retry_after: float | None) -> None:
         """Stop reading until the allowance refills: a flooder's further messages are not even decoded."""
@@ -198,7 +214,7 @@ class RequestQueue:
 
     def _decided(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
         if not decision.allow:
-            self._deny(action, msg)
+            self._deny(action, msg, decision.denied_by)
         else:
             self._route(msg, disclose_me or decision.disclose)
 
@@ -217,11 +233,12 @@ class RequestQueue:
             match=match_of(msg),
         )
 
-    def _deny(self, action: str, msg: wamp.Message) -> None:
+    def _deny(self, action: str, msg: wamp.Message, denied_by: str = "") -> None:
         uri = uri_of(msg)
         peer = self.peer
-        self.log.info("denied {action} on {uri} to session {session} ({authid!r}/{authrole!r})", action=action,
-                      uri=uri, session=peer.session_id, authid=peer.authid, authrole=peer.authrole)
+        self.log.info("denied {action} on {uri} to session {session} ({authid!r}/{authrole!r}) by {denied_by}",
+                      action=action, uri=uri, session=peer.session_id, authid=peer.authid, authrole=peer.authrole,
+                      denied_by=denied_by or "the authorizer chain")
         self._context.counters.increment("authorization_denied", realm=peer.realm, action=action)
         answer = refusal(msg, errors.NOT_AUTHORIZED, f"session is not authorized to {action} on '{uri}'")
         if answer is not None:

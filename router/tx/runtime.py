@@ -43,6 +43,7 @@ class ListenerRuntime:
     config: ListenerConfig
     methods: Mapping[str, AuthMethod]  # in the config's order
     tls: Any = None
+    index: int | None = None  # position in the config's [[listeners]]: log lines name keys as listeners[index]
 
 
 @dataclass

@@ -160,7 +160,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     top = RouterService(config, context, reactor, caller)
     for index, listener in enumerate(config.listeners):
         methods = authenticators(listener, index, reactor, top.plugin_context, problems)
-        runtime = ListenerRuntime(config=listener, methods=methods)
+        runtime = ListenerRuntime(config=listener, methods=methods, index=index)
         top.listener_runtimes[listener.name] = runtime
         try:
             factory = listener_factory(context, runtime, codecs)

@@ -112,6 +112,9 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
         if origin is not None and not origin_allowed(origin, factory.listener.config.websocket.allowed_origins):
             factory.context.counters.increment("handshake_refused", reason="origin",
                                                listener=factory.listener.config.name)
+            self.router_log.info("WebSocket: refused Origin {origin!r} from {peer} on listener {listener!r} "
+                                 "(HTTP 403); to allow it, add it to {key}", origin=origin, peer=self.peer,
+                                 listener=factory.listener.config.name, key=_origins_key(factory.listener))
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Forbidden")
         for subprotocol in request.protocols:
             serializer = factory.subprotocols.get(subprotocol)
@@ -250,6 +253,13 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
             cookies=_cookies(request.headers.get("cookie", "")) if request else MappingProxyType({}),
             peer_certificate=client_certificate(self.transport),
         )
+
+
+def _origins_key(listener: ListenerRuntime) -> str:
+    """The config key an operator changes to allow a refused Origin."""
+    if listener.index is None:
+        return f"websocket.allowed_origins of listener {listener.config.name!r}"
+    return f"listeners[{listener.index}].websocket.allowed_origins"
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:

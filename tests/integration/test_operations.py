@@ -648,6 +648,7 @@ def test_json_logger_writes_one_json_object_per_line(tmp_path):
         stderr.join()
     assert stdout.lines and stderr.text() == ""
     events = [json.loads(line) for line in stdout.lines]
-    assert all(isinstance(event, dict) and "log_format" in event for event in events)
-    listening = [event for event in events if "listening on" in event["log_format"]]
+    assert all(isinstance(event, dict) and {"time", "level", "namespace", "message"} <= set(event)
+               for event in events)
+    listening = [event for event in events if "listening on" in event["message"]]
     assert [event["url"] for event in listening] == [f"ws://127.0.0.1:{port}/ws + rawsocket://127.0.0.1:{port}"]

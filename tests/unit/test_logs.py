@@ -168,7 +168,8 @@ def test_debug_events_do_not_use_up_the_repeat_filters_key_set(monkeypatch):
 
 
 def test_json_observer_writes_one_json_object_per_line(monkeypatch):
-    """`wampgate.tx.logs.json()` writes each non-debug event as one line that json.loads parses on its own."""
+    """`wampgate.tx.logs.json()` writes each non-debug event as one line that json.loads parses on its own, with
+    the level by name and the event's field beside the rendered message."""
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     observer = logs.json()
@@ -176,4 +177,20 @@ def test_json_observer_writes_one_json_object_per_line(monkeypatch):
     observer(event("hidden", LogLevel.debug))
     observer(event("second", LogLevel.warn))
     records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [(r["text"], r["log_level"]["name"]) for r in records] == [("first", "info"), ("second", "warn")]
+    assert [(r["text"], r["message"], r["level"]) for r in records] == [("first", "first", "info"),
+                                                                        ("second", "second", "warn")]
+
+
+def test_observers_write_to_the_file_they_are_given(monkeypatch):
+    """`text(f)` and `json(f)` write to `f` (as a twistd that passed its log file would have them do), not to
+    stdout; the keyword options still apply alongside it."""
+    stdout = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    text_file, json_file = io.StringIO(), io.StringIO()
+    text_observer = logs.text(text_file, schedule=lambda delay, f: None)
+    json_observer = logs.json(json_file, schedule=lambda delay, f: None, client_chars=5)
+    text_observer(event("to the text file"))
+    json_observer(event("to the json file"))
+    assert text_file.getvalue().endswith("] to the text file\n")
+    assert json.loads(json_file.getvalue())["text"] == "to th…(+11 chars)"
+    assert stdout.getvalue() == ""
