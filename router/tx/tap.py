@@ -7,6 +7,7 @@ import sys
 
 from twisted.python import usage
 
+import wampgate
 from wampgate.config import ConfigError, load
 from wampgate.sdnotify import SystemdNotifier
 
@@ -23,6 +24,13 @@ class Options(usage.Options):
             self["router_config"] = load(self["config"])
         except ConfigError as e:
             _fail(self["config"], e)
+
+    def opt_version(self) -> None:
+        """Show Wampgate's version (and the Twisted running it) and exit."""
+        from twisted import copyright
+
+        print(f"wampgate {wampgate.version()} (Twisted {copyright.version})")
+        raise SystemExit(0)
 
 
 def _fail(path: str, error: ConfigError) -> None:

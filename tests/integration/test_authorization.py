@@ -441,7 +441,8 @@ QUOTA = role_listeners("device", "watcher") + realm_toml(
 
 def require_quota_plugin() -> None:
     if not any(e.name == "quota" for e in entry_points(group="wampgate.authorizers")):
-        pytest.fail("the example plugin is not installed: .venv/bin/pip install ./examples/quota_authorizer")
+        pytest.fail("the example plugin is not installed in the test environment: `make test` installs it into "
+                    ".venv-test (by hand: pip install ./examples/quota_authorizer)")
 
 
 @pytest_twisted.ensureDeferred

@@ -5,26 +5,24 @@ browser's handshake is refused (HTTP 403) and the page sees an error and close c
 handshake_refused reason origin.
 
 The router runs in the test process; Chromium runs as a child process of the reactor (spawnProcess), so the router
-keeps serving while the test waits for the browser. Chromium is installed with apt-get when missing (as root only);
-the test is skipped, saying why, only when it still cannot be found.
+keeps serving while the test waits for the browser. Without Chromium the test is skipped, saying how to enable it
+(`make test-deps`); only in CI (`CI=true`) does the test install it (tests/support/system_packages.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import textwrap
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol
 
+from tests.support import node
 from tests.support.router import REALM1_ANONYMOUS_ALL, start_router
 from tests.support.wait import free_port
 
 BROWSER_TIMEOUT = 60.0
-INSTALL_TIMEOUT = 300.0
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>wampgate origin probe</title></head>
@@ -45,27 +43,10 @@ PAGE = """<!doctype html>
 """
 
 
-def find_chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """The Chromium binary; installed from Debian's packages when missing and running as root (bounded to 5
-    minutes); the test is skipped with the reason when it is still not there."""
-    path = find_chromium()
-    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        try:
-            subprocess.run("apt-get update -qq && apt-get install -y -qq chromium", shell=True, check=False,
-                           timeout=INSTALL_TIMEOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        except subprocess.TimeoutExpired:
-            pass
-        path = find_chromium()
-    if path is None:
-        pytest.skip("chromium is not installed and could not be installed (apt-get install chromium needs root "
-                    "and access to Debian's package archive)")
-    return path
+    """The Chromium binary; when missing, skipped (saying how to enable the test), or installed in CI."""
+    return node.chromium_executable()
 
 
 def config(port_a: int, port_b: int) -> str:
@@ -133,6 +114,7 @@ def result_of(dom: str) -> str:
     return dom[start:dom.index("</pre>", start)]
 
 
+@pytest.mark.timeout(600)  # room for installing Chromium in CI
 @pytest_twisted.ensureDeferred
 async def test_browser_page_opens_wamp_websocket_only_from_an_allowed_origin(tmp_path, chromium):
     """A page loaded from listener A (origin http://127.0.0.1:<A>, on A's allow-list) opens

@@ -54,13 +54,15 @@ setup_web = _load("pricewatch_setup_web", DEMO / "setup_web.py")
 
 @pytest.fixture(scope="module")
 def browser_tools():
-    """playwright-core (tests/js) and the demo's autobahn-browser from the registry, the latter copied into the
-    served directory as `make demo` does; and Chromium."""
+    """Chromium (looked for first: without it the test is skipped, saying how to enable it, before anything is
+    downloaded); playwright-core (tests/js) and the demo's autobahn-browser from the registry, the latter copied into
+    the served directory as `make demo` does."""
     node.node_executable()
+    chromium = node.chromium_executable()
     node.install_packages(JS_DIR)
     node.install_packages(DEMO)
     setup_web.install_browser_client(DEMO)
-    return node.chromium_executable()
+    return chromium
 
 
 def demo_config(web_port: int, jwt_secret: Path) -> str:
@@ -142,7 +144,7 @@ def updates(line: str) -> int:
     return int(match.group(1))
 
 
-@pytest.mark.timeout(600)  # room for installing Chromium with apt-get on a fresh machine
+@pytest.mark.timeout(600)  # room for the npm installs, and for installing Chromium in CI
 @pytest_twisted.ensureDeferred
 async def test_demo_page_in_headless_chromium(demo, browser_tools):
     """In headless Chromium the demo page, served by the router's own listener: a wrong password shows

@@ -1,5 +1,5 @@
-"""Node.js for the tests: install the pinned npm packages of a directory once, find (or install) the machine's
-Chromium for playwright-core to drive, and run node scripts without blocking the reactor (the router under test
+"""Node.js for the tests: install the pinned npm packages of a directory once, find the machine's Chromium for
+playwright-core to drive (installed only in CI or by `make test-deps`), and run node scripts without blocking the reactor (the router under test
 lives in the test process and must keep serving while node talks to it).
 
 The packages come from the npm registry at set-up time, pinned in the directory's package.json and package-lock.json,
@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from twisted.internet import utils
 
-INSTALL_TIMEOUT = 300.0  # seconds for one npm install from the registry, or for apt-get installing Chromium
+from tests.support import system_packages
+
+INSTALL_TIMEOUT = 300.0  # seconds for one npm install from the registry
 RUN_TIMEOUT = 60.0  # seconds for one node script; each script has a shorter watchdog of its own
 
 # What npm prints when the registry cannot be reached (DNS, refused or reset connections, timeouts, proxies).
@@ -69,21 +71,18 @@ def install_packages(directory: Path) -> Path:
 
 
 def chromium_executable() -> str:
-    """Debian's Chromium, for playwright-core to drive (Playwright's own browser downloads cannot work here). When
-    missing it is installed with apt-get, as root only; the test is skipped, saying why, when it still is not there."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            subprocess.run("apt-get update -qq && apt-get install -y -qq chromium", shell=True, env=env,
-                           capture_output=True, timeout=INSTALL_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            pass
-        found = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Debian's Chromium, for playwright-core (or a test) to drive; Playwright's own browser downloads cannot work
+    here. When it is missing the test is skipped, saying how to enable it, except in CI (`CI=true`), where it is
+    installed with apt-get and a failed installation fails the test (tests/support/system_packages.py)."""
+    found = system_packages.find_chromium()
+    if found is not None:
+        return found
+    if not system_packages.installs_allowed():
+        pytest.skip(f"Chromium is not installed; to run the browser tests, {system_packages.HOW_TO_ENABLE}")
+    problem = system_packages.install(system_packages.CHROMIUM_PACKAGES)
+    found = system_packages.find_chromium()
     if found is None:
-        why = "not running as root" if os.geteuid() != 0 else "apt-get install -y chromium failed"
-        pytest.skip(f"Chromium is not installed and cannot be installed ({why}): the browser test needs Debian's "
-                    "chromium package")
+        pytest.fail(f"CI=true: installing Chromium failed: {problem or 'no chromium executable on PATH afterwards'}")
     return found
 
 
