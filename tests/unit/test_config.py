@@ -497,8 +497,8 @@ def test_listener_without_auth_is_refused(tmp_path):
      'listeners[0].websocket.allowed_origins = ["https://app.example.com/path"]: expected origins such as '
      '"https://app.example.com", "https://*.example.com:8443" or "null", without a path'),
     ('trusted_proxies = ["proxy.example.com"]',
-     'listeners[0].websocket.trusted_proxies = ["proxy.example.com"]: expected IP addresses such as "127.0.0.1" '
-     'or "::1"'),
+     'listeners[0].websocket.trusted_proxies = ["proxy.example.com"]: expected IP addresses or networks such as '
+     '"127.0.0.1", "::1", "10.0.0.0/8" or "fd00::/8" (a network without host bits)'),
     ("auto_ping_interval = 0.5",
      "listeners[0].websocket.auto_ping_interval = 0.5: expected 0 (off) or a number of seconds from 1 to 3600 "
      "(autobahn's timers tick in seconds)"),
