@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from functools import partial
 
 from wampgate.config import ConfigError, load
 
@@ -26,13 +27,15 @@ def summary(config) -> str:
 
 
 def check_config(path: str) -> int:
-    """Validate a config file without starting anything; print the same messages as start-up."""
+    """Validate a config file without starting anything; print the same messages as start-up: the router's tables
+    and the plugin tables in one pass."""
     from twisted.internet import reactor  # built into objects, never run
 
+    from wampgate.tx.plugins_from_config import plugin_problems
     from wampgate.tx.service import make_service
 
     try:
-        config = load(path)
+        config = load(path, plugin_check=partial(plugin_problems, reactor=reactor))
         make_service(config, reactor)
     except ConfigError as e:
         for problem in e.problems:

@@ -1,20 +1,25 @@
 """The router's configuration: one TOML file turned into frozen dataclasses, validated fully before anything listens.
 
 Every problem is reported as one line naming the key path, the value found and what is allowed; unknown keys are
-errors. Paths inside the file (certificates, static directories) are relative to the file's own directory.
+errors. Paths inside the file (certificates, static directories) are relative to the file's own directory. String
+values may take `${NAME}` / `${NAME:-default}` from the environment (router/configenv.py). When the router's own
+tables have problems, the caller's plugin check still runs on what could be read, so the plugin tables' problems are
+reported in the same pass.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from wampgate import loader
+from wampgate import configenv, loader
+from wampgate.configproblems import every_problem
 from wampgate.configreader import TableReader, show
 from wampgate.configtables import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -127,8 +132,17 @@ class RouterConfig:
     admin: AdminConfig | None = None
 
 
-def load(path: str | Path) -> RouterConfig:
-    """Read and validate a config file; raise ConfigError listing every problem (the caller names the file)."""
+# `plugin_check(partial, realms_complete=...)`: the problem lines of the plugin tables of a config the router's own
+# check refused (`partial`: the config as far as it could be read), so both are reported at once. `realms_complete`
+# is False when a realm table could not be read: role references and realm positions cannot be checked then. The
+# caller gives it (wampgate.tx.plugins_from_config.plugin_problems), since building plugins takes a reactor.
+PluginCheck = Callable[..., list[str]]
+
+
+def load(path: str | Path, *, environ: Mapping[str, str] | None = None,
+         plugin_check: PluginCheck | None = None) -> RouterConfig:
+    """Read and validate a config file; raise ConfigError listing every problem (the caller names the file).
+    `environ` (default: the process's) fills `${NAME}` references."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -136,11 +150,23 @@ def load(path: str | Path) -> RouterConfig:
         raise ConfigError([f"cannot read the config file: {e.strerror or e}"]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError([f"not valid TOML: {e}"]) from None
-    return parse(raw, path)
+    return parse(raw, path, environ=os.environ if environ is None else environ, plugin_check=plugin_check)
 
 
-def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
-    """Validate the sections in the order the file has them, so problems are reported in file order."""
+def parse(raw: Mapping[str, Any], source: Path, *, environ: Mapping[str, str] | None = None,
+          plugin_check: PluginCheck | None = None) -> RouterConfig:
+    """Substitute the environment (when given), then validate; problems come in the file's order."""
+    substituted, env_problems = configenv.substitute(dict(raw), environ) if environ is not None else (raw, {})
+    problems, config, realms_complete = _read(substituted, source)
+    if not problems and not env_problems:
+        return config
+    plugins = partial(plugin_check, config, realms_complete=realms_complete) if plugin_check is not None else None
+    raise ConfigError(every_problem(raw, problems, env_problems, plugins))
+
+
+def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig, bool]:
+    """Validate the sections in the order the file has them, so problems are reported in file order. Returns the
+    problems, the config as far as it could be read, and whether every realm table made it into it."""
     problems: list[str] = []
     top = TableReader(dict(raw), "", problems)
     base = source.parent
@@ -163,10 +189,10 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
         if key not in raw:
             top.tables(key, required=True)
     _check_listeners(listeners, realms, problems, admin)
-    if problems:
-        raise ConfigError(problems)
-    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow,
-                        admin=admin)
+    config = RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits,
+                          flow=flow, admin=admin)
+    realm_tables = raw.get("realms")
+    return problems, config, isinstance(realm_tables, list) and len(realm_tables) == len(realms)
 
 
 def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:

@@ -159,7 +159,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     codecs = make_codecs()
     top = RouterService(config, context, reactor, caller)
     for index, listener in enumerate(config.listeners):
-        methods = authenticators(listener, index, reactor, top.plugin_context, problems)
+        methods = authenticators(listener, index, reactor, top.plugin_context, problems, config.realms)
         runtime = ListenerRuntime(config=listener, methods=methods)
         top.listener_runtimes[listener.name] = runtime
         try:
