@@ -41,12 +41,20 @@ DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!e
 MIN_MESSAGE_SIZE = 512
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; `problems` holds one line per problem."""
+MIN_HIDDEN = 4  # shorter text from the environment is not hunted for in problem lines: it would garble them
 
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem. `hidden` maps text the environment
+    put into keys that look secret to the variable's name: it is replaced in every line (configenv.py says why)."""
+
+    def __init__(self, problems: list[str], hidden: Mapping[str, str] | None = None):
+        lines = list(problems)
+        for text, name in sorted((hidden or {}).items(), key=lambda item: -len(item[0])):
+            if len(text) >= MIN_HIDDEN:
+                lines = [line.replace(text, f"<the value of ${{{name}}}>") for line in lines]
+        super().__init__("\n".join(lines))
+        self.problems = lines
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,9 @@ class RouterConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
     admin: AdminConfig | None = None
+    # text the environment put into keys that look secret -> the variable's name, for ConfigError(hidden=...)
+    environment_secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False,
+                                                   compare=False)
 
 
 # `plugin_check(partial, realms_complete=...)`: the problem lines of the plugin tables of a config the router's own
@@ -156,12 +167,13 @@ def load(path: str | Path, *, environ: Mapping[str, str] | None = None,
 def parse(raw: Mapping[str, Any], source: Path, *, environ: Mapping[str, str] | None = None,
           plugin_check: PluginCheck | None = None) -> RouterConfig:
     """Substitute the environment (when given), then validate; problems come in the file's order."""
-    substituted, env_problems = configenv.substitute(dict(raw), environ) if environ is not None else (raw, {})
-    problems, config, realms_complete = _read(substituted, source)
-    if not problems and not env_problems:
+    filled = configenv.substitute(dict(raw), environ) if environ is not None else configenv.Substitution(raw, {}, {})
+    problems, config, realms_complete = _read(filled.raw, source)
+    config = replace(config, environment_secrets=MappingProxyType(filled.secrets))
+    if not problems and not filled.problems:
         return config
     plugins = partial(plugin_check, config, realms_complete=realms_complete) if plugin_check is not None else None
-    raise ConfigError(every_problem(raw, problems, env_problems, plugins))
+    raise ConfigError(every_problem(raw, problems, filled.problems, plugins), hidden=filled.secrets)
 
 
 def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig, bool]:

@@ -5,13 +5,18 @@ Substitution runs on the parsed TOML, in string values only (never in keys, neve
 variable can change a value but never the file's structure. Text taken from a variable is not scanned again. `$${`
 writes a literal `${`. A variable that is unset (or set to "") takes the default after `:-`; unset without a default
 is a problem naming the key and the variable, never the key's value: the value may be a secret.
+
+Problem lines show no value of a key that looks secret, but some name a file the value led to ("cannot read
+'/etc/wampgate/...'"); so the text a variable put into such a key is also remembered (`Substitution.secrets`), and
+ConfigError replaces it in every line: an operator who puts the secret itself where a file name belongs
+(`secret_file = "${JWT_SECRET}"`) does not see it printed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from wampgate.configreader import looks_secret
 
@@ -20,31 +25,40 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SYNTAX = "${NAME} or ${NAME:-default} (NAME: letters, digits and _; $${ for a literal ${)"
 
 
-def substitute(raw: Any, environ: Mapping[str, str], path: str = "") -> tuple[Any, dict[str, str]]:
-    """`raw` (parsed TOML) with the environment substituted into every string value, and the problems found, by key
-    path. A string with a problem is kept as written, so the reader can go on; the caller drops the reader's
-    follow-on complaints about that key (`problems` names the real cause)."""
-    problems: dict[str, str] = {}
-    return _walk(raw, environ, path, problems), problems
+class Substitution(NamedTuple):
+    raw: Any  # the parsed TOML with the references filled
+    problems: dict[str, str]  # key path -> why its reference could not be filled
+    secrets: dict[str, str]  # text a variable put into a key that looks secret -> the variable's name
 
 
-def _walk(value: Any, environ: Mapping[str, str], path: str, problems: dict[str, str]) -> Any:
+def substitute(raw: Any, environ: Mapping[str, str]) -> Substitution:
+    """`raw` (parsed TOML) with the environment substituted into every string value, the problems found by key path,
+    and the secrets it brought. A string with a problem is kept as written, so the reader can go on; the caller drops
+    the reader's follow-on complaints about that key (`problems` names the real cause)."""
+    result = Substitution(None, {}, {})
+    return result._replace(raw=_walk(raw, environ, "", result))
+
+
+def _walk(value: Any, environ: Mapping[str, str], path: str, result: Substitution) -> Any:
     if isinstance(value, dict):
-        return {key: _walk(item, environ, f"{path}.{key}" if path else key, problems) for key, item in value.items()}
+        return {key: _walk(item, environ, f"{path}.{key}" if path else key, result) for key, item in value.items()}
     if isinstance(value, list):
-        return [_walk(item, environ, f"{path}[{index}]", problems) for index, item in enumerate(value)]
+        return [_walk(item, environ, f"{path}[{index}]", result) for index, item in enumerate(value)]
     if isinstance(value, str) and "$" in value:
-        text, problem = expand(value, environ, show_text=not looks_secret(path))
+        secret = looks_secret(path)
+        text, problem = expand(value, environ, show_text=not secret, taken=result.secrets if secret else None)
         if problem is not None:
-            problems[path] = problem
+            result.problems[path] = problem
             return value
         return text
     return value
 
 
-def expand(text: str, environ: Mapping[str, str], *, show_text: bool = True) -> tuple[str, str | None]:
+def expand(text: str, environ: Mapping[str, str], *, show_text: bool = True,
+           taken: dict[str, str] | None = None) -> tuple[str, str | None]:
     """`text` with its references replaced, or (text, the first problem) when one cannot be. A malformed reference
-    is quoted in the problem only when `show_text` (its key does not look secret)."""
+    is quoted in the problem only when `show_text` (its key does not look secret). Each non-empty value taken from
+    the environment is recorded in `taken` (value -> variable name), when given."""
     pieces: list[str] = []
     end = 0
     for match in _REFERENCE.finditer(text):
@@ -66,6 +80,8 @@ def expand(text: str, environ: Mapping[str, str], *, show_text: bool = True) -> 
                 return text, f"environment variable {name} is not set, and ${{{name}}} gives no default " \
                              f"(${{{name}:-default}})"
             found = default
+        elif taken is not None and found:
+            taken[found] = name
         pieces.append(found)
     pieces.append(text[end:])
     return "".join(pieces), None

@@ -163,7 +163,7 @@ class RouterService(service.MultiService):
         }
         plugins = flow_plugins(new, self.reactor, problems)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(problems, hidden=new.environment_secrets)
         return authorizations, methods, plugins
 
     def _needs_restart(self, new: RouterConfig) -> list[str]:

@@ -176,5 +176,5 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
                              admin_site(context, listeners))
         admin.setServiceParent(top)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, hidden=config.environment_secrets)
     return top

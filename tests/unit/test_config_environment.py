@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from twisted.internet.testing import MemoryReactorClock
 
 from wampgate.config import ConfigError, load
 from wampgate.configenv import expand, substitute
+from wampgate.tx.service import make_service
 
 REPO = Path(__file__).resolve().parents[2]
 REALM = '\n[[realms]]\nname = "realm1"\n[[realms.roles]]\nname = "anonymous"\n'
@@ -76,15 +78,16 @@ def test_substitute_touches_string_values_only_never_keys():
     """Keys are never substituted, nor numbers or booleans; strings in arrays and nested tables are, each problem
     keyed by its path."""
     raw = {"${K}": "${K}", "n": 5, "b": True, "t": {"list": ["${K}", "${MISSING}", 3]}}
-    result, problems = substitute(raw, {"K": "v"})
+    result, problems, secrets = substitute(raw, {"K": "v"})
     assert result == {"${K}": "v", "n": 5, "b": True, "t": {"list": ["v", "${MISSING}", 3]}}
+    assert secrets == {}
     assert problems == {"t.list[1]": "environment variable MISSING is not set, and ${MISSING} gives no default "
                                      "(${MISSING:-default})"}
 
 
 def test_a_malformed_reference_in_a_secret_key_is_not_quoted():
     """Under a key that looks secret, a malformed reference is not quoted back: it may be the secret itself."""
-    _, problems = substitute({"secret": "${hunter 2}", "note": "${hunter 2}"}, {})
+    _, problems, _ = substitute({"secret": "${hunter 2}", "note": "${hunter 2}"}, {})
     assert problems["secret"].startswith("a ${...} is not a variable reference")
     assert problems["note"].startswith("${hunter 2} is not a variable reference")
 
@@ -120,13 +123,36 @@ def test_an_unset_variable_in_an_array_hides_the_arrays_follow_on(tmp_path):
         "default (${PROXY:-default})"]
 
 
-def test_a_value_from_the_environment_is_redacted_under_a_secret_key(tmp_path, tls_files):
-    """A value filled from the environment into a key that looks secret is never printed in a problem line."""
+def test_secrets_records_what_the_environment_put_into_secret_keys():
+    """Text a variable put into a key that looks secret is remembered with the variable's name (defaults and other
+    keys are not): what ConfigError hides."""
+    raw = {"auth": {"secret": "${S}", "secret_file": "/etc/${F}/x", "role": "${R}", "token": "${T:-dflt}"}}
+    _, _, secrets = substitute(raw, {"S": "hunter22", "F": "dir", "R": "user"})
+    assert secrets == {"hunter22": "S", "dir": "F"}
+
+
+def test_a_value_from_the_environment_is_never_printed_under_a_secret_key(tmp_path, tls_files):
+    """A value filled from the environment into a key that looks secret is never printed in a problem line: not as
+    the key's value, and not inside the text (the file it names)."""
     cert, _ = tls_files
     text = listener() + f'[listeners.tls]\ncertificate = "{cert}"\nprivate_key = "${{KEY_FILE}}"\n' + REALM
     problems = problems_of(tmp_path, text, {"KEY_FILE": "/no/such/s3cr3t-key.pem"})
     assert problems == ["listeners[0].tls.private_key = <redacted string>: expected a readable file; "
-                        "/no/such/s3cr3t-key.pem does not exist"]
+                        "<the value of ${KEY_FILE}> does not exist"]
+
+
+def test_a_secret_put_where_a_file_name_belongs_is_not_printed(tmp_path):
+    """`secret_file = "${JWT_SECRET}"` with the secret itself in the variable: the jwt authenticator's "cannot read
+    <path>" line (raised when the service is built) names the variable, not the secret."""
+    auth = ('[listeners.auth.jwt]\nalgorithms = ["HS256"]\nsecret_file = "${JWT_SECRET}"\nissuer = "i"\n'
+            'audience = "a"\n')
+    config = load_text(tmp_path, listener(auth=auth) + REALM, {"JWT_SECRET": "c0rrect-h0rse-battery"})
+    with pytest.raises(ConfigError) as raised:
+        make_service(config, MemoryReactorClock())
+    (line,) = raised.value.problems
+    assert "c0rrect-h0rse-battery" not in line and "c0rrect-h0rse-battery" not in str(raised.value)
+    assert line == (f"listeners[0].auth.jwt.secret_file = <redacted string>: cannot read "
+                    f"'{tmp_path}/<the value of ${{JWT_SECRET}}>': No such file or directory")
 
 
 def test_env_problems_are_reported_with_the_others_in_file_order(tmp_path):
