@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
+from functools import partial
 
 import wampgate
 from wampgate.config import ConfigError, load
@@ -29,13 +30,15 @@ def summary(config) -> str:
 
 
 def check_config(path: str) -> int:
-    """Validate a config file without starting anything; print the same messages as start-up."""
+    """Validate a config file without starting anything; print the same messages as start-up: the router's tables
+    and the plugin tables in one pass."""
     from twisted.internet import reactor  # built into objects, never run
 
+    from wampgate.tx.plugins_from_config import plugin_problems
     from wampgate.tx.service import make_service
 
     try:
-        config = load(path)
+        config = load(path, plugin_check=partial(plugin_problems, reactor=reactor))
         make_service(config, reactor)
     except ConfigError as e:
         for problem in e.problems:

@@ -1,20 +1,25 @@
 """The router's configuration: one TOML file turned into frozen dataclasses, validated fully before anything listens.
 
 Every problem is reported as one line naming the key path, the value found and what is allowed; unknown keys are
-errors. Paths inside the file (certificates, static directories) are relative to the file's own directory.
+errors. Paths inside the file (certificates, static directories) are relative to the file's own directory. String
+values may take `${NAME}` / `${NAME:-default}` from the environment (router/configenv.py). When the router's own
+tables have problems, the caller's plugin check still runs on what could be read, so the plugin tables' problems are
+reported in the same pass.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from wampgate import loader
+from wampgate import configenv, loader
+from wampgate.configproblems import every_problem
 from wampgate.configreader import TableReader, show
 from wampgate.configtables import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -36,12 +41,20 @@ DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!e
 MIN_MESSAGE_SIZE = 512
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; `problems` holds one line per problem."""
+MIN_HIDDEN = 4  # shorter text from the environment is not hunted for in problem lines: it would garble them
 
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem. `hidden` maps text the environment
+    put into keys that look secret to the variable's name: it is replaced in every line (configenv.py says why)."""
+
+    def __init__(self, problems: list[str], hidden: Mapping[str, str] | None = None):
+        lines = list(problems)
+        for text, name in sorted((hidden or {}).items(), key=lambda item: -len(item[0])):
+            if len(text) >= MIN_HIDDEN:
+                lines = [line.replace(text, f"<the value of ${{{name}}}>") for line in lines]
+        super().__init__("\n".join(lines))
+        self.problems = lines
 
 
 @dataclass(frozen=True)
@@ -125,10 +138,22 @@ class RouterConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
     admin: AdminConfig | None = None
+    # text the environment put into keys that look secret -> the variable's name, for ConfigError(hidden=...)
+    environment_secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False,
+                                                   compare=False)
 
 
-def load(path: str | Path) -> RouterConfig:
-    """Read and validate a config file; raise ConfigError listing every problem (the caller names the file)."""
+# `plugin_check(partial, realms_complete=...)`: the problem lines of the plugin tables of a config the router's own
+# check refused (`partial`: the config as far as it could be read), so both are reported at once. `realms_complete`
+# is False when a realm table could not be read: role references and realm positions cannot be checked then. The
+# caller gives it (wampgate.tx.plugins_from_config.plugin_problems), since building plugins takes a reactor.
+PluginCheck = Callable[..., list[str]]
+
+
+def load(path: str | Path, *, environ: Mapping[str, str] | None = None,
+         plugin_check: PluginCheck | None = None) -> RouterConfig:
+    """Read and validate a config file; raise ConfigError listing every problem (the caller names the file).
+    `environ` (default: the process's) fills `${NAME}` references."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -136,11 +161,24 @@ def load(path: str | Path) -> RouterConfig:
         raise ConfigError([f"cannot read the config file: {e.strerror or e}"]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError([f"not valid TOML: {e}"]) from None
-    return parse(raw, path)
+    return parse(raw, path, environ=os.environ if environ is None else environ, plugin_check=plugin_check)
 
 
-def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
-    """Validate the sections in the order the file has them, so problems are reported in file order."""
+def parse(raw: Mapping[str, Any], source: Path, *, environ: Mapping[str, str] | None = None,
+          plugin_check: PluginCheck | None = None) -> RouterConfig:
+    """Substitute the environment (when given), then validate; problems come in the file's order."""
+    filled = configenv.substitute(dict(raw), environ) if environ is not None else configenv.Substitution(raw, {}, {})
+    problems, config, realms_complete = _read(filled.raw, source)
+    config = replace(config, environment_secrets=MappingProxyType(filled.secrets))
+    if not problems and not filled.problems:
+        return config
+    plugins = partial(plugin_check, config, realms_complete=realms_complete) if plugin_check is not None else None
+    raise ConfigError(every_problem(raw, problems, filled.problems, plugins), hidden=filled.secrets)
+
+
+def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig, bool]:
+    """Validate the sections in the order the file has them, so problems are reported in file order. Returns the
+    problems, the config as far as it could be read, and whether every realm table made it into it."""
     problems: list[str] = []
     top = TableReader(dict(raw), "", problems)
     base = source.parent
@@ -163,10 +201,10 @@ def parse(raw: Mapping[str, Any], source: Path) -> RouterConfig:
         if key not in raw:
             top.tables(key, required=True)
     _check_listeners(listeners, realms, problems, admin)
-    if problems:
-        raise ConfigError(problems)
-    return RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits, flow=flow,
-                        admin=admin)
+    config = RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits,
+                          flow=flow, admin=admin)
+    realm_tables = raw.get("realms")
+    return problems, config, isinstance(realm_tables, list) and len(realm_tables) == len(realms)
 
 
 def _flow(tables: list[TableReader]) -> tuple[FlowConfig, ...]:

@@ -47,13 +47,16 @@ def _origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(origin.lower() for origin in origins)
 
 
-def _ip_addresses(addresses: tuple[str, ...]) -> tuple[str, ...]:
-    for address in addresses:
+def _proxy_networks(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses ("10.1.2.3") or networks ("10.0.0.0/8", "fd00::/8"); a network with host bits set ("10.1.2.3/8") is
+    refused: it is a typo for an address or for a wider range, and guessing which would trust the wrong hosts."""
+    for entry in entries:
         try:
-            ipaddress.ip_address(address)
+            ipaddress.ip_network(entry, strict=True)
         except ValueError:
-            raise ValueError("expected IP addresses such as \"127.0.0.1\" or \"::1\"") from None
-    return addresses
+            raise ValueError('expected IP addresses or networks such as "127.0.0.1", "::1", "10.0.0.0/8" or '
+                             '"fd00::/8" (a network without host bits)') from None
+    return entries
 
 
 def _server_endpoint(description: str) -> str:
@@ -99,9 +102,10 @@ class WebSocketConfig:
     compression: bool = setting(
         False, doc="accept permessage-deflate; a message may not inflate beyond `max_message_size` (else close 1009)")
     trusted_proxies: tuple[str, ...] = setting(
-        (), doc="connections from these addresses have their `X-Forwarded-For` believed: the right-most entry not "
-        "itself a trusted proxy is the client's address (for authenticators, failure counting, flow control's "
-        "per-address rates and logs)", allowed="IP addresses", parse=_ip_addresses)
+        (), doc="connections from these addresses or networks (`\"10.0.0.0/8\"`, `\"fd00::/8\"`) have their "
+        "`X-Forwarded-For` believed: the right-most entry not itself a trusted proxy is the client's address (for "
+        "authenticators, failure counting, flow control's per-address rates and logs)",
+        allowed="IP addresses, CIDR networks", parse=_proxy_networks)
     max_fragments: int = setting(
         64, 1, 65536, "frames per WebSocket message; a message with more closes the connection with 1009 (browsers "
         "and Autobahn send a message as one frame)")

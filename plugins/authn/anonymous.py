@@ -28,6 +28,10 @@ class AnonymousAuthenticator(OneStepAuthenticator):
             raise PluginConfigError("role", "expected the role name anonymous clients get", role)
         self.role = role
 
+    def roles(self) -> dict[str, str]:
+        """The one role it assigns, by key: the router checks that the realms it serves define it."""
+        return {"role": self.role}
+
     def begin(self, request: AuthRequest) -> Identity:
         return Identity(
             authid=f"anonymous-{secrets.token_hex(8)}",

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -80,6 +80,10 @@ class CryptosignAuthenticator:
             self._by_authid[principal.authid] = entry
             self._by_key.update((key, entry) for key in keys)
         self._decoy = Ed25519PrivateKey.generate().public_key()
+
+    def roles(self) -> dict[str, str]:
+        """The principals' roles, by key: the router checks that the realms it serves define them."""
+        return principal_roles(entry.principal for entry in self._by_authid.values())
 
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A fresh random challenge, of the same shape whether or not the authid or key is known."""

@@ -74,12 +74,22 @@ class JwtAuthenticator:
         self._leeway = table.number("leeway", default=30, minimum=0, maximum=300)
         self._authid_claim = table.string("authid_claim", default="sub")
         self._authrole_claim = table.string("authrole_claim", default="role")
-        self._roles = frozenset(table.strings("roles")) or None
+        self._allowed_roles = table.strings("roles")
+        self._roles = frozenset(self._allowed_roles) or None
         self._default_role = table.string("default_role")
         self._replay, self._replay_limit = _read_replay_cache(table, context)
         self._from_header = table.boolean("from_header", False)
         self._from_cookie = table.string("from_cookie")
         self._from_query = table.string("from_query")
+
+    def roles(self) -> dict[str, str]:
+        """The roles its table names (the `roles` a token may claim, the `default_role`), by key: the router checks
+        that the realms it serves define them. A token may claim others when `roles` is not set; those are checked
+        at login only."""
+        named = {f"roles[{index}]": role for index, role in enumerate(self._allowed_roles)}
+        if self._default_role is not None:
+            named["default_role"] = self._default_role
+        return named
 
     @property
     def replay_cache_size(self) -> int:

@@ -38,6 +38,12 @@ def read_principals(config: Table, secret_keys: Iterable[str], *, required: bool
     return result
 
 
+def principal_roles(principals: Iterable[Principal]) -> dict[str, str]:
+    """{key path: role} of the `[[principals]]` rows, in the order `read_principals` returned them: what the
+    authenticator's `roles()` reports, so the router can check each role is defined."""
+    return {f"principals[{index}].role": principal.role for index, principal in enumerate(principals)}
+
+
 def most_common(values: Iterable[Any]) -> Any:
     """The most frequent value (the first seen among equals); what decoys for unknown users imitate."""
     counts: dict[Any, int] = {}

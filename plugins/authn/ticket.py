@@ -30,7 +30,7 @@ from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorThreads
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, most_common, read_principals
+from wampgate.plugins.authn.principals import Principal, most_common, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -66,6 +66,10 @@ class TicketAuthenticator:
             self._principals[principal.authid] = (principal, encoded)
         self._dummy = _dummy_like([encoded for _, encoded in self._principals.values()])
         self._checks = _check_queue(reactor, context) if IReactorThreads.providedBy(reactor) else None
+
+    def roles(self) -> dict[str, str]:
+        """The principals' roles, by key: the router checks that the realms it serves define them."""
+        return principal_roles(principal for principal, _ in self._principals.values())
 
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """The same empty challenge whether or not the authid is known."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
 from wampgate.plugin import AuthRequest, ClientCertificate, Denied, Identity, OneStepAuthenticator, PluginContext, Table
 
 _SOURCES = ("cn", "dns", "email")
@@ -46,6 +46,14 @@ class TlsAuthenticator(OneStepAuthenticator):
         self._default_role = table.string("default_role")
         if not self._principals and self._default_role is None:
             raise table.fail("principals", "missing; expected [[principals]] or a default_role (nobody could join)")
+
+    def roles(self) -> dict[str, str]:
+        """The principals' roles and the default role, by key: the router checks that the realms it serves define
+        them."""
+        roles = principal_roles(self._principals.values())
+        if self._default_role is not None:
+            roles["default_role"] = self._default_role
+        return roles
 
     def begin(self, request: AuthRequest) -> Identity | Denied:
         """An identity from the certificate right away, or a refusal."""

@@ -41,7 +41,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, read_principals
+from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -105,6 +105,10 @@ class WampCraAuthenticator:
         shared = context.shared if context is not None else SharedState()
         self._decoy_secret = shared.get(DECOY_SECRET, lambda: secrets.token_bytes(32))
         self._decoy_hmac_key = secrets.token_bytes(32)  # never matches: what an unknown authid's answer is checked with
+
+    def roles(self) -> dict[str, str]:
+        """The principals' roles, by key: the router checks that the realms it serves define them."""
+        return principal_roles(entry.principal for entry in self._entries.values())
 
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A challenge for the authid, of the same shape whether or not it is known."""

@@ -3,15 +3,23 @@ flow-control chain.
 
 Start-up (`make_service`) and reload (`RouterService.reload`) build them the same way: every failure is collected as
 one line naming the config path, so a bad plugin table stops start-up, or is refused by a reload with the running
-plugins kept.
+plugins kept. `plugin_problems` builds them only to check them, for a config whose own tables were refused, so the
+operator sees the plugin tables' problems in the same pass.
+
+An authenticator may say which roles its table makes it assign, with an optional method `roles()` returning
+{key path within its table: role name} (`{"principals[0].role": "user"}`), or None when its roles are decided at
+login (a backend, a token's claim). Each role must be defined by a realm the method serves, else the config is
+refused naming the key, the role and the roles those realms define: a typo would otherwise refuse every login.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from wampgate import loader
-from wampgate.config import ListenerConfig, RouterConfig
+from wampgate.config import ListenerConfig, RealmConfig, RouterConfig
+from wampgate.configreader import shown
 from wampgate.core.decisions import DecisionCache
 from wampgate.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
 from wampgate.tx.authorization import ChainLink, RealmAuthorization
@@ -63,9 +71,31 @@ def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list
     return chain
 
 
+def plugin_problems(config: RouterConfig, *, reactor: Any, realms_complete: bool = True) -> list[str]:
+    """Every plugin the config names, built only to collect its problems (config.PluginCheck). Realm positions and
+    role references are checked only when every realm table was read (`realms_complete`)."""
+    problems: list[str] = []
+    if realms_complete:
+        for index, realm in enumerate(config.realms.values()):
+            _authorizers(realm, index, reactor, config.source.parent, _no_calls, problems)
+    flow_plugins(config, reactor, problems)
+    context = PluginContext(base_dir=config.source.parent, call=_no_calls)
+    for index, listener in enumerate(config.listeners):
+        authenticators(listener, index, reactor, context, problems, config.realms if realms_complete else None)
+    return problems
+
+
+def _no_calls(*args: Any, **kwargs: Any) -> Any:
+    """The `call` of plugins built only to be checked: they are never asked anything."""
+    raise RuntimeError("plugins built for a config check make no calls")
+
+
 def authenticators(
-    listener: ListenerConfig, index: int, reactor: Any, plugin_context: PluginContext, problems: list[str]
+    listener: ListenerConfig, index: int, reactor: Any, plugin_context: PluginContext, problems: list[str],
+    realms: Mapping[str, RealmConfig] | None = None,
 ) -> dict[str, AuthMethod]:
+    """The listener's authenticators by authmethod; with `realms`, the roles each assigns are checked against the
+    realms it serves."""
     methods: dict[str, AuthMethod] = {}
     for method in listener.auth:
         path = f"listeners[{index}].auth.{method.method}"
@@ -80,9 +110,30 @@ def authenticators(
         except loader.PluginError as e:
             problems.append(f"{path}: {e}")
             continue
-        realms = frozenset(method.realms) if method.realms is not None else None
+        if realms is not None:
+            problems.extend(role_problems(path, plugin, method.realms, realms))
+        served = frozenset(method.realms) if method.realms is not None else None
         if plugin.authmethod in methods:
             problems.append(f"{path}: a second authenticator for authmethod {plugin.authmethod!r} on this listener")
             continue
-        methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=realms)
+        methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=served)
     return methods
+
+
+def role_problems(path: str, plugin: Any, served: tuple[str, ...] | None,
+                  realms: Mapping[str, RealmConfig]) -> list[str]:
+    """One line per role the authenticator at `path` may assign (its optional `roles()`) that no realm it serves
+    defines. Served realms that do not exist are reported elsewhere (config.py); with none left, nothing to say."""
+    roles_of = getattr(plugin, "roles", None)
+    references = roles_of() if callable(roles_of) else None
+    names = [name for name in (served if served is not None else realms) if name in realms]
+    if not references or not names:
+        return []
+    defined = sorted({role for name in names for role in realms[name].roles})
+    where = f"realm {names[0]}" if len(names) == 1 else f"realms {', '.join(names)}"
+    return [
+        f"{path}.{key} = {shown(f'{path}.{key}', role)}: undefined role; no realm this method serves ({where}) "
+        f"defines it; defined roles: {', '.join(defined) or 'none'}"
+        for key, role in references.items()
+        if role not in defined
+    ]

@@ -16,6 +16,7 @@ Under systemd (NOTIFY_SOCKET set), readiness, reloads and shutdown are reported 
 from __future__ import annotations
 
 import signal
+from functools import partial
 from typing import Any
 
 from twisted.application import service
@@ -27,7 +28,7 @@ from wampgate.config import ConfigError, RouterConfig, load
 from wampgate.core import errors
 from wampgate.core.lockout import AuthFailures
 from wampgate.interfaces import PluginContext
-from wampgate.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from wampgate.tx.plugins_from_config import authenticators, flow_plugins, plugin_problems, realm_authorization
 from wampgate.sdnotify import SystemdNotifier
 from wampgate.tx.reauthorization import reauthorize
 from wampgate.tx.tls import reload_certificates
@@ -132,7 +133,7 @@ class RouterService(service.MultiService):
     def _reload_config(self) -> bool:
         """Apply the config file's current content; False (and the old config kept) when it does not validate."""
         try:
-            new = load(self.config.source)
+            new = load(self.config.source, plugin_check=partial(plugin_problems, reactor=self.reactor))
             built = self._build(new)
         except ConfigError as e:
             for problem in e.problems:
@@ -156,13 +157,13 @@ class RouterService(service.MultiService):
             if name in self.context.realms
         }
         methods = {
-            listener.name: authenticators(listener, index, self.reactor, self.plugin_context, problems)
+            listener.name: authenticators(listener, index, self.reactor, self.plugin_context, problems, new.realms)
             for index, listener in enumerate(new.listeners)
             if listener.name in self.listener_runtimes
         }
         plugins = flow_plugins(new, self.reactor, problems)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(problems, hidden=new.environment_secrets)
         return authorizations, methods, plugins
 
     def _needs_restart(self, new: RouterConfig) -> list[str]:

@@ -159,7 +159,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     codecs = make_codecs()
     top = RouterService(config, context, reactor, caller)
     for index, listener in enumerate(config.listeners):
-        methods = authenticators(listener, index, reactor, top.plugin_context, problems)
+        methods = authenticators(listener, index, reactor, top.plugin_context, problems, config.realms)
         runtime = ListenerRuntime(config=listener, methods=methods, index=index)
         top.listener_runtimes[listener.name] = runtime
         try:
@@ -176,5 +176,5 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
                              admin_site(context, listeners))
         admin.setServiceParent(top)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, hidden=config.environment_secrets)
     return top

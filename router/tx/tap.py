@@ -21,7 +21,7 @@ class Options(usage.Options):
         if not self["config"]:
             raise usage.UsageError("--config FILE is required (conf/dev.toml is the development example)")
         try:
-            self["router_config"] = load(self["config"])
+            self["router_config"] = load(self["config"], plugin_check=_check_plugins)
         except ConfigError as e:
             _fail(self["config"], e)
 
@@ -31,6 +31,16 @@ class Options(usage.Options):
 
         print(f"wampgate {wampgate.version()} (Twisted {copyright.version})")
         raise SystemExit(0)
+
+
+def _check_plugins(config, **options) -> list[str]:
+    """The plugin tables' problems, beside the router's own, so a refused start lists them all at once. Only on a
+    refused start, which exits: twistd's --reactor choice is installed by now, and this reactor never runs."""
+    from twisted.internet import reactor
+
+    from wampgate.tx.plugins_from_config import plugin_problems
+
+    return plugin_problems(config, reactor=reactor, **options)
 
 
 def _fail(path: str, error: ConfigError) -> None:

@@ -236,7 +236,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
         request = self._request
         if request is None:
             return peer
-        return forwarded_client(peer, request.headers, self.factory.listener.config.websocket.trusted_proxies)
+        return forwarded_client(peer, request.headers, self.factory.trusted_proxies)
 
     def transport_info(self) -> TransportInfo:
         details = self._transport_details
@@ -270,22 +270,44 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(origin, pattern) for pattern in allowed if pattern != "null")
 
 
-def forwarded_client(peer: str, headers: dict, trusted: tuple[str, ...]) -> str:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
+    """`trusted_proxies` (addresses and CIDR networks, validated by the config) as networks: parsed once per
+    listener, not per request."""
+    return tuple(ipaddress.ip_network(entry) for entry in trusted)
+
+
+def forwarded_client(peer: str, headers: dict, trusted: tuple[Network, ...]) -> str:
     """The client's address: the right-most X-Forwarded-For entry not added by a trusted proxy, believed only when
     the connection itself comes from a trusted proxy (so a forged header cannot dodge peer-address limits)."""
     kind, _, rest = peer.partition(":")
     host = rest.rsplit(":", 1)[0] if rest else ""
-    if not trusted or host not in trusted or "x-forwarded-for" not in headers:
+    if not trusted or "x-forwarded-for" not in headers or not _is_trusted(_address(host), trusted):
         return peer
     hops = [hop.strip() for hop in headers["x-forwarded-for"].split(",") if hop.strip()]
     for hop in reversed(hops):
-        if hop not in trusted:
-            try:
-                address = ipaddress.ip_address(hop)
-            except ValueError:
-                return peer
+        address = _address(hop)
+        if address is None:
+            return peer
+        if not _is_trusted(address, trusted):
             return f"{'tcp6' if address.version == 6 else 'tcp4'}:{address}:0"
     return peer
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address, IPv4-mapped IPv6 ones (`::ffff:10.0.0.1`, from a dual-stack socket) as the IPv4 address they
+    are; None when `text` is not an address."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _is_trusted(address, trusted: tuple[Network, ...]) -> bool:
+    return address is not None and any(address in network for network in trusted)
 
 
 def _query(params: dict) -> MappingProxyType:
@@ -330,6 +352,7 @@ class WebSocketFactory(WampWebSocketServerFactory):
         super().__init__(lambda: None, serializers=chosen, server=config.websocket.server_header or None)
         self.context = context
         self.listener = listener
+        self.trusted_proxies = proxy_networks(config.websocket.trusted_proxies)
         self.wamp_path = config.websocket.path
         self.subprotocols = {f"wamp.2.{s.SERIALIZER_ID}": s for s in chosen}
         ws = config.websocket

@@ -16,11 +16,14 @@ import textwrap
 import threading
 import time
 import tomllib
+from functools import partial
 from pathlib import Path
 
 import pytest
+from twisted.internet.testing import MemoryReactorClock
 
 from wampgate.config import ConfigError, load
+from wampgate.tx.plugins_from_config import plugin_problems
 from tests.support.router import REALM1_ANONYMOUS_ALL
 from tests.support.wait import free_port
 
@@ -284,6 +287,16 @@ def plugin_unknown_key(tmp_path: Path, port: int) -> tuple[str, list[str]]:
     return text, ["listeners[0].auth.anonymous.colour: unknown key; allowed: role"]
 
 
+def core_and_plugin_at_once(tmp_path: Path, port: int) -> tuple[str, list[str]]:
+    """A bad [limits] value and a misspelt anonymous role: both lines in one start, in file order."""
+    text = "[limits]\nhello_timeout = -1\n" + listener_toml("main", port, '["websocket"]', auth='role = "anonymus"')
+    return text + REALM1, [
+        "limits.hello_timeout = -1: expected a number from 0.1 to 600.0",
+        'listeners[0].auth.anonymous.role = "anonymus": undefined role; no realm this method serves (realm realm1) '
+        "defines it; defined roles: anonymous",
+    ]
+
+
 def empty_endpoint(tmp_path: Path, port: int) -> tuple[str, list[str]]:
     text = '[[listeners]]\nendpoint = ""\n[listeners.auth.anonymous]\nrole = "anonymous"\n' + REALM1
     return text, ['listeners[0].endpoint = "": expected a Twisted server endpoint such as '
@@ -303,6 +316,7 @@ BAD_CONFIGS = [
     pytest.param(not_toml, id="not-toml"),
     pytest.param(plugin_unknown_key, id="plugin-unknown-key"),
     pytest.param(empty_endpoint, id="empty-endpoint"),
+    pytest.param(core_and_plugin_at_once, id="core-and-plugin-at-once"),
 ]
 
 
@@ -319,14 +333,16 @@ def test_twistd_refuses_bad_config(tmp_path, make):
 
 
 def test_twistd_refuses_shipped_production_config(tmp_path):
-    """conf/production.toml (its TLS files are not installed here) is refused with exactly the lines `load`
-    reports, each prefixed with the file, and the router never starts."""
+    """conf/production.toml (its TLS and JWT key files are not installed here) is refused with exactly the lines
+    `load` reports with the plugin check, all three at once (certificate, key, then the jwt authenticator's public
+    key), each prefixed with the file, and the router never starts."""
     config = REPO / "conf" / "production.toml"
     with pytest.raises(ConfigError) as raised:
-        load(config)
+        load(config, plugin_check=partial(plugin_problems, reactor=MemoryReactorClock()))
     result = run_twistd(config, tmp_path)
     assert_refused(result, [f"{config}: {problem}" for problem in raised.value.problems])
-    assert len(result.stderr.splitlines()) == 2
+    assert len(result.stderr.splitlines()) == 3
+    assert "listeners[0].auth.jwt.public_key" in result.stderr.splitlines()[2]
 
 
 def test_twistd_refuses_missing_config_file(tmp_path):

@@ -108,7 +108,8 @@ def test_shipped_production_config_needs_only_its_tls_files():
 
 def test_production_config_validates_with_its_files_and_admits_no_anonymous(tmp_path):
     """With a certificate, key and JWT issuer key where it says, conf/production.toml validates completely (its
-    ticket, cryptosign and jwt authenticators build), listens only with TLS, and offers no anonymous access."""
+    ticket, cryptosign and jwt authenticators build), listens only with TLS, offers no anonymous access, and lets
+    browser pages of its placeholder origin connect (without allowed_origins every page would get 403)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from twisted.internet.testing import MemoryReactorClock
@@ -133,6 +134,7 @@ def test_production_config_validates_with_its_files_and_admits_no_anonymous(tmp_
     reactor.advance(time.time())  # certificates are checked against the router's clock: expired, not yet valid
     service = make_service(config, reactor)
     assert service.getServiceNamed("public").config.tls is not None
+    assert service.getServiceNamed("public").config.websocket.allowed_origins == ("https://app.example.com",)
 
 
 # --- unknown keys ---------------------------------------------------------------------------------------------
@@ -497,8 +499,8 @@ def test_listener_without_auth_is_refused(tmp_path):
      'listeners[0].websocket.allowed_origins = ["https://app.example.com/path"]: expected origins such as '
      '"https://app.example.com", "https://*.example.com:8443" or "null", without a path'),
     ('trusted_proxies = ["proxy.example.com"]',
-     'listeners[0].websocket.trusted_proxies = ["proxy.example.com"]: expected IP addresses such as "127.0.0.1" '
-     'or "::1"'),
+     'listeners[0].websocket.trusted_proxies = ["proxy.example.com"]: expected IP addresses or networks such as '
+     '"127.0.0.1", "::1", "10.0.0.0/8" or "fd00::/8" (a network without host bits)'),
     ("auto_ping_interval = 0.5",
      "listeners[0].websocket.auto_ping_interval = 0.5: expected 0 (off) or a number of seconds from 1 to 3600 "
      "(autobahn's timers tick in seconds)"),
