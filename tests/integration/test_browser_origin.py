@@ -114,6 +114,16 @@ def result_of(dom: str) -> str:
     return dom[start:dom.index("</pre>", start)]
 
 
+async def settled_result(binary: str, url: str, profile_dir, attempts: int = 3) -> str:
+    """The page's result, loading it again (at most `attempts` times) while Chromium dumped the DOM before the
+    WebSocket settled ("pending": on a busy machine the refusal can arrive after the virtual time budget)."""
+    for attempt in range(attempts):
+        result = result_of(await run_browser(binary, url, f"{profile_dir}-{attempt}"))
+        if result != "pending":
+            return result
+    return result
+
+
 @pytest.mark.timeout(600)  # room for installing Chromium in CI
 @pytest_twisted.ensureDeferred
 async def test_browser_page_opens_wamp_websocket_only_from_an_allowed_origin(tmp_path, chromium):
@@ -128,11 +138,11 @@ async def test_browser_page_opens_wamp_websocket_only_from_an_allowed_origin(tmp
     router = await start_router(config(port_a, port_b), tmp_path)
     counters = router.service.context.counters
     try:
-        from_a = result_of(await run_browser(chromium, f"http://127.0.0.1:{port_a}/page.html", tmp_path / "prof-a"))
+        from_a = await settled_result(chromium, f"http://127.0.0.1:{port_a}/page.html", tmp_path / "prof-a")
         assert from_a == "open wamp.2.json"
         assert counters.value("handshake_refused", reason="origin", listener="pagea") == 0
 
-        from_b = result_of(await run_browser(chromium, f"http://127.0.0.1:{port_b}/page.html", tmp_path / "prof-b"))
+        from_b = await settled_result(chromium, f"http://127.0.0.1:{port_b}/page.html", tmp_path / "prof-b")
         assert from_b in ("error/close 1006", "error"), from_b
         assert counters.value("handshake_refused", reason="origin", listener="pagea") >= 1
         print(f"\nchromium: from A -> {from_a!r}; from B -> {from_b!r}")
