@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 CONFIG ?= conf/dev.toml
 PEER ?=
 
-.PHONY: run test install clean bench demo
+.PHONY: run test install clean bench demo docs
 
 run: $(INSTALLED)
 	$(BIN)/twistd --nodaemon --pidfile= --logger wampgate.tx.logs.text wampgate --config $(CONFIG)
@@ -24,6 +24,10 @@ demo: $(INSTALLED)
 # into its own virtualenv under bench/ (never a project dependency).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench $(if $(PEER),--peer $(PEER))
+
+# The documentation site (mkdocs.yml, docs/) in strict mode: any warning, broken link or missing anchor fails.
+docs: $(INSTALLED)
+	$(BIN)/python -m mkdocs build --strict --site-dir site
 
 # A standard (PEP 660) editable install maps the `wampgate` package onto router/ and plugins/ but cannot map the twistd
 # dropin into Twisted's plugin folder, so it is linked there (a wheel ships it in place: see tests/integration/test_wheel.py).
