@@ -14,7 +14,7 @@ PEER ?=
 # Passed to pytest by `make test`, e.g. PYTEST_ARGS="tests/unit -x" or PYTEST_ARGS="-m 'not slow'".
 PYTEST_ARGS ?=
 
-.PHONY: run test install test-deps clean bench demo
+.PHONY: run test install test-deps clean bench demo docs
 
 run: $(VENV)/.installed
 	$(BIN)/twistd --nodaemon --pidfile= --logger wampgate.tx.logs.text wampgate --config $(CONFIG)
@@ -37,6 +37,11 @@ demo: $(VENV)/.installed
 # into its own virtualenv under bench/ (never a project dependency).
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(if $(PEER),--peer $(PEER))
+
+# The documentation site (mkdocs.yml, docs/) in strict mode: any warning, broken link or missing anchor fails.
+# mkdocs is a test (and docs) extra, so the site is built with the test environment.
+docs: $(TEST_VENV)/.installed
+	$(TEST_BIN)/python -m mkdocs build --strict --site-dir site
 
 # A standard (PEP 660) editable install maps the `wampgate` package onto router/ and plugins/ but cannot map the
 # twistd dropin into Twisted's plugin folder, so it is linked there (a wheel ships it in place:

@@ -1,12 +1,15 @@
-"""The README's configuration key tables, rendered from the declarations in router/configtables.py
-(router/settings.py), so the reference cannot drift from the defaults and bounds the router enforces.
+"""The configuration key tables of README.md and docs/configuration.md, rendered from the declarations in
+router/configtables.py (router/settings.py), so the reference cannot drift from the defaults and bounds the router
+enforces.
 
-In README.md a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table of
-TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render.
+In each document a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table
+of TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render. A key's
+description may link to a README section (`[Slow consumers](#slow-consumers)`); DOCUMENTS says where each such link
+points in the other documents, so every copy of a table links to a section that exists where it is read.
 
     python -m wampgate.configdoc                     print every table, with its markers
-    python -m wampgate.configdoc --write README.md   re-render the generated blocks of README.md in place
-    python -m wampgate.configdoc --check README.md   exit status 1 when a block of README.md is out of date
+    python -m wampgate.configdoc --write [FILE ...]  re-render the generated blocks in place (default: DOCUMENTS)
+    python -m wampgate.configdoc --check [FILE ...]  exit status 1 when a block is out of date (default: DOCUMENTS)
 """
 
 from __future__ import annotations
@@ -26,10 +29,18 @@ TABLES: Mapping[str, type] = {
     "admin": AdminConfig,
     "listeners.websocket": WebSocketConfig,
 }
+# The documents that carry the tables (paths from the repository's top), each with where the README anchors that key
+# descriptions link to point in it: an anchor not listed stays as it is (the document has that section too); one
+# mapped to None names the README's section in words, "(README, *Slow consumers*)", until the site has a page for it.
+DOCUMENTS: Mapping[str, Mapping[str, str | None]] = {
+    "README.md": {},
+    "docs/configuration.md": {"#slow-consumers": None, "#payload-values": None},
+}
 BEGIN = "<!-- generated: {name} -->"
 END = "<!-- end -->"
 _BLOCK = re.compile(r"<!-- generated: (?P<name>[\w.]+) -->\n.*?<!-- end -->", re.DOTALL)
 _HEADER = "| key | default | range | meaning |\n| --- | --- | --- | --- |"
+_ANCHOR_LINK = re.compile(r"\[(?P<words>[^\]]+)\]\((?P<anchor>#[\w-]+)\)")
 
 
 def render_table(cls: type) -> str:
@@ -88,18 +99,43 @@ def _number(value: int | float) -> str:
     return f"{int(value):,}"
 
 
-def render_block(name: str) -> str:
-    return f"{BEGIN.format(name=name)}\n\n{render_table(TABLES[name])}\n\n{END}"
+def render_block(name: str, links: Mapping[str, str | None] | None = None) -> str:
+    """The block of table `name`, its README links pointed where `links` says (see DOCUMENTS)."""
+    table = relink(render_table(TABLES[name]), links or {})
+    return f"{BEGIN.format(name=name)}\n\n{table}\n\n{END}"
 
 
-def rendered(text: str) -> str:
-    """`text` (the README) with every generated block re-rendered from the declarations."""
+def relink(table: str, links: Mapping[str, str | None]) -> str:
+    """`table` with each link to a README anchor listed in `links` pointed at its target, or put in words."""
+
+    def link(match: re.Match) -> str:
+        anchor, words = match.group("anchor"), match.group("words")
+        if anchor not in links:
+            return match.group(0)
+        target = links[anchor]
+        return f"README, *{words}*" if target is None else f"[{words}]({target})"
+
+    return _ANCHOR_LINK.sub(link, table)
+
+
+def links_for(path: Path) -> Mapping[str, str | None]:
+    """The link map of the document at `path`: the DOCUMENTS entry whose path it ends with, else none."""
+    parts = path.resolve().parts
+    for document, links in DOCUMENTS.items():
+        document_parts = Path(document).parts
+        if parts[-len(document_parts):] == document_parts:
+            return links
+    return {}
+
+
+def rendered(text: str, links: Mapping[str, str | None] | None = None) -> str:
+    """`text` (a document) with every generated block re-rendered from the declarations."""
 
     def block(match: re.Match) -> str:
         name = match.group("name")
         if name not in TABLES:
             raise ValueError(f"unknown generated table {name!r}; known: {', '.join(TABLES)}")
-        return render_block(name)
+        return render_block(name, links)
 
     return _BLOCK.sub(block, text)
 
@@ -113,21 +149,28 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("\n\n".join(render_block(name) for name in TABLES))
         return 0
-    if len(argv) != 2 or argv[0] not in ("--write", "--check"):
+    if argv[0] not in ("--write", "--check"):
         print(__doc__.split("\n\n")[-1], file=sys.stderr)
         return 2
-    path = Path(argv[1])
-    text = path.read_text(encoding="utf-8")
-    fresh = rendered(text)
-    if argv[0] == "--write":
-        if fresh != text:
+    status = 0
+    for path in [Path(name) for name in argv[1:] or DOCUMENTS]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            print(f"{path}: cannot read: {e.strerror or e} (run from the repository's top, or name the files)",
+                  file=sys.stderr)
+            status = 1
+            continue
+        fresh = rendered(text, links_for(path))
+        if fresh == text:
+            continue
+        if argv[0] == "--write":
             path.write_text(fresh, encoding="utf-8")
-        return 0
-    if fresh != text:
-        print(f"{path}: generated key tables are out of date; run python -m wampgate.configdoc --write {path}",
-              file=sys.stderr)
-        return 1
-    return 0
+        else:
+            print(f"{path}: generated key tables are out of date; run python -m wampgate.configdoc --write {path}",
+                  file=sys.stderr)
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
