@@ -148,9 +148,11 @@ class RequestQueue:
         self._resume_timer = self._context.clock.callLater(min(retry_after, MAX_READ_PAUSE), self._resume)
 
     def _resume(self) -> None:
+        """The allowance refilled: first what the session already holds (it was read earlier), then the channel."""
         self._resume_timer = None
-        self._session.channel.resume_reading(PAUSED_FOR_FLOW)
         self._session.read_held()
+        if self._resume_timer is None:  # not paused again by a held message
+            self._session.channel.resume_reading(PAUSED_FOR_FLOW)
 
     @property
     def reading_paused(self) -> bool:
