@@ -1,11 +1,12 @@
-"""The configuration key tables of README.md and docs/configuration.md, rendered from the declarations in
-router/configtables.py (router/settings.py), so the reference cannot drift from the defaults and bounds the router
-enforces.
+"""The configuration key tables of the documentation site's reference (docs/configuration.md), rendered from the
+declarations in router/configtables.py (router/settings.py), so the reference cannot drift from the defaults and
+bounds the router enforces.
 
 In each document a generated table sits between `<!-- generated: NAME -->` and `<!-- end -->`, NAME being a table
 of TABLES; tests/unit/test_configdoc.py fails when a block differs from what the declarations render. A key's
-description may link to a README section (`[Slow consumers](#slow-consumers)`); DOCUMENTS says where each such link
-points in the other documents, so every copy of a table links to a section that exists where it is read.
+description may link to a section by its anchor alone (`[Slow consumers](#slow-consumers)`: the declarations do not
+know which page they are read on); DOCUMENTS says which page holds each such section, so every table links to a
+section that exists where it is read.
 
     python -m wampgate.configdoc                     print every table, with its markers
     python -m wampgate.configdoc --write [FILE ...]  re-render the generated blocks in place (default: DOCUMENTS)
@@ -22,19 +23,20 @@ from pathlib import Path
 from wampgate.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
 from wampgate.settings import Key, declared_keys, value_kind
 
-# The tables whose keys are declared with `setting`, by the name their README block carries.
+# The tables whose keys are declared with `setting`, by the name their generated block carries.
 TABLES: Mapping[str, type] = {
     "limits": LimitsConfig,
     "limits.auth_failures": AuthFailuresConfig,
     "admin": AdminConfig,
     "listeners.websocket": WebSocketConfig,
 }
-# The documents that carry the tables (paths from the repository's top), each with where the README anchors that key
-# descriptions link to point in it: an anchor not listed stays as it is (the document has that section too); one
-# mapped to None names the README's section in words, "(README, *Slow consumers*)", until the site has a page for it.
-DOCUMENTS: Mapping[str, Mapping[str, str | None]] = {
-    "README.md": {},
-    "docs/configuration.md": {"#slow-consumers": None, "#payload-values": None},
+# The documents that carry the tables (paths from the repository's top), each with where the anchors that key
+# descriptions link to point from it: an anchor not listed stays as it is (the document has that section itself).
+DOCUMENTS: Mapping[str, Mapping[str, str]] = {
+    "docs/configuration.md": {
+        "#slow-consumers": "flow-control.md#slow-consumers",
+        "#payload-values": "flow-control.md#payload-values",
+    },
 }
 BEGIN = "<!-- generated: {name} -->"
 END = "<!-- end -->"
@@ -99,26 +101,25 @@ def _number(value: int | float) -> str:
     return f"{int(value):,}"
 
 
-def render_block(name: str, links: Mapping[str, str | None] | None = None) -> str:
-    """The block of table `name`, its README links pointed where `links` says (see DOCUMENTS)."""
+def render_block(name: str, links: Mapping[str, str] | None = None) -> str:
+    """The block of table `name`, its section links pointed where `links` says (see DOCUMENTS)."""
     table = relink(render_table(TABLES[name]), links or {})
     return f"{BEGIN.format(name=name)}\n\n{table}\n\n{END}"
 
 
-def relink(table: str, links: Mapping[str, str | None]) -> str:
-    """`table` with each link to a README anchor listed in `links` pointed at its target, or put in words."""
+def relink(table: str, links: Mapping[str, str]) -> str:
+    """`table` with each link to an anchor listed in `links` pointed at its target."""
 
     def link(match: re.Match) -> str:
         anchor, words = match.group("anchor"), match.group("words")
         if anchor not in links:
             return match.group(0)
-        target = links[anchor]
-        return f"README, *{words}*" if target is None else f"[{words}]({target})"
+        return f"[{words}]({links[anchor]})"
 
     return _ANCHOR_LINK.sub(link, table)
 
 
-def links_for(path: Path) -> Mapping[str, str | None]:
+def links_for(path: Path) -> Mapping[str, str]:
     """The link map of the document at `path`: the DOCUMENTS entry whose path it ends with, else none."""
     parts = path.resolve().parts
     for document, links in DOCUMENTS.items():
@@ -128,7 +129,7 @@ def links_for(path: Path) -> Mapping[str, str | None]:
     return {}
 
 
-def rendered(text: str, links: Mapping[str, str | None] | None = None) -> str:
+def rendered(text: str, links: Mapping[str, str] | None = None) -> str:
     """`text` (a document) with every generated block re-rendered from the declarations."""
 
     def block(match: re.Match) -> str:

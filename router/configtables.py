@@ -1,9 +1,9 @@
 """The config's flat tables, every key declared once (router/settings.py): `[limits]`, `[limits.auth_failures]`,
 `[admin]` and `[listeners.websocket]`.
 
-Each field holds its key's default, bounds, rule and README line; router/config.py reads the tables from these
-declarations and router/configdoc.py renders the README's key tables from them. Irregular tables (listeners, realms,
-roles, permissions) are read by hand in router/config.py.
+Each field holds its key's default, bounds, rule and reference line; router/config.py reads the tables from these
+declarations and router/configdoc.py renders the key tables of docs/configuration.md from them. Irregular tables
+(listeners, realms, roles, permissions) are read by hand in router/config.py.
 """
 
 from __future__ import annotations

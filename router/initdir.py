@@ -147,7 +147,7 @@ hello_timeout = 10.0
 
 [[listeners]]
 name = "public"
-# Loopback only. For the world: "tcp:443" (binding below 1024 needs privileges: see the README's deployment part).
+# Loopback only. For the world: "tcp:443" (binding below 1024 needs privileges: see docs/deploying.md).
 endpoint = "tcp:{port}:interface=127.0.0.1"
 transports = ["websocket", "rawsocket"]
 serializers = ["json", "msgpack", "cbor"]

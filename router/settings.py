@@ -2,9 +2,9 @@
 dataclass field that holds it, and one generic reader turns a TOML table into that dataclass.
 
 The same declaration gives the default the router runs with, the range in the error line (through TableReader) and
-the line in the README's key table (router/configdoc.py), so the three cannot disagree. Keys whose reading is not
-"a typed value within bounds" (a path relative to the config file, a rule across keys) still declare their default
-and description here, and name a reader of their own where the table is read.
+the line in the configuration reference's key table (router/configdoc.py), so the three cannot disagree. Keys whose
+reading is not "a typed value within bounds" (a path relative to the config file, a rule across keys) still declare
+their default and description here, and name a reader of their own where the table is read.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ TABLE = "wampgate.table"  # the metadata key of a declared sub-table (`[limits.a
 
 @dataclass(frozen=True)
 class Setting:
-    """What one key allows beyond its type, and its description in the README."""
+    """What one key allows beyond its type, and its description in the configuration reference."""
 
     doc: str
     low: int | float | None = None  # numbers: the smallest value allowed
     high: int | float | None = None  # numbers: the largest value allowed
     choices: tuple[str, ...] | None = None  # strings and arrays of strings: the values allowed
-    unit: str = ""  # shown after the range in the README: "s", "bytes"
-    allowed: str | None = None  # the README's range column, when bounds alone would mislead ("0 (off) or 1–3600 s")
+    unit: str = ""  # shown after the range in the reference: "s", "bytes"
+    allowed: str | None = None  # the reference's range column, where bounds alone would mislead ("0 (off) or 1–3600 s")
     # A rule beyond type and range: returns the value to keep (possibly normalised), or raises ValueError whose text
     # says what is allowed (the reader records it against the key and keeps the default).
     parse: Callable[[Any], Any] | None = None
@@ -53,7 +53,7 @@ def setting(
     allowed: str | None = None,
     parse: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """One config key: its default, bounds and README line, declared once as the field that holds it."""
+    """One config key: its default, bounds and reference line, declared once as the field that holds it."""
     spec = Setting(doc=doc, low=low, high=high, choices=choices, unit=unit, allowed=allowed, parse=parse)
     return field(default=default, metadata={SETTING: spec})
 
@@ -65,7 +65,7 @@ def subtable(cls: type, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class Key:
-    """One declared key of a settings dataclass, as the reader and the README see it."""
+    """One declared key of a settings dataclass, as the reader and the reference see it."""
 
     name: str
     kind: Any  # the field's type

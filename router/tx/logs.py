@@ -14,7 +14,7 @@ No client decides how fast the log grows, and client mistakes are not warnings:
 
 `text()` and `json()` take the file to write to (twistd passes none: then twistd's `--logfile` choice is used) and
 keyword arguments to change the bounds; twistd calls them without any, so the defaults are what runs unless an
-operator points `--logger` at their own `functools.partial` of them (README, Logs).
+operator points `--logger` at their own `functools.partial` of them (docs/operations.md, Logs).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ demo's backend component (examples/pricewatch/backend.py) publishing a tick ever
 page's browser client is autobahn-browser, installed from the npm registry and copied into the served directory at
 set-up time, as `make demo` does. tests/js/demo_browser.mjs reports what the page showed at each step as one JSON
 line; the test compares it with the backend's record of what it published. It saves a screenshot to
-tests/artifacts/demo.png, and also to docs/demo.png (the README's) when UPDATE_DOCS_SCREENSHOT=1.
+tests/artifacts/demo.png, and also to docs/demo.png (the getting-started page's) when UPDATE_DOCS_SCREENSHOT=1.
 """
 
 from __future__ import annotations

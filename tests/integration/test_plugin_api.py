@@ -1,4 +1,4 @@
-"""A third-party plugin written against wampgate.plugin alone, in a real router: the README's one-class, one-method
+"""A third-party plugin written against wampgate.plugin alone, in a real router: the docs' one-class, one-method
 flow-control plugin (tests/support/telemetry_cap.py), named by dotted path in a [[flow]] table after the built-in
 `limits`. The offending side is a raw client (tests.support.raw), so every reply is seen as sent."""
 

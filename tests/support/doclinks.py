@@ -16,8 +16,9 @@ from markdown.extensions.toc import slugify
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-_INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)")
+_PARAGRAPH_CODE_SPAN = re.compile(r"(`+)((?:(?!\n[ \t]*\n).)+?)\1", re.DOTALL)
+_INLINE_LINK = re.compile(r"!?\[(?:[^\]\n]|\n(?![ \t]*\n))*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:[ \t]*<?(\S+?)>?(?:[ \t]|$)", re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _INLINE_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|[*`]")
@@ -46,13 +47,30 @@ def prose_lines(text: str) -> Iterator[tuple[int, str]]:
             yield number, _CODE_SPAN.sub(lambda m: m.group(1) + "x" * len(m.group(2)) + m.group(1), line)
 
 
+def prose_text(text: str) -> str:
+    """The text with fenced code blocks and code spans blanked out, line for line (so a match's line number is
+    its line in the file). A code span, or a link's text, may run over a line break, as Markdown allows within a
+    paragraph; neither runs past a blank line."""
+    lines = []
+    fence = None
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if match and (fence is None or match.group(1) == fence):
+            fence = match.group(1) if fence is None else None
+            lines.append("")
+            continue
+        lines.append(line if fence is None else "")
+    return _PARAGRAPH_CODE_SPAN.sub(lambda m: m.group(1) + re.sub(r"[^\n]", "x", m.group(2)) + m.group(1),
+                                    "\n".join(lines))
+
+
 def relative_links(path: Path) -> list[Link]:
     """Every link of the file that does not name a scheme (http:, mailto:) or a host (//)."""
-    links = []
-    for number, line in prose_lines(path.read_text(encoding="utf-8")):
-        targets = _INLINE_LINK.findall(line) + _DEFINITION.findall(line)
-        links += [Link(path, number, t) for t in targets if not _SCHEME.match(t) and not t.startswith("//")]
-    return links
+    text = prose_text(path.read_text(encoding="utf-8"))
+    found = [(match.start(), match.group(1)) for match in _INLINE_LINK.finditer(text)]
+    found += [(match.start(), match.group(1)) for match in _DEFINITION.finditer(text)]
+    return [Link(path, text.count("\n", 0, start) + 1, target) for start, target in sorted(found)
+            if not _SCHEME.match(target) and not target.startswith("//")]
 
 
 def headings(path: Path) -> list[str]:

@@ -1,5 +1,5 @@
-"""A third-party flow-control plugin in miniature: the README's "Writing a flow-control plugin" quotes it (a test
-keeps the two equal) and tests/integration/test_plugin_api.py runs it in a real router, named by dotted path:
+"""A third-party flow-control plugin in miniature: docs/writing-plugins.md ("Writing a flow-control plugin") quotes it
+(a test keeps the two equal) and tests/integration/test_plugin_api.py runs it in a real router, named by dotted path:
 `plugin = "tests.support.telemetry_cap:TelemetryCap"`."""
 
 from wampgate.plugin import ADMIT, REJECT_KIND, FlowControl, Verdict

@@ -1,4 +1,4 @@
-"""The key tables of README.md and docs/configuration.md are generated from the declarations in
+"""The key tables of the configuration reference (docs/configuration.md) are generated from the declarations in
 router/configtables.py and cannot drift from them; every declared key is documented, and its default is a value the
 reader itself accepts."""
 
@@ -13,20 +13,7 @@ from wampgate.configreader import TableReader
 from wampgate.settings import declared_keys, read_settings, value_kind
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
 CONFIGURATION_PAGE = ROOT / "docs" / "configuration.md"
-
-
-def test_readme_tables_are_what_the_declarations_render():
-    """Each generated block of README.md equals what `python -m wampgate.configdoc` renders today (else: run it with
-    --write README.md)."""
-    text = README.read_text(encoding="utf-8")
-    assert configdoc.rendered(text) == text
-
-
-def test_readme_has_one_block_per_declared_table():
-    """Every declared table has exactly one generated block in README.md, so none can be dropped unnoticed."""
-    assert sorted(configdoc.block_names(README.read_text(encoding="utf-8"))) == sorted(configdoc.TABLES)
 
 
 def test_configuration_page_tables_are_what_the_declarations_render():
@@ -37,29 +24,37 @@ def test_configuration_page_tables_are_what_the_declarations_render():
 
 
 def test_configuration_page_has_one_block_per_declared_table():
-    """The configuration reference carries every declared table exactly once, like the README."""
+    """The configuration reference carries every declared table exactly once, so none can be dropped unnoticed."""
     assert sorted(configdoc.block_names(CONFIGURATION_PAGE.read_text(encoding="utf-8"))) == sorted(configdoc.TABLES)
 
 
 def test_every_document_is_named_by_its_path_from_the_top():
-    """DOCUMENTS lists the README and the configuration page, and a path is matched to its entry by its last parts, so
-    `docs/configuration.md` run from the top and an absolute path to it get the same links."""
-    assert set(configdoc.DOCUMENTS) == {"README.md", "docs/configuration.md"}
+    """DOCUMENTS lists the configuration page (the README no longer carries key tables), and a path is matched to its
+    entry by its last parts, so `docs/configuration.md` run from the top and an absolute path to it get the same
+    links."""
+    assert set(configdoc.DOCUMENTS) == {"docs/configuration.md"}
     assert configdoc.links_for(CONFIGURATION_PAGE) is configdoc.DOCUMENTS["docs/configuration.md"]
-    assert configdoc.links_for(README) is configdoc.DOCUMENTS["README.md"]
     assert configdoc.links_for(Path("/elsewhere/configuration.md")) == {}
 
 
-def test_a_readme_link_points_where_the_document_has_the_section():
-    """A key's link to a README section stays as it is where no target is given, is pointed at another page when one
-    is, and is put in words naming the README section when the site has no page for it yet."""
-    as_in_readme = configdoc.render_block("limits")
-    assert "([Slow consumers](#slow-consumers))" in as_in_readme
+def test_the_readme_carries_no_key_tables():
+    """The README is the front page: the key tables live in the configuration reference only (one copy)."""
+    assert configdoc.block_names((ROOT / "README.md").read_text(encoding="utf-8")) == []
+
+
+def test_a_section_link_points_to_the_page_that_has_the_section():
+    """A key's link to a section stays as it is where no target is given (the page has the section itself) and is
+    pointed at another page when one is: the configuration page sends Slow consumers and Payload values to the flow
+    control page, and keeps Static files, which it has."""
+    as_declared = configdoc.render_block("limits")
+    assert "([Slow consumers](#slow-consumers))" in as_declared
     moved = configdoc.render_block("limits", {"#slow-consumers": "flow-control.md#slow-consumers"})
     assert "([Slow consumers](flow-control.md#slow-consumers))" in moved
-    in_words = configdoc.render_block("limits", {"#slow-consumers": None})
-    assert "(README, *Slow consumers*)" in in_words and "#slow-consumers" not in in_words
-    assert "([Payload values](#payload-values))" in in_words  # not in the map: left as it is
+    assert "([Payload values](#payload-values))" in moved  # not in the map: left as it is
+    on_the_page = CONFIGURATION_PAGE.read_text(encoding="utf-8")
+    assert "([Slow consumers](flow-control.md#slow-consumers))" in on_the_page
+    assert "([Payload values](flow-control.md#payload-values))" in on_the_page
+    assert "see [Static files](#static-files)" in on_the_page
 
 
 def test_check_and_write_default_to_every_document(tmp_path, monkeypatch, capsys):
@@ -72,19 +67,18 @@ def test_check_and_write_default_to_every_document(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     assert configdoc.main(["--check"]) == 1
     err = capsys.readouterr().err
-    assert "README.md: generated key tables are out of date" in err
     assert "docs/configuration.md: generated key tables are out of date" in err
     assert configdoc.main(["--write"]) == 0
     assert configdoc.main(["--check"]) == 0
-    assert "(README, *Slow consumers*)" in (tmp_path / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert "([Slow consumers](#slow-consumers))" in (tmp_path / "README.md").read_text(encoding="utf-8")
+    page = (tmp_path / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert "([Slow consumers](flow-control.md#slow-consumers))" in page
 
 
 def test_a_document_that_cannot_be_read_is_reported(tmp_path, monkeypatch, capsys):
     """Run where the documents are not, --check says which file it cannot read and exits 1."""
     monkeypatch.chdir(tmp_path)
     assert configdoc.main(["--check"]) == 1
-    assert "README.md: cannot read" in capsys.readouterr().err
+    assert "configuration.md: cannot read" in capsys.readouterr().err
 
 
 def test_a_stale_block_is_detected_and_rewritten():
@@ -98,7 +92,7 @@ def test_a_stale_block_is_detected_and_rewritten():
 
 def test_check_and_write_on_a_file(tmp_path, capsys):
     """--check exits 1 on a stale file and names the fix; --write repairs it; --check then exits 0."""
-    path = tmp_path / "README.md"
+    path = tmp_path / "page.md"
     path.write_text("<!-- generated: admin -->\n| old |\n<!-- end -->\n", encoding="utf-8")
     assert configdoc.main(["--check", str(path)]) == 1
     assert "python -m wampgate.configdoc --write" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 The parts: the sans-I/O core (`router/core/`), the Twisted glue (`router/tx/`), the model (the frozen values, the
 contracts, URIs, buckets, the plugin config reader: what the core and plugins share), the public plugin API
 (`router/plugin.py`, part of the model), the config (`router/config.py`, `router/loader.py`, `router/endpoints.py`),
-the plugins (`plugins/`, the shipped example plugin and the README's test authenticator) and the router's other
+the plugins (`plugins/`, the shipped example plugin and the docs' test authenticator) and the router's other
 top-level helpers. The arrows below must never exist:
 
 - the core imports no Twisted (nor txaio or asyncio), no I/O, clock, randomness or threads (DESIGN.md rule 1: they

@@ -87,7 +87,7 @@ def test_flow_control_base_admits_everything():
 
 
 def test_one_method_flow_plugin_builds_and_decides():
-    """The README's one-class, one-method TelemetryCap, built by the loader as start-up builds it (verifyObject
+    """The docs' one-class, one-method TelemetryCap, built by the loader as start-up builds it (verifyObject
     included): a publish over 4 KiB under `telemetry.` is rejected with its reason, anything else admitted by the
     base class's defaults."""
     cap = loader.build(loader.FLOW, TELEMETRY_CAP, IFlowControl, {}, reactor=None,
@@ -169,7 +169,7 @@ def _testtoken():
     (_testtoken, "testtoken authentication has no challenge"),
 ])
 def test_one_step_methods_refuse_authenticate_as_before(build, reason):
-    """anonymous, tls and the README's test authenticator lost their own `finish`: the base class refuses an
+    """anonymous, tls and the docs' test authenticator lost their own `finish`: the base class refuses an
     AUTHENTICATE with the words they used, and each still passes the start-up check."""
     authenticator = build()
     assert verifyObject(IAuthenticator, authenticator)
@@ -184,23 +184,25 @@ def _blocks(document: str, language: str) -> list[str]:
 
 
 def _from_router_import(path: str) -> str:
-    """A plugin's source from its `from wampgate.plugin import` line on: what the README quotes."""
+    """A plugin's source from its `from wampgate.plugin import` line on: what the docs quote."""
     text = (ROOT / path).read_text(encoding="utf-8")
     return text[text.index("from wampgate.plugin import"):]
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/writing-an-authorizer.md"])
-def test_docs_quote_the_example_authorizer(document):
+PLUGINS_PAGE = "docs/writing-plugins.md"
+
+
+def test_docs_quote_the_example_authorizer():
     """The worked example in the docs is the shipped example, whole (source and pyproject.toml), so the docs show
     exactly what the layer test checks: imports from wampgate.plugin only."""
     source = (ROOT / "examples/quota_authorizer/quota_authorizer/__init__.py").read_text(encoding="utf-8")
     pyproject = (ROOT / "examples/quota_authorizer/pyproject.toml").read_text(encoding="utf-8")
-    assert source in _blocks(document, "python")
-    assert pyproject in _blocks(document, "toml")
+    assert source in _blocks(PLUGINS_PAGE, "python")
+    assert pyproject in _blocks(PLUGINS_PAGE, "toml")
 
 
 @pytest.mark.parametrize("path", ["tests/support/telemetry_cap.py",
                                   "tests/support/authplugin/wampgate_testtoken/__init__.py"])
-def test_readme_quotes_the_plugins(path):
-    """The README's flow-control and authenticator examples are these plugins' code, word for word."""
-    assert _from_router_import(path) in _blocks("README.md", "python")
+def test_docs_quote_the_plugins(path):
+    """The plugins page's flow-control and authenticator examples are these plugins' code, word for word."""
+    assert _from_router_import(path) in _blocks(PLUGINS_PAGE, "python")
