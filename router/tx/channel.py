@@ -154,7 +154,7 @@ class OutgoingBudget:
 class BudgetedChannel:
     """What WebSocket and RawSocket channels share: writing within the budget, traffic counts, the reasons reading
     is paused, and ending the session when the connection goes. A subclass provides `transport`, `factory`,
-    `session`, `router_log`, `_write_frame(msg)` and `_close_now()`."""
+    `session`, `send_message`, `close_transport`, `transport_info` and `_close_now(abort)`."""
 
     router_log = Logger()
     session: Any = None
