@@ -71,7 +71,8 @@ class WebSocketConfig:
     """`[listeners.websocket]`: read for every listener, used by WebSocket ones."""
 
     path: str = setting(
-        "/ws", doc="the URL path of the WAMP WebSocket; other paths get HTTP 404 (or static files)",
+        "/ws", doc="the URL path of the WAMP WebSocket; other paths get HTTP 404 (or static files); without "
+                   "`static_dir`, a plain GET with no `Upgrade` header gets 426",
         allowed="an absolute path", parse=_absolute_url_path)
     static_dir: Path | None = setting(
         None, doc="serve its files on the other paths of the same port (a web app and its WebSocket on one origin); "
