@@ -179,6 +179,15 @@ class LimitsConfig:
         "or CALL with that many components one lookup. A SUBSCRIBE or REGISTER that would add a shape beyond it gets "
         "`wampgate.error.too_many_patterns`; more patterns of a shape already held are accepted. Lowered by a "
         "reload, shapes already held stay")
+    max_retained_events: int = setting(
+        10_000, 0, 10_000_000,
+        "retained events per realm (PUBLISH with `retain`, one per topic); beyond it the topic retained least "
+        "recently is forgotten. 0: nothing is retained ([Event retention](behaviour.md#event-retention))")
+    max_retained_bytes: int = setting(
+        16 * 2**20, 0, 2**32,
+        "the estimated size of the retained events of a realm (topic, args and kwargs: strings by UTF-8 length, 9 "
+        "bytes a number, every container and item at least one, plus 64 bytes an event); beyond it the topic "
+        "retained least recently is forgotten. An event larger than this alone is not retained", unit="bytes")
     max_outgoing_buffer: int = setting(
         4 * 2**20, 64 * 1024, 2**31,
         "the outgoing budget of every connection: bytes the router writes to it (WAMP messages of every kind, PONGs, "

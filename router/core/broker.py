@@ -10,6 +10,7 @@ from wampgate.core import errors
 from wampgate.core.replies import refusal
 from wampgate.core.effects import Effect, Send, reply
 from wampgate.core.peer import Peer
+from wampgate.core.retention import RetainedEvent, RetainedEvents
 from wampgate.uri import EXACT, UriIndex, UriPolicy, is_reserved
 
 
@@ -91,6 +92,8 @@ class Broker:
         *,
         max_subscriptions_per_session: int,  # [limits]: declared in router/configtables.py, passed in by the realm
         max_wildcard_shapes: int,
+        max_retained_events: int,
+        max_retained_bytes: int,
         on_change: OnChange = _unobserved,
     ):
         self._policy = policy
@@ -100,11 +103,21 @@ class Broker:
         self._index: UriIndex[Subscription] = UriIndex(max_wildcard_shapes)
         self._by_id: dict[int, Subscription] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # session -> its subscription ids, in order
+        self._retained = RetainedEvents(max_retained_events, max_retained_bytes)
 
-    def set_limits(self, *, max_subscriptions_per_session: int, max_wildcard_shapes: int | None = None) -> None:
+    def set_limits(
+        self,
+        *,
+        max_subscriptions_per_session: int,
+        max_wildcard_shapes: int | None = None,
+        max_retained_events: int | None = None,
+        max_retained_bytes: int | None = None,
+    ) -> None:
         self._max_subscriptions = max_subscriptions_per_session
         if max_wildcard_shapes is not None:
             self._index.max_wildcard_shapes = max_wildcard_shapes  # shapes already held stay
+        if max_retained_events is not None and max_retained_bytes is not None:
+            self._retained.set_limits(max_retained_events, max_retained_bytes)  # lower bounds evict at once
 
     # -- introspection (tests, meta API) --------------------------------------------------------------------
 
@@ -128,6 +141,11 @@ class Broker:
         """Every subscription an event on `topic` would reach."""
         return self._index.matching(topic)
 
+    @property
+    def retained(self) -> RetainedEvents:
+        """The realm's retained events (read-only use: metrics, tests)."""
+        return self._retained
+
     # -- validation, before authorization ----------------------------------------------------------------------
 
     def check_subscribe(self, peer: Peer, msg: wamp.Subscribe) -> list[Effect] | None:
@@ -149,7 +167,8 @@ class Broker:
 
     def subscribe(self, peer: Peer, msg: wamp.Subscribe, *, now: float | None = None) -> list[Effect]:
         """Add the session to the (topic, match) subscription, creating it if needed; subscribing again to the same
-        pair answers the same id and changes nothing."""
+        pair answers the same id and changes nothing. With `get_retained`, SUBSCRIBED is followed by the retained
+        events the subscription covers (again on every such SUBSCRIBE, whether or not it created anything)."""
         subscription = self._index.get(msg.topic, msg.match)
         held = self._by_session.get(peer.session_id, ())
         if len(held) >= self._max_subscriptions and (subscription is None or subscription.id not in held):
@@ -171,6 +190,8 @@ class Broker:
             effects += self._on_change(CREATE, peer.session_id, subscription)
         if joined:
             effects += self._on_change(SUBSCRIBE, peer.session_id, subscription)
+        if msg.get_retained:
+            effects += self._retained_for(peer, subscription)
         return effects
 
     def unsubscribe(self, peer: Peer, msg: wamp.Unsubscribe) -> list[Effect]:
@@ -202,6 +223,8 @@ class Broker:
                 receivers = list(subscribers.values())
             if receivers:
                 effects.append(Send(receivers, _event(subscription, publication, peer, msg, disclose)))
+        if msg.retain:
+            self._retained.retain(_retained(publication, peer, msg, disclose, filter_, exclude_me))
         if msg.acknowledge:
             effects.append(Send((peer,), wamp.Published(msg.request, publication)))
         return effects
@@ -268,6 +291,14 @@ class Broker:
             effects += self._on_change(DELETE, session_id, subscription)
         return effects
 
+    def _retained_for(self, peer: Peer, subscription: Subscription) -> list[Effect]:
+        """The retained events `subscription` covers that their publish options let reach `peer` now."""
+        return [
+            Send((peer,), _retained_event(subscription, retained))
+            for retained in self._retained.matching(subscription.uri, subscription.match)
+            if retained.may_reach(peer)
+        ]
+
     def _unused_id(self) -> int:
         while True:
             candidate = self._new_id()
@@ -292,6 +323,45 @@ def _event(
         enc_algo=msg.enc_algo,
         enc_key=msg.enc_key,
         enc_serializer=msg.enc_serializer,
+    )
+
+
+def _retained(
+    publication: int, publisher: Peer, msg: wamp.Publish, disclose: bool, filter_: _Filter | None, exclude_me: bool
+) -> RetainedEvent:
+    """What a retaining PUBLISH leaves behind: the publisher's identity only when it was disclosed."""
+    return RetainedEvent(
+        msg.topic,
+        publication,
+        args=msg.args,
+        kwargs=msg.kwargs,
+        payload=msg.payload,
+        enc_algo=msg.enc_algo,
+        enc_key=msg.enc_key,
+        enc_serializer=msg.enc_serializer,
+        publisher=(publisher.session_id, publisher.authid, publisher.authrole) if disclose else None,
+        excluded_session=publisher.session_id if exclude_me else None,
+        admits=None if filter_ is None else filter_.admits,
+    )
+
+
+def _retained_event(subscription: Subscription, retained: RetainedEvent) -> wamp.Event:
+    """A retained event as an EVENT of `subscription`, marked `retained`."""
+    publisher = retained.publisher or (None, None, None)
+    return wamp.Event(
+        subscription.id,
+        retained.publication,
+        args=retained.args,
+        kwargs=retained.kwargs,
+        payload=retained.payload,
+        publisher=publisher[0],
+        publisher_authid=publisher[1],
+        publisher_authrole=publisher[2],
+        topic=retained.topic if subscription.match != EXACT else None,
+        retained=True,
+        enc_algo=retained.enc_algo,
+        enc_key=retained.enc_key,
+        enc_serializer=retained.enc_serializer,
     )
 
 

@@ -44,6 +44,8 @@ class SessionLimits(Protocol):
     max_pending_calls_per_session: int
     max_call_timeout: float  # seconds
     max_wildcard_shapes: int  # per index: subscriptions, registrations
+    max_retained_events: int  # per realm
+    max_retained_bytes: int  # per realm
 
 
 def broker_limits(limits: SessionLimits) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def broker_limits(limits: SessionLimits) -> dict[str, Any]:
     return {
         "max_subscriptions_per_session": limits.max_subscriptions_per_session,
         "max_wildcard_shapes": limits.max_wildcard_shapes,
+        "max_retained_events": limits.max_retained_events,
+        "max_retained_bytes": limits.max_retained_bytes,
     }
 
 
@@ -70,6 +74,12 @@ def _announced(client_roles: Mapping[str, Any] | None, role: str, feature: str) 
     return features is not None and getattr(features, feature, None) is True
 
 
+def _announced_any(client_roles: Mapping[str, Any] | None, role: str) -> bool:
+    """Whether the client announced at least one feature as `role` in its HELLO."""
+    features = (client_roles or {}).get(role)
+    return features is not None and any(value is True for value in vars(features).values())
+
+
 class Realm:
     """One realm: its joined sessions, its broker and dealer, the meta API that describes them, and the features
     WELCOME announces for them."""
@@ -86,7 +96,7 @@ class Realm:
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
-        self._roles: dict[tuple[bool, bool], dict] = {}  # WELCOME roles, by revocation features announced
+        self._roles: dict[tuple[bool, bool, bool], dict] = {}  # WELCOME roles, by the variant announced
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
         self.broker = Broker(policy, new_id, **broker_limits(limits), on_change=self.meta.subscription_changed)
         self.dealer = Dealer(
@@ -121,10 +131,15 @@ class Realm:
         subscriptions and registrations it granted) are announced to a client that announced them itself in HELLO
         (as subscriber / callee): only such a client is ever sent a revocation, and the two would push the WELCOME of
         the smallest clients past those 512 bytes. Without the client's HELLO roles (`client_roles` None) they are
-        not announced; revocation itself works either way."""
+        not announced; revocation itself works either way.
+
+        `event_retention` is announced, for the same 512 bytes, to a client that announced at least one subscriber
+        feature (Autobahn, Crossbar clients); a client that announced bare roles gets the smallest WELCOME.
+        Retention itself works for every client."""
         subscription_revocation = _announced(client_roles, "subscriber", "subscription_revocation")
         registration_revocation = _announced(client_roles, "callee", "registration_revocation")
-        variant = (subscription_revocation, registration_revocation)
+        event_retention = _announced_any(client_roles, "subscriber")
+        variant = (subscription_revocation, registration_revocation, event_retention)
         roles = self._roles.get(variant)
         if roles is None:
             dealer = self.dealer.router_features()
@@ -140,6 +155,7 @@ class Realm:
                     publisher_exclusion=True,
                     payload_transparency=True,
                     subscription_revocation=subscription_revocation or None,
+                    event_retention=event_retention or None,
                 ),
                 "dealer": dealer,
             }

@@ -58,6 +58,9 @@ class RouterCollector:
         shapes = GaugeMetricFamily(f"{_PREFIX}_wildcard_shapes",
                                    "Distinct wildcard shapes per realm and index (limits.max_wildcard_shapes)",
                                    labels=["realm", "index"])
+        retained = GaugeMetricFamily(f"{_PREFIX}_retained_events",
+                                     "Retained events per realm (limits.max_retained_events, max_retained_bytes)",
+                                     labels=["realm"])
         for name, realm in self._context.realms.items():
             broker, dealer = realm.core.broker, realm.core.dealer
             sizes = dealer.table_sizes()
@@ -66,9 +69,10 @@ class RouterCollector:
             calls.add_metric([name], sizes["calls"])
             shapes.add_metric([name, "subscriptions"], broker.wildcard_shapes())
             shapes.add_metric([name, "registrations"], dealer.wildcard_shapes())
+            retained.add_metric([name], len(broker.retained))
         meters = GaugeMetricFamily(f"{_PREFIX}_rate_meters", "Rate meters held by the flow-control plugins",
                                    value=self._context.flow.rate_meters())
-        yield from (subscriptions, registrations, calls, shapes, meters)
+        yield from (subscriptions, registrations, calls, shapes, retained, meters)
 
     def _traffic(self):
         traffic = self._context.traffic
