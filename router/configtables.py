@@ -179,6 +179,15 @@ class LimitsConfig:
         "or CALL with that many components one lookup. A SUBSCRIBE or REGISTER that would add a shape beyond it gets "
         "`wampgate.error.too_many_patterns`; more patterns of a shape already held are accepted. Lowered by a "
         "reload, shapes already held stay")
+    max_testaments_per_session: int = setting(
+        16, 0, 10_000,
+        "testaments (`wamp.session.add_testament`, both scopes together) one session may hold; beyond it the call "
+        "gets `wampgate.error.too_many_testaments`. 0: testaments are turned off")
+    max_testament_bytes: int = setting(
+        16 * 1024, 256, 16 * 2**20,
+        "the largest testament (topic, args, kwargs and publish options, estimated like `max_authextra_size`); "
+        "larger: `wampgate.error.testament_too_large`. A session may hold `max_testaments_per_session` times this",
+        unit="bytes")
     max_outgoing_buffer: int = setting(
         4 * 2**20, 64 * 1024, 2**31,
         "the outgoing budget of every connection: bytes the router writes to it (WAMP messages of every kind, PONGs, "
