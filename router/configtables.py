@@ -188,6 +188,15 @@ class LimitsConfig:
         "the estimated size of the retained events of a realm (topic, args and kwargs: strings by UTF-8 length, 9 "
         "bytes a number, every container and item at least one, plus 64 bytes an event); beyond it the topic "
         "retained least recently is forgotten. An event larger than this alone is not retained", unit="bytes")
+    max_testaments_per_session: int = setting(
+        16, 0, 10_000,
+        "testaments (`wamp.session.add_testament`, both scopes together) one session may hold; beyond it the call "
+        "gets `wampgate.error.too_many_testaments`. 0: testaments are turned off")
+    max_testament_bytes: int = setting(
+        16 * 1024, 256, 16 * 2**20,
+        "the largest testament (topic, args, kwargs and publish options, estimated like `max_authextra_size`); "
+        "larger: `wampgate.error.testament_too_large`. A session may hold `max_testaments_per_session` times this",
+        unit="bytes")
     max_outgoing_buffer: int = setting(
         4 * 2**20, 64 * 1024, 2**31,
         "the outgoing budget of every connection: bytes the router writes to it (WAMP messages of every kind, PONGs, "

@@ -34,3 +34,7 @@ RATE_LIMITED_CLOSE = "wampgate.close.rate_limited"  # flow control ended a sessi
 TOO_MANY_SESSIONS = "wampgate.error.too_many_sessions"
 # The reason in UNSUBSCRIBED / UNREGISTERED when a reload withdrew the permission a subscription or registration had.
 AUTHORIZATION_REVOKED = "wamp.authorization.revoked"
+# wamp.session.add_testament beyond [limits] max_testaments_per_session (or with testaments turned off: 0), and a
+# testament over [limits] max_testament_bytes.
+TOO_MANY_TESTAMENTS = "wampgate.error.too_many_testaments"
+TESTAMENT_TOO_LARGE = "wampgate.error.testament_too_large"

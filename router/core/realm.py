@@ -14,6 +14,8 @@ from wampgate.core.dealer import Dealer
 from wampgate.core.effects import Abort, Effect
 from wampgate.core.meta import MetaApi
 from wampgate.core.peer import Peer
+from wampgate.core.testaments import PROCEDURES as TESTAMENT_PROCEDURES
+from wampgate.core.testaments import Testaments
 from wampgate.uri import EXACT, UriPolicy
 
 # What each client request asks permission for; messages not listed need no authorization (they only act on what
@@ -46,6 +48,8 @@ class SessionLimits(Protocol):
     max_wildcard_shapes: int  # per index: subscriptions, registrations
     max_retained_events: int  # per realm
     max_retained_bytes: int  # per realm
+    max_testaments_per_session: int
+    max_testament_bytes: int
 
 
 def broker_limits(limits: SessionLimits) -> dict[str, Any]:
@@ -65,6 +69,14 @@ def dealer_limits(limits: SessionLimits) -> dict[str, Any]:
         "max_registrations_per_session": limits.max_registrations_per_session,
         "max_pending_calls_per_session": limits.max_pending_calls_per_session,
         "max_wildcard_shapes": limits.max_wildcard_shapes,
+    }
+
+
+def testament_limits(limits: SessionLimits) -> dict[str, Any]:
+    """Testaments' keyword arguments (and `set_limits`'s) from the limits."""
+    return {
+        "max_testaments_per_session": limits.max_testaments_per_session,
+        "max_testament_bytes": limits.max_testament_bytes,
     }
 
 
@@ -102,6 +114,7 @@ class Realm:
         self.dealer = Dealer(
             policy, new_id, choose=choose, **dealer_limits(limits), on_change=self.meta.registration_changed
         )
+        self.testaments = Testaments(policy, self.broker, **testament_limits(limits))
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
             wamp.Publish: self.broker.check_publish,
@@ -120,6 +133,7 @@ class Realm:
         """A reload's new per-session limits, for live sessions too (what they already hold is kept)."""
         self.broker.set_limits(**broker_limits(limits))
         self.dealer.set_limits(**dealer_limits(limits))
+        self.testaments.set_limits(**testament_limits(limits))
 
     def router_roles(self, client_roles: Mapping[str, Any] | None = None) -> dict:
         """The roles and features announced in WELCOME: exactly what works (built once per variant; WELCOME only
@@ -135,7 +149,12 @@ class Realm:
 
         `event_retention` is announced, for the same 512 bytes, to a client that announced at least one subscriber
         feature (Autobahn, Crossbar clients); a client that announced bare roles gets the smallest WELCOME.
-        Retention itself works for every client."""
+        Retention itself works for every client.
+
+        `testament_meta_api` (the dealer's, as the spec has it) goes with them: it too would push the smallest
+        WELCOME past 512 bytes, and no client role has a feature of that name to announce (Autobahn keeps only the
+        features it knows), so it is announced to a client that announced either revocation feature, which has shown
+        it takes the larger WELCOME (Autobahn's clients do). The testament procedures work for every client."""
         subscription_revocation = _announced(client_roles, "subscriber", "subscription_revocation")
         registration_revocation = _announced(client_roles, "callee", "registration_revocation")
         event_retention = _announced_any(client_roles, "subscriber")
@@ -145,6 +164,7 @@ class Realm:
             dealer = self.dealer.router_features()
             dealer.registration_meta_api = True
             dealer.registration_revocation = registration_revocation or None
+            dealer.testament_meta_api = (subscription_revocation or registration_revocation) or None
             roles = self._roles[variant] = {
                 "broker": RoleBrokerFeatures(
                     publisher_identification=True,
@@ -171,19 +191,28 @@ class Realm:
         if self.sessions.pop(peer.session_id, None) is None:
             return []
         effects = self.broker.remove_session(peer) + self.dealer.remove_session(peer)
+        effects += self.testaments.publish(peer)  # after its subscriptions are gone: it is not sent its own
         return effects + self.meta.on_leave(peer)
 
+
     def check(self, peer: Peer, msg: wamp.Message) -> list[Effect] | None:
-        """Validate a request before it is authorized: the answer when it is refused, else None."""
+        """Validate a request before it is authorized: the answer when it is refused, else None. A testament CALL
+        is checked in full here, so what is then authorized (publish on its topic) is a valid topic."""
         check = self._checks.get(type(msg))
-        return None if check is None else check(peer, msg)
+        refused = None if check is None else check(peer, msg)
+        if refused is None and type(msg) is wamp.Call and msg.procedure in TESTAMENT_PROCEDURES:
+            refused = self.testaments.check(peer, msg)
+        return refused
 
     def receive(self, peer: Peer, msg: wamp.Message, *, disclose: bool = False, now: float = 0.0) -> list[Effect]:
-        """Route a checked and authorized request."""
+        """Route a checked and authorized request. `disclose`: the permission says to disclose the caller or
+        publisher (for a testament CALL, the permission to publish on its topic)."""
         kind = type(msg)
         if kind is wamp.Publish:
             return self.broker.publish(peer, msg, disclose=disclose)
         if kind is wamp.Call:
+            if msg.procedure in TESTAMENT_PROCEDURES:
+                return self.testaments.call(peer, msg, disclose=disclose)
             if msg.procedure in self.meta.procedures:
                 return self.meta.call(peer, msg)
             return self.dealer.call(peer, msg, disclose=disclose, now=now)

@@ -6,6 +6,12 @@ holds every message behind it (see RouterSession.await_decision) until this requ
 Inbound backpressure: a request flow control refuses pauses reading from the connection until its allowance
 refills (at most MAX_READ_PAUSE seconds at a time), so a flooder costs no decoding while it waits; what was already
 read waits in the session (see RouterSession.on_payload) and is handled, in order, when reading resumes.
+
+Testaments (router/core/testaments.py): `wamp.session.add_testament` and `flush_testaments` act only on the caller's
+own session, so their CALL needs no "call" permission (the `wamp.` space stays closed to every other procedure
+without an explicit rule). Adding one needs the right to PUBLISH on its topic, which the core cannot ask for: it is
+asked here, through the same cached path as a PUBLISH, after the core checked the topic. A client's GOODBYE is told
+to the realm before the session leaves, so its `destroyed` testaments are not published.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from wampgate.core import errors
 from wampgate.core.peer import Peer
 from wampgate.core.realm import ACTIONS, match_of, uri_of
 from wampgate.core.replies import refusal, wants_answer
+from wampgate.core.testaments import ADD_TESTAMENT, PROCEDURES as TESTAMENT_PROCEDURES
 from wampgate.model import ADMIT_KIND, DISCONNECT_KIND, REJECT_KIND, AuthorizationRequest, Decision, FlowSession, Identity
 from wampgate.tx import wire
 from wampgate.tx.channel import PAUSED_FOR_FLOW
 from wampgate.tx.messages import RateLimited
 from wampgate.tx.runtime import RealmRuntime, RouterContext
+from wampgate.uri import EXACT
 
 # The longest reading stays paused for one flow-control refusal (an hourly quota's retry_after may be an hour; a
 # connection not read that long could not even say GOODBYE).
@@ -43,6 +51,15 @@ def _metered(msg: wamp.Message) -> tuple[str, str] | None:
     if kind is wamp.Yield or (kind is wamp.Error and msg.request_type == wamp.Invocation.MESSAGE_TYPE):
         return YIELD_ACTION, ""
     return None
+
+
+def _permission(msg: wamp.Message) -> tuple[str, str, str] | None:
+    """(action, uri, match) the authorizer must allow for this checked request, or None when it needs no permission.
+    A testament CALL is judged by its topic (add) or not at all (flush): see the module's docstring."""
+    if type(msg) is wamp.Call and msg.procedure in TESTAMENT_PROCEDURES:
+        return ("publish", msg.args[0], EXACT) if msg.procedure == ADD_TESTAMENT else None
+    action = ACTIONS.get(type(msg))
+    return None if action is None else (action, uri_of(msg), match_of(msg))
 
 
 class RequestQueue:
@@ -176,19 +193,21 @@ class RequestQueue:
         if effects is not None:
             self._session.apply(effects)
             return
-        action = ACTIONS.get(type(msg))
-        if action is None:
+        permission = _permission(msg)
+        if permission is None:
             self._route(msg, disclose_me)
             return
+        if permission[0] != ACTIONS.get(type(msg)):
+            disclose_me = False  # a testament: the CALL's own disclose_me says nothing about its event
         authorization = self._realm.authorization
-        decision = authorization.cached(self.identity, action, uri_of(msg), match_of(msg))
+        decision = authorization.cached(self.identity, *permission)
         if decision is None:
-            decision = authorization.ask(self._authorization_request(action, msg))
+            decision = authorization.ask(self._authorization_request(*permission))
         if type(decision) is Decision:
-            self._decided(decision, msg, action, disclose_me)
+            self._decided(decision, msg, permission, disclose_me)
         else:
             self._session.await_decision()  # keep this session's order: later messages wait for this one
-            decision.addCallback(self._on_decision, msg, action, disclose_me)
+            decision.addCallback(self._on_decision, msg, permission, disclose_me)
 
     def _refuse_uri(self, item: wire.UriRefusal) -> None:
         self.log.info("invalid URI from {peer}: {detail}", peer=self._session.address, detail=item.detail)
@@ -204,19 +223,19 @@ class RequestQueue:
         elif item.answer is not None:
             self._session.send(item.answer)
 
-    def _on_decision(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+    def _on_decision(self, decision: Decision, msg: wamp.Message, permission: tuple, disclose_me: bool) -> None:
         if self._closed:
             return
         try:
-            self._decided(decision, msg, action, disclose_me)
+            self._decided(decision, msg, permission, disclose_me)
             self._session.decision_done()
         except Exception:
             self.log.failure("internal error after an authorization decision for {peer}", peer=self._session.address)
             self._session.fail()
 
-    def _decided(self, decision: Decision, msg: wamp.Message, action: str, disclose_me: bool) -> None:
+    def _decided(self, decision: Decision, msg: wamp.Message, permission: tuple, disclose_me: bool) -> None:
         if not decision.allow:
-            self._deny(action, msg, decision.denied_by)
+            self._deny(permission[0], permission[1], msg, decision.denied_by)
         else:
             self._route(msg, disclose_me or decision.disclose)
 
@@ -224,19 +243,18 @@ class RequestQueue:
         self._session.apply(self._realm.core.receive(self.peer, msg, disclose=disclose,
                                                      now=self._context.clock.seconds()))
 
-    def _authorization_request(self, action: str, msg: wamp.Message) -> AuthorizationRequest:
+    def _authorization_request(self, action: str, uri: str, match: str) -> AuthorizationRequest:
         return AuthorizationRequest(
             session_id=self.peer.session_id,
             realm=self.peer.realm,
             identity=self.identity,
             transport=self._session.transport_info(),
             action=action,
-            uri=uri_of(msg),
-            match=match_of(msg),
+            uri=uri,
+            match=match,
         )
 
-    def _deny(self, action: str, msg: wamp.Message, denied_by: str = "") -> None:
-        uri = uri_of(msg)
+    def _deny(self, action: str, uri: str, msg: wamp.Message, denied_by: str = "") -> None:
         peer = self.peer
         self.log.info("denied {action} on {uri} to session {session} ({authid!r}/{authrole!r}) by {denied_by}",
                       action=action, uri=uri, session=peer.session_id, authid=peer.authid, authrole=peer.authrole,

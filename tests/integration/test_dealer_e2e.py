@@ -779,7 +779,8 @@ async def test_caller_lost_mid_call_interrupts_callee_and_drops_its_answer(route
 async def test_welcome_announces_exactly_the_dealer_features(router):
     """WELCOME's roles.dealer.features is exactly the seven implemented features, all true, nothing else: on the
     wire (RawSocket, MessagePack, a hand-written HELLO announcing no features) and as Autobahn parses it (WebSocket,
-    JSON), where `registration_revocation` is announced too because Autobahn's callee announces it."""
+    JSON), where `registration_revocation` is announced too because Autobahn's callee announces it, and with it
+    `testament_meta_api`."""
     client = await within(raw.open_rawsocket(router.port("rawsocket"), "msgpack"))
     try:
         welcome = await within(client.join(roles={"caller": {}, "callee": {}}))
@@ -791,7 +792,7 @@ async def test_welcome_announces_exactly_the_dealer_features(router):
     [session] = await join(router, transport="websocket", serializer="json")
     features = session._router_roles["dealer"]
     announced = {k: v for k, v in vars(features).items() if not k.startswith("_") and v is not None}
-    assert announced == {**DEALER_FEATURES, "registration_revocation": True}
+    assert announced == {**DEALER_FEATURES, "registration_revocation": True, "testament_meta_api": True}
     await leave_all(session)
     await eventually(lambda: not router.realm().sessions, "both sessions left")
 
