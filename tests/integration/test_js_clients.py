@@ -178,7 +178,7 @@ def scenario_cases():
                 yield pytest.param(client, method, transport, id=f"{client}-{method}-{transport}")
 
 
-@pytest.mark.parametrize("client,method,transport", scenario_cases())
+@pytest.mark.parametrize("client,method,transport", list(scenario_cases()))
 @pytest_twisted.ensureDeferred
 async def test_js_client_pubsub_and_rpc(js_packages, js_router, certs, client, method, transport):
     """The JavaScript client joins with these credentials over this transport and serializer and WELCOME names the
