@@ -28,6 +28,7 @@ from wampgate.configtables import (
     LimitsConfig,
     WebSocketConfig,
 )
+from wampgate.core.history import HistoryRule
 from wampgate.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
 from wampgate.endpoints import addresses_clash, endpoint_address, endpoint_problem
 from wampgate.settings import read_settings
@@ -39,6 +40,10 @@ TLS_VERSIONS = ("1.2", "1.3")
 SLOW_CONSUMER_POLICIES = ("drop", "disconnect")
 DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES"
 MIN_MESSAGE_SIZE = 512
+HISTORY_MATCHES = ("exact", "prefix")
+MAX_HISTORY_RULES = 100  # [[realms.history]] tables per realm
+MAX_HISTORY_LIMIT = 10_000  # events one history rule keeps
+DEFAULT_HISTORY_LIMIT = 100
 
 
 MIN_HIDDEN = 4  # shorter text from the environment is not hunted for in problem lines: it would garble them
@@ -115,6 +120,7 @@ class RealmConfig:
     roles: Mapping[str, RoleConfig]
     authorizers: tuple[AuthorizerConfig, ...] = (AuthorizerConfig("static", None, MappingProxyType({})),)
     slow_consumer: str = "drop"  # a subscriber over max_outgoing_buffer: "drop" its events or "disconnect" it
+    history: tuple[HistoryRule, ...] = ()  # [[realms.history]]: topics whose last events are kept
 
     def slow_consumer_policy(self, role: str) -> str:
         override = self.roles[role].slow_consumer if role in self.roles else None
@@ -234,15 +240,44 @@ def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
         roles = _roles(t.tables("roles"), policy)
         authorizers = _authorizers(t.tables("authorizers"), roles) if t.has("authorizers") else None
         t.raw("authorizers")
+        history = _history(t, policy)
         t.close()
         if name in realms:
             t.problem("name", "expected a unique realm name; this one is defined twice")
         elif name is not None:
-            realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles), slow_consumer=slow_consumer)
+            realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles), slow_consumer=slow_consumer,
+                                history=history)
             if authorizers is not None:
                 realm = replace(realm, authorizers=authorizers)
             realms[name] = realm
     return realms
+
+
+def _history(realm: TableReader, policy: UriPolicy) -> tuple[HistoryRule, ...]:
+    """`[[realms.history]]`: at most MAX_HISTORY_RULES rules, each a URI (exact, or a prefix ending in ".") and how
+    many of its last events to keep; one rule per (uri, match)."""
+    tables = realm.tables("history")
+    if len(tables) > MAX_HISTORY_RULES:
+        realm.problem("history", f"expected at most {MAX_HISTORY_RULES} [[{realm.key('history')}]] tables")
+        return ()
+    rules: dict[tuple[str, str], HistoryRule] = {}
+    for t in tables:
+        uri = t.string("uri", required=True)
+        before = len(t.problems)
+        match = t.string("match", "exact", choices=HISTORY_MATCHES)
+        limit = t.integer("limit", DEFAULT_HISTORY_LIMIT, 1, MAX_HISTORY_LIMIT)
+        t.close()
+        if uri is None or len(t.problems) != before:
+            continue
+        if policy.problem(uri, match) is not None or uri.startswith("wamp."):
+            t.problem("uri", f"expected a valid {match} URI for this realm, not under the reserved \"wamp.\"")
+        elif match == PREFIX and uri and not uri.endswith("."):
+            t.problem("uri", 'expected a prefix ending in "." (or "" for every topic)')
+        elif (uri, match) in rules:
+            t.problem("uri", f"expected one {match} rule per URI; this one is defined twice")
+        else:
+            rules[(uri, match)] = HistoryRule(uri, match, limit)
+    return tuple(rules.values())
 
 
 def _authorizers(tables: list[TableReader], roles: Mapping[str, RoleConfig]) -> tuple[AuthorizerConfig, ...]:

@@ -188,6 +188,11 @@ class LimitsConfig:
         "the estimated size of the retained events of a realm (topic, args and kwargs: strings by UTF-8 length, 9 "
         "bytes a number, every container and item at least one, plus 64 bytes an event); beyond it the topic "
         "retained least recently is forgotten. An event larger than this alone is not retained", unit="bytes")
+    max_history_bytes: int = setting(
+        16 * 2**20, 0, 2**32,
+        "the estimated size (as for `max_retained_bytes`) of the event history of a realm, every `[[realms.history]]` "
+        "rule together; beyond it the realm's oldest kept event is forgotten. An event larger than this alone is not "
+        "kept ([Event history](behaviour.md#event-history))", unit="bytes")
     max_testaments_per_session: int = setting(
         16, 0, 10_000,
         "testaments (`wamp.session.add_testament`, both scopes together) one session may hold; beyond it the call "

@@ -9,6 +9,7 @@ from autobahn.wamp import message as wamp
 from wampgate.core import errors
 from wampgate.core.replies import refusal
 from wampgate.core.effects import Effect, Send, reply
+from wampgate.core.history import EventHistory, HistoryRule
 from wampgate.core.peer import Peer
 from wampgate.core.retention import RetainedEvent, RetainedEvents
 from wampgate.uri import EXACT, UriIndex, UriPolicy, is_reserved
@@ -94,6 +95,8 @@ class Broker:
         max_wildcard_shapes: int,
         max_retained_events: int,
         max_retained_bytes: int,
+        max_history_bytes: int = 0,
+        history: tuple[HistoryRule, ...] = (),
         on_change: OnChange = _unobserved,
     ):
         self._policy = policy
@@ -104,6 +107,8 @@ class Broker:
         self._by_id: dict[int, Subscription] = {}
         self._by_session: dict[int, dict[int, None]] = {}  # session -> its subscription ids, in order
         self._retained = RetainedEvents(max_retained_events, max_retained_bytes)
+        self._history = EventHistory(history, max_history_bytes)
+        self._recording = bool(history)  # the publish path's one check when no history is configured
 
     def set_limits(
         self,
@@ -112,12 +117,20 @@ class Broker:
         max_wildcard_shapes: int | None = None,
         max_retained_events: int | None = None,
         max_retained_bytes: int | None = None,
+        max_history_bytes: int | None = None,
     ) -> None:
         self._max_subscriptions = max_subscriptions_per_session
         if max_wildcard_shapes is not None:
             self._index.max_wildcard_shapes = max_wildcard_shapes  # shapes already held stay
         if max_retained_events is not None and max_retained_bytes is not None:
             self._retained.set_limits(max_retained_events, max_retained_bytes)  # lower bounds evict at once
+        if max_history_bytes is not None:
+            self._history.set_rules(self._history.rules, max_history_bytes)
+
+    def set_history(self, rules: tuple[HistoryRule, ...]) -> None:
+        """A reload's history rules: kept rules keep their events (cut to their new limit), removed ones drop them."""
+        self._history.set_rules(rules)
+        self._recording = bool(rules)
 
     # -- introspection (tests, meta API) --------------------------------------------------------------------
 
@@ -145,6 +158,17 @@ class Broker:
     def retained(self) -> RetainedEvents:
         """The realm's retained events (read-only use: metrics, tests)."""
         return self._retained
+
+    @property
+    def history(self) -> EventHistory:
+        """The realm's event history (read-only use: metrics, tests)."""
+        return self._history
+
+    def history_of(self, peer: Peer, subscription: Subscription, limit: int) -> list[dict]:
+        """`wamp.subscription.get_events`: at most `limit` kept events `subscription` covers, newest first, as
+        dicts; only those the original publish options let reach `peer` now (exclusion, eligibility, exclude_me)."""
+        events = self._history.matching(subscription.uri, subscription.match, limit, lambda e: e.may_reach(peer))
+        return [_history_entry(event) for event in events]
 
     # -- validation, before authorization ----------------------------------------------------------------------
 
@@ -225,6 +249,8 @@ class Broker:
                 effects.append(Send(receivers, _event(subscription, publication, peer, msg, disclose)))
         if msg.retain:
             self._retained.retain(_retained(publication, peer, msg, disclose, filter_, exclude_me))
+        if self._recording and self._history.covers(msg.topic):
+            self._history.record(_retained(publication, peer, msg, disclose, filter_, exclude_me))
         if msg.acknowledge:
             effects.append(Send((peer,), wamp.Published(msg.request, publication)))
         return effects
@@ -363,6 +389,15 @@ def _retained_event(subscription: Subscription, retained: RetainedEvent) -> wamp
         enc_key=retained.enc_key,
         enc_serializer=retained.enc_serializer,
     )
+
+
+def _history_entry(event: RetainedEvent) -> dict:
+    """One kept event as `wamp.subscription.get_events` answers it: what was published, and the publisher only
+    when the publication disclosed it."""
+    entry = {"publication": event.publication, "topic": event.topic, "args": event.args, "kwargs": event.kwargs}
+    if event.publisher is not None:
+        entry["publisher"], entry["publisher_authid"], entry["publisher_authrole"] = event.publisher
+    return entry
 
 
 def _error(peer: Peer, request_type: type, request: int, uri: str, text: str) -> list[Effect]:

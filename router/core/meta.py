@@ -24,6 +24,11 @@ Choices
 * Arguments are checked strictly (clients are hostile): a wrong type, an id out of range, too many or too few
   positional arguments, an unknown keyword argument or a transparent payload is `wamp.error.invalid_argument`; a
   string that is not a valid URI (a topic, a procedure, a GOODBYE reason) is `wamp.error.invalid_uri`.
+* `wamp.subscription.get_events(subscription, limit=10)` answers only a session that holds the subscription (anyone
+  else: `wamp.error.no_such_subscription`), with the kept events its (uri, match) covers that the original publish
+  options let reach the caller, newest first as in Crossbar: dicts of publication, topic, args, kwargs, and the
+  publisher's session / authid / authrole only when the publication disclosed them. It needs no "call" permission
+  (router/tx/requests.py): holding the subscription is the permission, as for the events themselves.
 * Session details are the identity (session, authid, authrole, authmethod, authprovider, authextra): the core knows
   no transport.
 """
@@ -52,6 +57,9 @@ SUBSCRIPTION_EVENTS = ("create", "subscribe", "unsubscribe", "delete")
 REGISTRATION_EVENTS = ("create", "register", "unregister", "delete")
 
 MAX_ID = 2**53
+GET_EVENTS = "wamp.subscription.get_events"
+DEFAULT_EVENTS_LIMIT = 10  # Crossbar's default for get_events
+MAX_EVENTS_LIMIT = 10_000  # the largest `limit` a history rule may have
 MAX_GOODBYE_MESSAGE = 1000  # characters of the text a kill may put in GOODBYE
 
 _NO_KEYWORDS: frozenset[str] = frozenset()
@@ -113,6 +121,7 @@ class MetaApi:
             "wamp.subscription.get": _Procedure(self._subscription_get, 1, 1, _NO_KEYWORDS),
             "wamp.subscription.list_subscribers": _Procedure(self._list_subscribers, 1, 1, _NO_KEYWORDS),
             "wamp.subscription.count_subscribers": _Procedure(self._count_subscribers, 1, 1, _NO_KEYWORDS),
+            GET_EVENTS: _Procedure(self._get_events, 1, 2, _NO_KEYWORDS),
             "wamp.registration.list": _Procedure(self._registration_list, 0, 0, _NO_KEYWORDS),
             "wamp.registration.lookup": _Procedure(self._registration_lookup, 1, 2, _NO_KEYWORDS),
             "wamp.registration.match": _Procedure(self._registration_match, 1, 1, _NO_KEYWORDS),
@@ -183,6 +192,17 @@ class MetaApi:
 
     def _count_subscribers(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
         return Answer([len(self._subscription(args[0]).subscribers)])
+
+    def _get_events(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
+        """The event history a subscription the caller holds covers, newest first. Another session's subscription
+        is `no_such_subscription`, as if it did not exist: its id reveals nothing."""
+        subscription = self._subscription(args[0])
+        if caller.session_id not in subscription.subscribers:
+            raise Refusal(errors.NO_SUCH_SUBSCRIPTION, "no subscription with this id held by this session")
+        limit = args[1] if len(args) > 1 and args[1] is not None else DEFAULT_EVENTS_LIMIT
+        if type(limit) is not int or not 1 <= limit <= MAX_EVENTS_LIMIT:
+            raise Refusal(errors.INVALID_ARGUMENT, f"limit: expected an integer from 1 to {MAX_EVENTS_LIMIT}")
+        return Answer([self._realm.broker.history_of(caller, subscription, limit)])
 
     def _registration_list(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
         return Answer([_by_match(self._realm.dealer.registrations())])

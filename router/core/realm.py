@@ -12,6 +12,7 @@ from wampgate.core import errors
 from wampgate.core.broker import Broker
 from wampgate.core.dealer import Dealer
 from wampgate.core.effects import Abort, Effect
+from wampgate.core.history import HistoryRule
 from wampgate.core.meta import MetaApi
 from wampgate.core.peer import Peer
 from wampgate.core.testaments import PROCEDURES as TESTAMENT_PROCEDURES
@@ -48,6 +49,7 @@ class SessionLimits(Protocol):
     max_wildcard_shapes: int  # per index: subscriptions, registrations
     max_retained_events: int  # per realm
     max_retained_bytes: int  # per realm
+    max_history_bytes: int  # per realm
     max_testaments_per_session: int
     max_testament_bytes: int
 
@@ -59,6 +61,7 @@ def broker_limits(limits: SessionLimits) -> dict[str, Any]:
         "max_wildcard_shapes": limits.max_wildcard_shapes,
         "max_retained_events": limits.max_retained_events,
         "max_retained_bytes": limits.max_retained_bytes,
+        "max_history_bytes": limits.max_history_bytes,
     }
 
 
@@ -104,13 +107,16 @@ class Realm:
         choose: Callable[[Sequence[Peer]], Peer],
         *,
         limits: SessionLimits,
+        history: tuple[HistoryRule, ...] = (),
     ):
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
         self._roles: dict[tuple[bool, bool, bool], dict] = {}  # WELCOME roles, by the variant announced
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
-        self.broker = Broker(policy, new_id, **broker_limits(limits), on_change=self.meta.subscription_changed)
+        self.broker = Broker(
+            policy, new_id, **broker_limits(limits), history=history, on_change=self.meta.subscription_changed
+        )
         self.dealer = Dealer(
             policy, new_id, choose=choose, **dealer_limits(limits), on_change=self.meta.registration_changed
         )
@@ -149,7 +155,8 @@ class Realm:
 
         `event_retention` is announced, for the same 512 bytes, to a client that announced at least one subscriber
         feature (Autobahn, Crossbar clients); a client that announced bare roles gets the smallest WELCOME.
-        Retention itself works for every client.
+        Retention itself works for every client. `event_history` goes with it, for the same reason; history
+        (`wamp.subscription.get_events`) too works for every client.
 
         `testament_meta_api` (the dealer's, as the spec has it) goes with them: it too would push the smallest
         WELCOME past 512 bytes, and no client role has a feature of that name to announce (Autobahn keeps only the
@@ -176,6 +183,7 @@ class Realm:
                     payload_transparency=True,
                     subscription_revocation=subscription_revocation or None,
                     event_retention=event_retention or None,
+                    event_history=event_retention or None,
                 ),
                 "dealer": dealer,
             }

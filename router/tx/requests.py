@@ -12,6 +12,10 @@ own session, so their CALL needs no "call" permission (the `wamp.` space stays c
 without an explicit rule). Adding one needs the right to PUBLISH on its topic, which the core cannot ask for: it is
 asked here, through the same cached path as a PUBLISH, after the core checked the topic. A client's GOODBYE is told
 to the realm before the session leaves, so its `destroyed` testaments are not published.
+
+`wamp.subscription.get_events` needs no "call" permission either: it answers only a session that holds the
+subscription, with the events that subscription covers (router/core/meta.py), and the right to subscribe was
+checked when it subscribed (and a reload that withdraws it ends the subscription).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from autobahn.wamp import message as wamp
 from twisted.logger import Logger
 
 from wampgate.core import errors
+from wampgate.core.meta import GET_EVENTS
 from wampgate.core.peer import Peer
 from wampgate.core.realm import ACTIONS, match_of, uri_of
 from wampgate.core.replies import refusal, wants_answer
@@ -58,6 +63,8 @@ def _permission(msg: wamp.Message) -> tuple[str, str, str] | None:
     A testament CALL is judged by its topic (add) or not at all (flush): see the module's docstring."""
     if type(msg) is wamp.Call and msg.procedure in TESTAMENT_PROCEDURES:
         return ("publish", msg.args[0], EXACT) if msg.procedure == ADD_TESTAMENT else None
+    if type(msg) is wamp.Call and msg.procedure == GET_EVENTS:
+        return None  # the caller's own subscription: see the module's docstring
     action = ACTIONS.get(type(msg))
     return None if action is None else (action, uri_of(msg), match_of(msg))
 

@@ -198,8 +198,9 @@ class RouterService(service.MultiService):
         if new.limits.lockout != context.limits.lockout:
             context.failures = AuthFailures(new.limits.lockout)
         context.limits = new.limits
-        for runtime in context.realms.values():
+        for name, runtime in context.realms.items():
             runtime.core.update_limits(new.limits)
+            runtime.core.broker.set_history(new.realms[name].history)
         self._adopt(plugins)
         for peer in self._peers():
             window = getattr(peer.channel, "budget", None)

@@ -137,7 +137,8 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
     caller = RouterCaller({}, reactor, random_id)
     realms = {}
     for index, (name, realm_config) in enumerate(config.realms.items()):
-        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=config.limits)
+        core = Realm(name, realm_config.uri_policy, random_id, choose, limits=config.limits,
+                     history=realm_config.history)
         realms[name] = RealmRuntime(
             core=core,
             config=realm_config,
