@@ -281,6 +281,24 @@ def test_args_and_kwargs_passed_through_untouched():
     assert args == [1, "two", {"three": [3]}] and kwargs == {"k": ["v"], "n": None}
 
 
+def test_a_transparent_payload_passes_through_untouched():
+    """An end-to-end encrypted PUBLISH (payload + enc_algo / enc_key / enc_serializer, Autobahn's cryptobox form)
+    becomes EVENTs, exact and pattern, carrying the same payload object and encoding options and no args/kwargs: the
+    broker never looks inside."""
+    broker = make_broker()
+    subscribe(broker, ALICE, "com.t")
+    subscribe(broker, BOB, "com.", PREFIX)
+    payload = b"\x00opaque\xff"
+    found = events_by_subscription(publish(broker, ERIN, payload=payload, enc_algo="cryptobox", enc_key="key-1",
+                                           enc_serializer="msgpack"))
+    assert len(found) == 2
+    for _, event in found.values():
+        assert event.payload is payload
+        assert (event.enc_algo, event.enc_key, event.enc_serializer) == ("cryptobox", "key-1", "msgpack")
+        assert event.args is None and event.kwargs is None
+        assert event.marshal()[4] == payload  # on the wire in the payload's place, as Autobahn's subscribers read it
+
+
 # --------------------------------------------------------------------------------------------------------------
 # publish: black/white listing
 # --------------------------------------------------------------------------------------------------------------
