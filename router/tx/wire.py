@@ -49,6 +49,10 @@ INBOUND: dict[int, type[wamp.Message]] = {
 _URI_REQUESTS = frozenset(cls.MESSAGE_TYPE for cls in (wamp.Publish, wamp.Subscribe, wamp.Call, wamp.Register))
 # Requests whose options may carry the spec's `disclose_me`, which autobahn's parser drops.
 _DISCLOSABLE = frozenset((wamp.Publish.MESSAGE_TYPE, wamp.Call.MESSAGE_TYPE))
+# Where the options (or ERROR's details) of a message that may carry a payload in the spec's passthrough form are;
+# `ppt_scheme` is mandatory in that form (not supported: see docs/behaviour.md, Payload passthrough).
+_PPT_OPTIONS_AT = {wamp.Publish.MESSAGE_TYPE: 2, wamp.Call.MESSAGE_TYPE: 2, wamp.Yield.MESSAGE_TYPE: 2,
+                   wamp.Error.MESSAGE_TYPE: 3}
 # Requests that get ERROR wamp.error.invalid_argument when their payload is refused (PUBLISH only if acknowledged).
 _ANSWERED_REQUESTS = frozenset(
     (wamp.Publish, wamp.Subscribe, wamp.Unsubscribe, wamp.Call, wamp.Register, wamp.Unregister)
@@ -214,7 +218,12 @@ def _parse_one(raw: object, max_nesting: int, from_json: bool) -> Inbound:
     except InvalidValue as e:
         parsed = _parse_fields(cls, raw)  # a malformed message stays a violation, an invalid URI an invalid_uri
         return parsed if type(parsed) is UriRefusal else _payload_refusal(parsed[0], str(e))
-    return _parse_fields(cls, raw)
+    parsed = _parse_fields(cls, raw)
+    options_at = _PPT_OPTIONS_AT.get(message_type)
+    if options_at is not None and type(parsed) is tuple and "ppt_scheme" in raw[options_at]:
+        # autobahn's parser drops the ppt_* options: routed on, the payload would reach its receivers unreadable
+        return _payload_refusal(parsed[0], "payload passthrough in the ppt_* form is not supported")
+    return parsed
 
 
 def _parse_fields(cls: type[wamp.Message], raw: list) -> Inbound:
