@@ -114,6 +114,12 @@ class AuthorizerConfig:
 
 
 @dataclass(frozen=True)
+class ValidatorConfig:
+    plugin: str  # entry point name in wampgate.validators, or "package.module:Object"
+    options: Mapping[str, Any]  # the plugin's own keys, validated by the plugin
+
+
+@dataclass(frozen=True)
 class RealmConfig:
     name: str
     uri_policy: UriPolicy
@@ -121,6 +127,7 @@ class RealmConfig:
     authorizers: tuple[AuthorizerConfig, ...] = (AuthorizerConfig("static", None, MappingProxyType({})),)
     slow_consumer: str = "drop"  # a subscriber over max_outgoing_buffer: "drop" its events or "disconnect" it
     history: tuple[HistoryRule, ...] = ()  # [[realms.history]]: topics whose last events are kept
+    validators: tuple[ValidatorConfig, ...] = ()  # [[realms.validators]]: payload checks, every one asked in order
 
     def slow_consumer_policy(self, role: str) -> str:
         override = self.roles[role].slow_consumer if role in self.roles else None
@@ -241,12 +248,13 @@ def _realms(tables: list[TableReader]) -> dict[str, RealmConfig]:
         authorizers = _authorizers(t.tables("authorizers"), roles) if t.has("authorizers") else None
         t.raw("authorizers")
         history = _history(t, policy)
+        validators = _validators(t.tables("validators"))
         t.close()
         if name in realms:
             t.problem("name", "expected a unique realm name; this one is defined twice")
         elif name is not None:
             realm = RealmConfig(name=name, uri_policy=policy, roles=MappingProxyType(roles), slow_consumer=slow_consumer,
-                                history=history)
+                                history=history, validators=validators)
             if authorizers is not None:
                 realm = replace(realm, authorizers=authorizers)
             realms[name] = realm
@@ -298,6 +306,21 @@ def _authorizers(tables: list[TableReader], roles: Mapping[str, RoleConfig]) -> 
         if plugin is not None:
             chain.append(AuthorizerConfig(plugin=plugin, roles=names, options=MappingProxyType(options)))
     return tuple(chain)  # empty (`authorizers = []`): every request is denied
+
+
+def _validators(tables: list[TableReader]) -> tuple[ValidatorConfig, ...]:
+    """The realm's payload validators; each table names its plugin, the rest is the plugin's own (it checks them)."""
+    chain = []
+    for t in tables:
+        plugin = t.string("plugin", None, required=True)
+        if plugin is None:
+            continue
+        try:
+            loader.resolve(loader.VALIDATORS, plugin)
+        except loader.PluginError as e:
+            t.problem("plugin", f"expected an installed payload validator: {e}")
+        chain.append(ValidatorConfig(plugin, MappingProxyType({k: v for k, v in t.items() if k != "plugin"})))
+    return tuple(chain)
 
 
 def _roles(tables: list[TableReader], policy: UriPolicy) -> dict[str, RoleConfig]:

@@ -89,3 +89,14 @@ class IFlowControl(Interface):
 
     def session_closed(session):
         """A session admitted earlier has left: forget its state."""
+
+
+class IPayloadValidator(Interface):
+    """Checks the payload of a PUBLISH or CALL the authorizer allowed, before the realm routes it. Synchronous: it
+    sits on the hot path, so `validate` must not block or return a Deferred. Payloads in passthrough form (opaque
+    bytes) are never shown to it: the router cannot read them."""
+
+    def validate(action, uri, args, kwargs):
+        """`action` is "publish" or "call"; `args` a list (or None), `kwargs` a dict (or None). Return None when the
+        payload is valid, else a short text naming what failed (a schema path), never echoing the client's values:
+        the router sends it to the client in ERROR `wamp.error.invalid_argument`."""

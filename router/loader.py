@@ -16,6 +16,7 @@ from wampgate.interfaces import PluginConfigError, PluginContext
 AUTHENTICATORS = "wampgate.authenticators"
 AUTHORIZERS = "wampgate.authorizers"
 FLOW = "wampgate.flow"
+VALIDATORS = "wampgate.validators"
 
 
 class PluginError(Exception):

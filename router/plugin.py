@@ -3,7 +3,7 @@ from the router. Everything else under `router/` may change without notice; a te
 keeps the built-in plugins and the example to this module.
 
 What is here:
-- the contracts (`IAuthenticator`, `IAuthorizer`, `IFlowControl`), the factory's `PluginContext` and
+- the contracts (`IAuthenticator`, `IAuthorizer`, `IFlowControl`, `IPayloadValidator`), the factory's `PluginContext` and
   `PluginConfigError`;
 - the frozen values plugins are handed and return (`AuthRequest`, `Identity`, `Challenge`, `Denied`,
   `AuthorizationRequest`, `Decision`, `FlowSession`, `Verdict`, ...);
@@ -11,7 +11,8 @@ What is here:
 - URI validation and matching (`UriPolicy`, `UriIndex`, `pattern_matches`, `specificity`, `is_reserved`), token
   buckets and window quotas, the router's scrypt secret hashes, and `SharedState`;
 - base classes whose hooks have harmless defaults, so a plugin writes only what it decides: `FlowControl` admits
-  everything, `OneStepAuthenticator` refuses the AUTHENTICATE a method without a challenge never asked for.
+  everything, `OneStepAuthenticator` refuses the AUTHENTICATE a method without a challenge never asked for,
+  `PayloadValidator` finds every payload valid.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from typing import Any
 from zope.interface import implementer
 
 from wampgate.buckets import TokenBucket, WindowQuota
-from wampgate.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
+from wampgate.interfaces import (
+    IAuthenticator,
+    IAuthorizer,
+    IFlowControl,
+    IPayloadValidator,
+    PluginConfigError,
+    PluginContext,
+)
 from wampgate.model import (
     ADMIT,
     ADMIT_KIND,
@@ -60,7 +68,7 @@ from wampgate.uri import (
 
 __all__ = [
     # contracts
-    "IAuthenticator", "IAuthorizer", "IFlowControl", "PluginContext", "PluginConfigError",
+    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "PluginContext", "PluginConfigError",
     # frozen values
     "AuthRequest", "TransportInfo", "ClientCertificate", "Identity", "Challenge", "Denied",
     "AuthorizationRequest", "Decision", "DENY",
@@ -75,7 +83,7 @@ __all__ = [
     "hash_secret", "verify_secret", "check_hash_format", "dummy_hash",
     "ROUTER_CALL_ERRORS", "call_failed_in_router",
     # base classes
-    "FlowControl", "OneStepAuthenticator",
+    "FlowControl", "OneStepAuthenticator", "PayloadValidator",
 ]
 
 # The errors `PluginContext.call` fails with when the router stopped the call, not the backend: no such realm, no
@@ -133,3 +141,17 @@ class OneStepAuthenticator:
 
     def finish(self, request: AuthRequest, challenge: Challenge, signature: str, extra: Mapping[str, Any]) -> Denied:
         return Denied(f"{self.authmethod} authentication has no challenge")
+
+
+@implementer(IPayloadValidator)
+class PayloadValidator:
+    """Finds every payload valid: subclass it and override `validate` for the actions and URIs your policy checks.
+    Like `FlowControl`, this constructor is the factory of a plugin without settings."""
+
+    def __init__(self, config: Mapping[str, Any] = _NO_SETTINGS, *, reactor: Any = None,
+                 context: PluginContext | None = None):
+        for key in config:
+            raise PluginConfigError(key, f"unknown key; {type(self).__name__} takes no settings", config[key])
+
+    def validate(self, action: str, uri: str, args: list | None, kwargs: dict | None) -> str | None:
+        return None

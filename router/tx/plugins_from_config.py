@@ -1,5 +1,5 @@
-"""Building the plugins a config names: each realm's authorizer chain, each listener's authenticators and the
-flow-control chain.
+"""Building the plugins a config names: each realm's authorizer chain and payload validators, each listener's
+authenticators and the flow-control chain.
 
 Start-up (`make_service`) and reload (`RouterService.reload`) build them the same way: every failure is collected as
 one line naming the config path, so a bad plugin table stops start-up, or is refused by a reload with the running
@@ -21,7 +21,14 @@ from wampgate import loader
 from wampgate.config import ListenerConfig, RealmConfig, RouterConfig
 from wampgate.configreader import shown
 from wampgate.core.decisions import DecisionCache
-from wampgate.interfaces import IAuthenticator, IAuthorizer, IFlowControl, PluginConfigError, PluginContext
+from wampgate.interfaces import (
+    IAuthenticator,
+    IAuthorizer,
+    IFlowControl,
+    IPayloadValidator,
+    PluginConfigError,
+    PluginContext,
+)
 from wampgate.tx.authorization import ChainLink, RealmAuthorization
 from wampgate.tx.runtime import AuthMethod
 
@@ -52,6 +59,23 @@ def flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> lis
     return plugins
 
 
+def realm_validators(config: RouterConfig, index: int, realm, reactor: Any, problems: list[str]) -> tuple[Any, ...]:
+    """A realm's payload validators (IPayloadValidator), in the config's order; built, and so their schemas read and
+    checked, at start-up and on every reload."""
+    validators = []
+    for position, entry in enumerate(realm.validators):
+        path = f"realms[{index}].validators[{position}]"
+        context = PluginContext(base_dir=config.source.parent, realm=realm)
+        try:
+            validators.append(loader.build(loader.VALIDATORS, entry.plugin, IPayloadValidator, entry.options,
+                                           reactor=reactor, context=context))
+        except PluginConfigError as e:
+            problems.append(e.line(path))
+        except loader.PluginError as e:
+            problems.append(f"{path}.plugin: {e}")
+    return tuple(validators)
+
+
 def _authorizers(realm, index: int, reactor: Any, base_dir, call, problems: list[str]) -> list[ChainLink]:
     chain = []
     for position, entry in enumerate(realm.authorizers):
@@ -78,6 +102,7 @@ def plugin_problems(config: RouterConfig, *, reactor: Any, realms_complete: bool
     if realms_complete:
         for index, realm in enumerate(config.realms.values()):
             _authorizers(realm, index, reactor, config.source.parent, _no_calls, problems)
+            realm_validators(config, index, realm, reactor, problems)
     flow_plugins(config, reactor, problems)
     context = PluginContext(base_dir=config.source.parent, call=_no_calls)
     for index, listener in enumerate(config.listeners):

@@ -13,6 +13,11 @@ without an explicit rule). Adding one needs the right to PUBLISH on its topic, w
 asked here, through the same cached path as a PUBLISH, after the core checked the topic. A client's GOODBYE is told
 to the realm before the session leaves, so its `destroyed` testaments are not published.
 
+Payload validators (wampgate.interfaces.IPayloadValidator, per realm) are asked after the authorizer allowed a
+PUBLISH or CALL and before the realm routes it: an invalid one is refused with invalid_argument (an unacknowledged
+PUBLISH is dropped) and counted in `payload_invalid`, so it is never delivered. A testament is checked as a PUBLISH
+on its topic when it is added. A payload in passthrough form (opaque bytes) is exempt: the router cannot read it.
+
 `wamp.subscription.get_events` needs no "call" permission either: it answers only a session that holds the
 subscription, with the events that subscription covers (router/core/meta.py), and the right to subscribe was
 checked when it subscribed (and a reload that withdraws it ends the subscription).
@@ -243,8 +248,45 @@ class RequestQueue:
     def _decided(self, decision: Decision, msg: wamp.Message, permission: tuple, disclose_me: bool) -> None:
         if not decision.allow:
             self._deny(permission[0], permission[1], msg, decision.denied_by)
+        elif self._realm.validators and self._payload_invalid(msg, permission):
+            return
         else:
             self._route(msg, disclose_me or decision.disclose)
+
+    def _payload_invalid(self, msg: wamp.Message, permission: tuple) -> bool:
+        """Whether a validator refused this request's payload (and the refusal was answered and counted)."""
+        kind = type(msg)
+        if (kind is not wamp.Publish and kind is not wamp.Call) or getattr(msg, "payload", None) is not None:
+            return False  # nothing to check, or a passthrough payload the router cannot read
+        action, uri = permission[0], permission[1]
+        args, kwargs = msg.args, msg.kwargs
+        if kind is wamp.Call and action == "publish":  # a testament: its event's payload
+            args = msg.args[1] if len(msg.args) > 1 and type(msg.args[1]) is list else None
+            kwargs = msg.args[2] if len(msg.args) > 2 and type(msg.args[2]) is dict else None
+        problem = self._validation_problem(action, uri, args, kwargs)
+        if problem is None:
+            return False
+        peer = self.peer
+        self.log.info("invalid {action} payload on {uri} from session {session} ({authid!r}): {problem}",
+                      action=action, uri=uri, session=peer.session_id, authid=peer.authid, problem=problem)
+        self._context.counters.increment("payload_invalid", realm=peer.realm, action=action)
+        answer = refusal(msg, errors.INVALID_ARGUMENT, problem)
+        if answer is not None:
+            self._session.send(answer)
+        return True
+
+    def _validation_problem(self, action: str, uri: str, args: Any, kwargs: Any) -> str | None:
+        """The first validator's objection, or None. A validator that fails or answers oddly refuses (fail closed)."""
+        for validator in self._realm.validators:
+            try:
+                problem = validator.validate(action, uri, args, kwargs)
+            except Exception:
+                self.log.failure("payload validator {validator} failed on {uri}", validator=type(validator).__name__,
+                                 uri=uri)
+                return "the payload could not be validated"
+            if problem is not None:
+                return problem if type(problem) is str else "the payload could not be validated"
+        return None
 
     def _route(self, msg: wamp.Message, disclose: bool) -> None:
         self._session.apply(self._realm.core.receive(self.peer, msg, disclose=disclose,

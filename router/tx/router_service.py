@@ -28,7 +28,13 @@ from wampgate.config import ConfigError, RouterConfig, load
 from wampgate.core import errors
 from wampgate.core.lockout import AuthFailures
 from wampgate.interfaces import PluginContext
-from wampgate.tx.plugins_from_config import authenticators, flow_plugins, plugin_problems, realm_authorization
+from wampgate.tx.plugins_from_config import (
+    authenticators,
+    flow_plugins,
+    plugin_problems,
+    realm_authorization,
+    realm_validators,
+)
 from wampgate.sdnotify import SystemdNotifier
 from wampgate.tx.reauthorization import reauthorize
 from wampgate.tx.tls import reload_certificates
@@ -156,6 +162,11 @@ class RouterService(service.MultiService):
             for index, (name, realm) in enumerate(new.realms.items())
             if name in self.context.realms
         }
+        validators = {
+            name: realm_validators(new, index, realm, self.reactor, problems)
+            for index, (name, realm) in enumerate(new.realms.items())
+            if name in self.context.realms
+        }
         methods = {
             listener.name: authenticators(listener, index, self.reactor, self.plugin_context, problems, new.realms)
             for index, listener in enumerate(new.listeners)
@@ -164,7 +175,7 @@ class RouterService(service.MultiService):
         plugins = flow_plugins(new, self.reactor, problems)
         if problems:
             raise ConfigError(problems, hidden=new.environment_secrets)
-        return authorizations, methods, plugins
+        return authorizations, validators, methods, plugins
 
     def _needs_restart(self, new: RouterConfig) -> list[str]:
         old = self.config
@@ -187,12 +198,13 @@ class RouterService(service.MultiService):
             reasons.append("the admin endpoint")
         return reasons
 
-    def _apply(self, new: RouterConfig, authorizations: dict, methods: dict, plugins: list) -> None:
+    def _apply(self, new: RouterConfig, authorizations: dict, validators: dict, methods: dict, plugins: list) -> None:
         context = self.context
         for name, authorization in authorizations.items():
             runtime = context.realms[name]
             runtime.config = new.realms[name]
             runtime.authorization = authorization
+            runtime.validators = validators[name]
         for name, listener_methods in methods.items():
             self.listener_runtimes[name].methods = listener_methods
         if new.limits.lockout != context.limits.lockout:

@@ -18,12 +18,13 @@ from wampgate.tx.traffic import Traffic
 
 @dataclass
 class RealmRuntime:
-    """One realm's core and the parts a reload may replace (its config and authorizer chain)."""
+    """One realm's core and the parts a reload may replace (its config, authorizer chain and payload validators)."""
 
     core: Realm
     config: RealmConfig
     authorization: RealmAuthorization
     effects: EffectRunner
+    validators: tuple = ()  # IPayloadValidator providers, asked in order after authorization allows a request
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from wampgate.tx.router_caller import RouterCaller
 from wampgate.tx.listeners import listener_factory
 from wampgate.tx.router_service import RouterService
 from wampgate.tx.metrics import admin_site
-from wampgate.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization
+from wampgate.tx.plugins_from_config import authenticators, flow_plugins, realm_authorization, realm_validators
 from wampgate.tx.runtime import ListenerRuntime, RealmRuntime, RouterContext
 from wampgate.tx.tls import TlsSetupError
 from wampgate.tx.wire import make_codecs
@@ -144,6 +144,7 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             config=realm_config,
             authorization=realm_authorization(config, index, realm_config, reactor, caller.call, problems),
             effects=EffectRunner(core, reactor, traffic),
+            validators=realm_validators(config, index, realm_config, reactor, problems),
         )
     caller.realms = MappingProxyType(realms)
     counters = Counters()

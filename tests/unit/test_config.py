@@ -177,7 +177,7 @@ def test_unknown_key_in_listener_websocket(tmp_path):
 def test_unknown_key_in_realm(tmp_path):
     """An unknown key in a [[realms]] table is refused."""
     problems = problems_of(tmp_path, listener() + realm(keys="colour = 1"))
-    assert problems == ["realms[0].colour: unknown key; allowed: authorizers, history, max_uri_length, name, roles, slow_consumer, uri_check"]
+    assert problems == ["realms[0].colour: unknown key; allowed: authorizers, history, max_uri_length, name, roles, slow_consumer, uri_check, validators"]
 
 
 def test_unknown_key_in_role(tmp_path):

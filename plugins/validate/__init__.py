@@ -1,0 +1,1 @@
+"""Built-in payload validators (entry point group `wampgate.validators`)."""
