@@ -5,7 +5,8 @@ Pins down: an acknowledged PUBLISH whose kwargs fail the schema gets ERROR wamp.
 schema path (never the value); a valid one is delivered; an invalid unacknowledged PUBLISH is never delivered (proven
 by a marker event the same publisher sends after it: WAMP keeps each connection's order) and is counted in
 `payload_invalid`; a CALL with invalid args gets the ERROR and never reaches the callee (proven by a valid call
-answered after it, the callee having seen only that one); a reload that makes a schema invalid is refused and the
+answered after it, the callee having seen only that one); a testament is checked as a PUBLISH on its topic; a reload
+that makes a schema invalid is refused and the
 running schemas are kept.
 """
 
@@ -140,5 +141,23 @@ async def test_a_reload_with_a_bad_schema_is_refused_and_the_old_schemas_kept(tm
         assert running.service._reload_config() is True
         await bounded(publisher.publish("com.shop.order", amount="x", options=ACK))
         await leave_all(publisher)
+    finally:
+        await running.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_testament_is_checked_as_a_publish_on_its_topic(tmp_path):
+    """wamp.session.add_testament with a payload its topic's publish schema refuses gets invalid_argument (its
+    event could otherwise be delivered later, unchecked); a valid one is added."""
+    running = await _start(tmp_path)
+    try:
+        session = await bounded(connect(target(running, "main", "websocket", "json")))
+        with pytest.raises(ApplicationError) as refused:
+            await bounded(session.call("wamp.session.add_testament", "com.shop.order", [], {"amount": "x"}))
+        assert refused.value.error == INVALID_ARGUMENT
+        assert refused.value.args == ("payload fails schema at kwargs.amount: type",)
+        await bounded(session.call("wamp.session.add_testament", "com.shop.order", [], {"amount": 1}))
+        assert _invalid(running, "publish") == 1
+        await leave_all(session)
     finally:
         await running.stop()
