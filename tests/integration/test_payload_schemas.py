@@ -6,8 +6,7 @@ schema path (never the value); a valid one is delivered; an invalid unacknowledg
 by a marker event the same publisher sends after it: WAMP keeps each connection's order) and is counted in
 `payload_invalid`; a CALL with invalid args gets the ERROR and never reaches the callee (proven by a valid call
 answered after it, the callee having seen only that one); a testament is checked as a PUBLISH on its topic; a reload
-that makes a schema invalid is refused and the
-running schemas are kept.
+that makes a schema invalid is refused and the running schemas are kept.
 """
 
 from __future__ import annotations
