@@ -129,3 +129,25 @@ def test_every_default_is_a_value_the_reader_accepts(name):
 
 def _as_toml(value):
     return list(value) if isinstance(value, tuple) else value
+
+
+def _bad_values(key) -> list:
+    """Values each declared numeric key must refuse: below its low bound, above its high bound, a string, a bool."""
+    step = 1 if value_kind(key.kind) is int else 0.001
+    return [key.spec.low - step, key.spec.high + step, "10", True]
+
+
+@pytest.mark.parametrize("name", sorted(configdoc.TABLES))
+def test_every_bounded_key_refuses_what_is_out_of_bounds_or_of_the_wrong_type(name):
+    """For every declared number (a new key included the day it is declared): a value below or above its bounds, a
+    string and a boolean are each refused with one line naming `table.key` and the value, and the key keeps its
+    declared default."""
+    cls = configdoc.TABLES[name]
+    numeric = [key for key in declared_keys(cls) if value_kind(key.kind) in (int, float)]
+    for key in numeric:
+        for bad in _bad_values(key):
+            problems: list[str] = []
+            value = read_settings(TableReader({key.name: bad}, name, problems), cls,
+                                  {"static_dir": lambda t, n, d: t.raw(n)})
+            assert len(problems) == 1 and problems[0].startswith(f"{name}.{key.name} = "), (key.name, bad, problems)
+            assert getattr(value, key.name) == getattr(cls(), key.name), (key.name, bad)
