@@ -63,15 +63,15 @@ def _metered(msg: wamp.Message) -> tuple[str, str] | None:
     return None
 
 
-def _permission(msg: wamp.Message) -> tuple[str, str, str] | None:
-    """(action, uri, match) the authorizer must allow for this checked request, or None when it needs no permission.
-    A testament CALL is judged by its topic (add) or not at all (flush): see the module's docstring."""
-    if type(msg) is wamp.Call and msg.procedure in TESTAMENT_PROCEDURES:
-        return ("publish", msg.args[0], EXACT) if msg.procedure == ADD_TESTAMENT else None
-    if type(msg) is wamp.Call and msg.procedure == GET_EVENTS:
-        return None  # the caller's own subscription: see the module's docstring
-    action = ACTIONS.get(type(msg))
-    return None if action is None else (action, uri_of(msg), match_of(msg))
+def _own_session_permission(msg: wamp.Call) -> tuple[str, str, str] | None:
+    """What a CALL to a procedure acting on the caller's own session must be allowed: adding a testament is judged
+    as a publish on its topic; flushing testaments and reading one's own subscription's history need nothing (see
+    the module's docstring)."""
+    return ("publish", msg.args[0], EXACT) if msg.procedure == ADD_TESTAMENT else None
+
+
+# CALLs answered for, or acting only on, the caller's own session: no "call" permission on them is needed.
+_OWN_SESSION_PROCEDURES = frozenset({DROPPED_EVENTS, GET_EVENTS, *TESTAMENT_PROCEDURES})
 
 
 class RequestQueue:
@@ -197,20 +197,24 @@ class RequestQueue:
             self._refuse_payload(item)
             return
         msg, disclose_me = item
-        if type(msg) is wamp.Call and msg.procedure == DROPPED_EVENTS:
+        kind = type(msg)
+        own_session = kind is wamp.Call and msg.procedure in _OWN_SESSION_PROCEDURES
+        if own_session and msg.procedure == DROPPED_EVENTS:
             self._session.send(wamp.Result(msg.request, args=[self._session.channel.budget.dropped]))
             return
-        realm = self._realm.core
-        effects = realm.check(self.peer, msg)
+        effects = self._realm.core.check(self.peer, msg)
         if effects is not None:
             self._session.apply(effects)
             return
-        permission = _permission(msg)
+        if own_session:
+            permission = _own_session_permission(msg)
+            disclose_me = False  # a testament: the CALL's own disclose_me says nothing about its event
+        else:
+            action = ACTIONS.get(kind)
+            permission = None if action is None else (action, uri_of(msg), match_of(msg))
         if permission is None:
             self._route(msg, disclose_me)
             return
-        if permission[0] != ACTIONS.get(type(msg)):
-            disclose_me = False  # a testament: the CALL's own disclose_me says nothing about its event
         authorization = self._realm.authorization
         decision = authorization.cached(self.identity, *permission)
         if decision is None:
