@@ -13,20 +13,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
 from functools import partial
 
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, RegisterOptions
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tests.support import auth_clients as auth
 from tests.support import wait
 from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import EVENT, SUBSCRIBE, SUBSCRIBED, bounded, open_websocket
 from tests.support.router import listener, start_router
+from tests.support.logcapture import captured_warnings
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
@@ -269,22 +268,6 @@ class Handler:
     def __call__(self, *args):
         self.calls += 1
         return self.answer
-
-
-@contextlib.contextmanager
-def captured_warnings():
-    """The text of every warning logged meanwhile."""
-    events: list[str] = []
-
-    def observe(event):
-        if event.get("log_level") == LogLevel.warn:
-            events.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observe)
-    try:
-        yield events
-    finally:
-        globalLogPublisher.removeObserver(observe)
 
 
 @pytest_twisted.ensureDeferred

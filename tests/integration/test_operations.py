@@ -27,7 +27,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, task
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.web.client import Agent, readBody
 
 from wampgate.passwords import hash_secret
@@ -39,6 +39,7 @@ from tests.support.clients import Collector, Target, connect, leave
 from tests.support.raw import bounded
 from tests.support.router import listener, start_router
 from tests.support.wait import eventually, free_port
+from tests.support.logcapture import captured_log
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
 RATE_LIMITED = "wampgate.error.rate_limited"
@@ -306,19 +307,6 @@ def reload_config(*allowed: str, endpoint: str | None = None, limits: str = "", 
     return text
 
 
-@contextlib.contextmanager
-def captured_log():
-    """Every log event emitted meanwhile, as (level, formatted text); the observer is removed afterwards."""
-    events: list[tuple[LogLevel, str]] = []
-
-    def observe(event):
-        events.append((event.get("log_level"), formatEvent(event)))
-
-    globalLogPublisher.addObserver(observe)
-    try:
-        yield events
-    finally:
-        globalLogPublisher.removeObserver(observe)
 
 
 async def may_publish(session, topic: str) -> bool:

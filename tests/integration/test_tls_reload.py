@@ -4,33 +4,20 @@ Autobahn clients over TLS see the new certificate on new connections while open 
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 
 import pytest
 import pytest_twisted
 from autobahn.wamp.types import PublishOptions
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel
 
 from tests.support import certs
 from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import bounded
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
+from tests.support.logcapture import captured_log
 
 
-@contextlib.contextmanager
-def captured_log():
-    """(level, text) of every log event emitted meanwhile."""
-    events: list[tuple[LogLevel, str]] = []
-
-    def observe(event):
-        events.append((event.get("log_level"), formatEvent(event)))
-
-    globalLogPublisher.addObserver(observe)
-    try:
-        yield events
-    finally:
-        globalLogPublisher.removeObserver(observe)
 
 
 def served_serial(session) -> int:

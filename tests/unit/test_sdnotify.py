@@ -9,9 +9,10 @@ import socket
 import time
 
 import pytest
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel
 
 from wampgate.sdnotify import SystemdNotifier
+from tests.support.logcapture import captured_log
 
 RECEIVE_TIMEOUT = 5.0
 
@@ -29,18 +30,6 @@ def fields(datagram: bytes) -> dict[str, str]:
     return dict(line.split("=", 1) for line in datagram.decode().split("\n"))
 
 
-@contextlib.contextmanager
-def captured_log():
-    events: list[tuple[LogLevel, str]] = []
-
-    def observe(event):
-        events.append((event.get("log_level"), formatEvent(event)))
-
-    globalLogPublisher.addObserver(observe)
-    try:
-        yield events
-    finally:
-        globalLogPublisher.removeObserver(observe)
 
 
 def test_ready_reloading_stopping_on_a_socket_path(tmp_path):

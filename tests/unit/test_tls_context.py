@@ -13,29 +13,17 @@ from dataclasses import replace
 import pytest
 from OpenSSL import SSL
 from twisted.internet import task
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel
 
 from wampgate.certificates import TlsSetupError
 from wampgate.config import DEFAULT_CIPHERS, TlsConfig
 from wampgate.tx.tls import ServerTls
 from tests.support import certs
+from tests.support.logcapture import captured_log
 
 MAX_ROUNDS = 20
 
 
-@contextlib.contextmanager
-def captured_log():
-    """(level, text) of every log event emitted meanwhile."""
-    events: list[tuple[LogLevel, str]] = []
-
-    def observe(event):
-        events.append((event.get("log_level"), formatEvent(event)))
-
-    globalLogPublisher.addObserver(observe)
-    try:
-        yield events
-    finally:
-        globalLogPublisher.removeObserver(observe)
 
 
 def clock_at(moment: datetime.datetime) -> task.Clock:
