@@ -37,3 +37,18 @@ def target(router, listener_name: str, transport: str, serializer: str = "json",
     """Where a client connects to reach `listener_name` with `transport`."""
     return Target(port=router.port(listener_name), transport=transport, serializer=serializer,
                   tls_ca=certs.ca if certs is not None else None, **kw)
+
+
+@pytest_twisted.async_yield_fixture()
+async def stoppable():
+    """Start routers with `await stoppable(text, directory)`; all are stopped at teardown, even after a failure."""
+    started = []
+
+    async def start(text, directory):
+        running = await start_router(text, directory)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop()

@@ -91,21 +91,6 @@ def not_authorized(action: str, uri: str) -> tuple:
     return NOT_AUTHORIZED, (f"session is not authorized to {action} on '{uri}'",)
 
 
-@pytest_twisted.async_yield_fixture()
-async def stoppable():
-    """Routers started by a test, stopped at teardown even when the test fails."""
-    routers = []
-
-    async def start(text, directory):
-        running = await start_router(text, directory)
-        routers.append(running)
-        return running
-
-    yield start
-    for running in routers:
-        await running.stop()
-
-
 # -- 1. every action, per role -----------------------------------------------------------------------------------
 
 TWO_ROLES = role_listeners("writer", "reader") + realm_toml({

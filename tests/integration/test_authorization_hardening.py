@@ -24,7 +24,7 @@ from tests.support import auth_clients as auth
 from tests.support import wait
 from tests.support.clients import Collector, Target, connect, leave_all
 from tests.support.raw import EVENT, SUBSCRIBE, SUBSCRIBED, bounded, open_websocket
-from tests.support.router import listener, start_router
+from tests.support.router import listener
 from tests.support.logcapture import captured_warnings
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
@@ -53,21 +53,6 @@ def anonymous_listener(name: str) -> str:
 ALIVE = role("alive", permission("com.example.", "prefix", '["publish", "subscribe"]'))
 
 
-@pytest_twisted.async_yield_fixture()
-async def routers():
-    """Start routers with `await routers(text, directory)`; all are stopped at teardown, even after a failure."""
-    running = []
-
-    async def start(text, directory):
-        router = await start_router(text, directory)
-        running.append(router)
-        return router
-
-    yield start
-    for router in running:
-        await router.stop()
-
-
 still_serves = partial(wait.still_serves, listener="alive", transports=("websocket",))
 
 
@@ -90,11 +75,11 @@ async def refusal(deferred) -> tuple:
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_authid_wamp_with_an_authid_prefix_rule_gets_no_meta_api(tmp_path, routers):
+async def test_the_authid_wamp_with_an_authid_prefix_rule_gets_no_meta_api(tmp_path, stoppable):
     """The user whose authid is "wamp" under the rule "{authid}." (prefix, every action) calling wamp.session.list
     or wamp.session.kill_all, or subscribing to wamp.session.on_join, gets ERROR wamp.error.not_authorized; alice,
     under the same rule, keeps her own space, and a fresh client is served."""
-    router = await routers(RESERVED, tmp_path)
+    router = await stoppable(RESERVED, tmp_path)
     target = Target(port=router.port("cra"))
     wamp_user = await auth.join(target, authmethods=["wampcra"], authid="wamp", answer=auth.wampcra("wamp-secret"))
     alice = await auth.join(target, authmethods=["wampcra"], authid="alice", answer=auth.wampcra("alice-secret"))
@@ -144,13 +129,13 @@ def reload(router, directory, text: str) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_reload_that_withdraws_subscribe_revokes_the_live_subscription(tmp_path, routers):
+async def test_a_reload_that_withdraws_subscribe_revokes_the_live_subscription(tmp_path, stoppable):
     """reader holds app.secret.x and app.public.marker; the reload keeps only app.public.: reader gets
     [35, 0, {"subscription": id, "reason": "wamp.authorization.revoked"}], and of the writer's two later publishes
     (app.secret.x, then the marker) only the marker arrives. The subscription is gone from the broker, the revocation
     is counted, and a fresh client is served."""
     text = revocation_config(("app.secret.", "app.public."), ())
-    router = await routers(text, tmp_path)
+    router = await stoppable(text, tmp_path)
     reader = await open_websocket(router.port("reader"))
     writer = await bounded(connect(Target(port=router.port("writer"))))
     try:
@@ -176,10 +161,10 @@ async def test_a_reload_that_withdraws_subscribe_revokes_the_live_subscription(t
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_subscriber_that_did_not_announce_revocation_is_sent_nothing_and_receives_nothing(tmp_path, routers):
+async def test_a_subscriber_that_did_not_announce_revocation_is_sent_nothing_and_receives_nothing(tmp_path, stoppable):
     """A subscriber whose HELLO did not announce subscription_revocation is not sent UNSUBSCRIBED (the spec forbids
     it): after the reload the first message it gets is the marker event, never the event on the revoked topic."""
-    router = await routers(revocation_config(("app.secret.", "app.public."), ()), tmp_path)
+    router = await stoppable(revocation_config(("app.secret.", "app.public."), ()), tmp_path)
     reader = await open_websocket(router.port("reader"))
     writer = await bounded(connect(Target(port=router.port("writer"))))
     try:
@@ -205,12 +190,12 @@ def reader_session(router, authrole: str) -> int:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_reload_that_withdraws_register_revokes_the_live_registration(tmp_path, routers):
+async def test_a_reload_that_withdraws_register_revokes_the_live_registration(tmp_path, stoppable):
     """callee registered app.rpc.add and app.rpc.keep; writer's call to app.rpc.add is pending at the callee when
     the reload withdraws app.rpc.add. The callee gets [67, 0, {"registration": id, "reason": ...}]; its YIELD for the
     pending call still reaches the writer as the result; a new call to app.rpc.add gets no_such_procedure, and one to
     app.rpc.keep (the marker) is the next INVOCATION the callee sees."""
-    router = await routers(revocation_config((), ("app.rpc.add", "app.rpc.keep")), tmp_path)
+    router = await stoppable(revocation_config((), ("app.rpc.add", "app.rpc.keep")), tmp_path)
     callee = await open_websocket(router.port("callee"))
     writer = await bounded(connect(Target(port=router.port("writer"))))
     try:
@@ -271,12 +256,12 @@ class Handler:
 
 
 @pytest_twisted.ensureDeferred
-async def test_only_the_backends_exact_registration_answers_the_routers_call(tmp_path, routers):
+async def test_only_the_backends_exact_registration_answers_the_routers_call(tmp_path, stoppable):
     """While the backend is down, an intruder's prefix and wildcard registrations that match the procedure (and
     would make everyone an admin) never get the router's call: two logins are refused with authentication_failed,
     the handlers never run, and one warning says why. Once the backend registers the procedure exactly, a login
     succeeds with the backend's answer, still without the intruder's handlers; a fresh client is served."""
-    router = await routers(internal_call_config(), tmp_path)
+    router = await stoppable(internal_call_config(), tmp_path)
     intruder = await bounded(connect(Target(port=router.port("intruder"))))
     prefix, wildcard = Handler("admin"), Handler("admin")
     await bounded(intruder.register(prefix, "com.example.", options=RegisterOptions(match="prefix")))
@@ -303,10 +288,10 @@ async def test_only_the_backends_exact_registration_answers_the_routers_call(tmp
 
 
 @pytest_twisted.ensureDeferred
-async def test_an_exact_registration_by_another_role_does_not_answer_the_routers_call(tmp_path, routers):
+async def test_an_exact_registration_by_another_role_does_not_answer_the_routers_call(tmp_path, stoppable):
     """The intruder's role may register the exact procedure too: its registration does not answer the router's call
     either (the login is refused, the handler never runs), and the warning names the intruding session's role."""
-    router = await routers(internal_call_config(), tmp_path)
+    router = await stoppable(internal_call_config(), tmp_path)
     intruder = await bounded(connect(Target(port=router.port("intruder"))))
     exact = Handler("admin")
     await bounded(intruder.register(exact, AUTHENTICATE))
@@ -343,11 +328,11 @@ def dynamic_authorizer_config() -> str:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_wildcard_registration_never_answers_the_dynamic_authorizer(tmp_path, routers):
+async def test_a_wildcard_registration_never_answers_the_dynamic_authorizer(tmp_path, stoppable):
     """The dynamic authorizer's call is not answered by the intruder's wildcard registration that would allow
     everything: the publish is not_authorized and the handler never runs; once the backend registers the procedure
     exactly, its answer decides."""
-    router = await routers(dynamic_authorizer_config(), tmp_path)
+    router = await stoppable(dynamic_authorizer_config(), tmp_path)
     intruder = await bounded(connect(Target(port=router.port("intruder"))))
     allow_all = Handler(True)
     await bounded(intruder.register(allow_all, "com..authorize", options=RegisterOptions(match="wildcard")))
