@@ -174,16 +174,17 @@ class BudgetedChannel:
         `charge=False` when `write` charges the budget itself."""
         budget = self.budget
         size = len(data)
-        if budget.paused and budget.refuses(msg, size):
-            if type(msg) is wamp.Event:
-                self._slow_consumer(budget)
-                return None
-            return CONGESTED
+        if budget.paused:  # the socket has a backlog: only then is anything counted or refused
+            if budget.refuses(msg, size):
+                if type(msg) is wamp.Event:
+                    self._slow_consumer(budget)
+                    return None
+                return CONGESTED
+            if charge:
+                budget.charge(size)
         traffic = self.factory.context.traffic
         traffic.messages_out += 1
         traffic.bytes_out += size
-        if charge:
-            budget.charge(size)
         write(data)
         return None
 
