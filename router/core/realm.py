@@ -54,33 +54,31 @@ class SessionLimits(Protocol):
     max_testament_bytes: int
 
 
+# Which limits each part of a realm takes, as keyword arguments of its constructor and of its `set_limits`.
+BROKER_LIMITS = ("max_subscriptions_per_session", "max_wildcard_shapes", "max_retained_events", "max_retained_bytes",
+                 "max_history_bytes")
+DEALER_LIMITS = ("max_call_timeout", "max_registrations_per_session", "max_pending_calls_per_session",
+                 "max_wildcard_shapes")
+TESTAMENT_LIMITS = ("max_testaments_per_session", "max_testament_bytes")
+
+
+def _picked(limits: SessionLimits, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(limits, name) for name in names}
+
+
 def broker_limits(limits: SessionLimits) -> dict[str, Any]:
     """The Broker's keyword arguments (and `set_limits`'s) from the limits."""
-    return {
-        "max_subscriptions_per_session": limits.max_subscriptions_per_session,
-        "max_wildcard_shapes": limits.max_wildcard_shapes,
-        "max_retained_events": limits.max_retained_events,
-        "max_retained_bytes": limits.max_retained_bytes,
-        "max_history_bytes": limits.max_history_bytes,
-    }
+    return _picked(limits, BROKER_LIMITS)
 
 
 def dealer_limits(limits: SessionLimits) -> dict[str, Any]:
     """The Dealer's keyword arguments (and `set_limits`'s) from the limits."""
-    return {
-        "max_call_timeout": limits.max_call_timeout,
-        "max_registrations_per_session": limits.max_registrations_per_session,
-        "max_pending_calls_per_session": limits.max_pending_calls_per_session,
-        "max_wildcard_shapes": limits.max_wildcard_shapes,
-    }
+    return _picked(limits, DEALER_LIMITS)
 
 
 def testament_limits(limits: SessionLimits) -> dict[str, Any]:
     """Testaments' keyword arguments (and `set_limits`'s) from the limits."""
-    return {
-        "max_testaments_per_session": limits.max_testaments_per_session,
-        "max_testament_bytes": limits.max_testament_bytes,
-    }
+    return _picked(limits, TESTAMENT_LIMITS)
 
 
 def _announced(client_roles: Mapping[str, Any] | None, role: str, feature: str) -> bool:
