@@ -262,7 +262,8 @@ def test_a_callee_answer_ends_its_call_instead():
 
 def test_both_passthrough_forms_are_parsed_not_refused():
     """The spec's passthrough form (`ppt_scheme` ... in the options, the payload as the only argument) is parsed into
-    one argument that keeps its ppt_* options (router/tx/passthru.py; tests/unit/test_passthru.py for its rules); Autobahn's own cryptobox form (`enc_algo`) passes as before."""
+    one argument that keeps its ppt_* options (router/tx/passthru.py; tests/unit/test_passthru.py for its rules);
+    Autobahn's own cryptobox form (`enc_algo`) passes as before."""
     ppt = {"ppt_scheme": "x_custom", "ppt_serializer": "native"}
     (publish,) = parse("json", json_message([PUBLISH, 3, {**ppt, "acknowledge": True}, "com.example.t", ["\u0000AAEC"]]))
     assert type(publish) is tuple and publish[0].args == [b"\x00\x01\x02"] and publish[0].payload is None
