@@ -57,8 +57,8 @@ def authenticator_for(method: str, authid: str | None, answer: Any, *, reactor: 
         if key not in allowed:
             raise InvalidMaterial(f"{key}: unknown key; allowed: {', '.join(allowed)}")
     principal_authid = answer.get("authid", authid)
-    row = {"authid": principal_authid, "role": answer.get("role")}
-    row.update((key, answer[key]) for key in keys if key in answer)
+    row = {} if principal_authid is None else {"authid": principal_authid}
+    row.update((key, answer[key]) for key in ("role", *keys) if key in answer)
     config: dict[str, Any] = {"principals": [row]}
     config.update((key, answer[key]) for key in table_keys if key in answer)
     try:
