@@ -230,7 +230,8 @@ async def test_a_replayed_proof_is_refused(router):
 async def test_scram_failures_count_towards_the_lockout(tmp_path, certs, keys):
     """Two wrong passwords lock alice's scram identity out: then even her right password is refused, with the
     same ABORT."""
-    async with running(config(keys, certs, lockout_after=2, delay_after=100, lockout=30.0, max_delay=0.0), tmp_path) as r:
+    locking = config(keys, certs, lockout_after=2, delay_after=100, lockout=30.0, max_delay=0.0)
+    async with running(locking, tmp_path) as r:
         target = Target(port=r.port("plain"))
         for _ in range(2):
             extra, answer, _ = autobahn_scram("alice", "wrong")
