@@ -412,9 +412,28 @@ def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
                                 {"static_dir": partial(_static_dir, base=base)}),
         auth=_auth(t.table("auth")),
     )
+    _check_longpoll_path(t, listener)
     t.raw("tls")
     t.close()
     return listener
+
+
+def _check_longpoll_path(t: TableReader, listener: ListenerConfig) -> None:
+    """`[listeners.websocket] longpoll_path` is served on the WebSocket side of the port, beside `path`."""
+    ws = listener.websocket
+    if not ws.longpoll_path:
+        return
+    key = f"{t.path}.websocket.longpoll_path" if t.path else "websocket.longpoll_path"
+    if "websocket" not in listener.transports:
+        t.problems.append(f"{key}: {ws.longpoll_path!r} needs the websocket transport in {t.key('transports')}")
+    elif _nested(ws.longpoll_path, ws.path):
+        t.problems.append(f"{key}: {ws.longpoll_path!r} overlaps path {ws.path!r}; expected a path that neither "
+                          "equals it nor lies inside it or contains it")
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one URL path is the other or lies below it."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 def _existing_file(t: TableReader, name: str, base: Path, required: bool) -> Path | None:
