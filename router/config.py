@@ -423,12 +423,13 @@ def _check_longpoll_path(t: TableReader, listener: ListenerConfig) -> None:
     ws = listener.websocket
     if not ws.longpoll_path:
         return
-    key = f"{t.path}.websocket.longpoll_path" if t.path else "websocket.longpoll_path"
+    key = t.key("websocket.longpoll_path")
     if "websocket" not in listener.transports:
-        t.problems.append(f"{key}: {ws.longpoll_path!r} needs the websocket transport in {t.key('transports')}")
+        t.problem_at(key, ws.longpoll_path, f'needs "websocket" in {t.key("transports")}: long-poll is served on '
+                     "the WebSocket side of the port")
     elif _nested(ws.longpoll_path, ws.path):
-        t.problems.append(f"{key}: {ws.longpoll_path!r} overlaps path {ws.path!r}; expected a path that neither "
-                          "equals it nor lies inside it or contains it")
+        t.problem_at(key, ws.longpoll_path, f"expected a path that neither equals path ({show(ws.path)}) nor lies "
+                     "inside it or contains it")
 
 
 def _nested(a: str, b: str) -> bool:
