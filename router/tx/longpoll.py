@@ -170,9 +170,10 @@ class LongPollChannel(BudgetedChannel):
             self.factory.settings.longpoll_receive_timeout, self._finish_receiver, 204)
 
     def on_close(self) -> None:
-        """The client closed the transport: the session ends as if its connection were lost."""
+        """The client closed the transport: the session ends as if its connection were lost. A waiting receive is
+        answered empty (Autobahn|JS would take an error there for a lost connection)."""
         self._end_session()
-        self.forget()
+        self.forget(receiver_status=204)
 
     def _answer_receive(self, request: server.Request) -> None:
         """Everything queued for a batched transport, else the oldest message."""
@@ -222,8 +223,9 @@ class LongPollChannel(BudgetedChannel):
         self._end_session()
         self.forget()
 
-    def forget(self) -> None:
-        """Drop the transport: timers, queues, its id. A waiting receive and held sends are answered 410."""
+    def forget(self, receiver_status: int = 410) -> None:
+        """Drop the transport: timers, queues, its id. Held sends are answered 410, a waiting receive too unless
+        `receiver_status` says otherwise."""
         if self._gone:
             return
         self._gone = True
@@ -234,7 +236,9 @@ class LongPollChannel(BudgetedChannel):
         self.budget.stopProducing()
         receiver, self._receiver = self._receiver, None
         self._cancel_receive_timer()
-        if receiver is not None:
+        if receiver is not None and receiver_status != 410:
+            self.factory.answer(receiver, receiver_status)
+        elif receiver is not None:
             self.factory.answer_error(receiver, 410, "transport_closed", "the transport is closed")
         for _, request in self._inbox:
             if request is not None:

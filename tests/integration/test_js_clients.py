@@ -80,12 +80,17 @@ WELCOMES = {
 }
 
 TRANSPORTS = {
-    # id: (listener, scheme, serializer)
+    # id: (listener, scheme, serializer); http and https are the long-poll transport (JSON only)
     "ws-json": ("websocket", "ws", "json"),
     "ws-msgpack": ("websocket", "ws", "msgpack"),
     "wss-json": ("tls", "wss", "json"),
     "wss-msgpack": ("tls", "wss", "msgpack"),
+    "longpoll-json": ("websocket", "http", "json"),
+    "longpoll-tls-json": ("tls", "https", "json"),
 }
+LONGPOLL_SCHEMES = ("http", "https")
+# Clients that implement WAMP's long-poll transport (wampy.js speaks WebSocket only).
+LONGPOLL_CLIENTS = ("autobahn",)
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +130,8 @@ def router_config(certs) -> str:
         """) for role in ("anonymous", "js"))
     return (
         "[limits.auth_failures]\ndelay_after = 1000\nlockout_after = 100000\n"
-        + listener("websocket", ("websocket",), auth=auth)
-        + listener("tls", ("websocket",), tls=certs, auth=auth)
+        + listener("websocket", ("websocket",), auth=auth, websocket='longpoll_path = "/lp"')
+        + listener("tls", ("websocket",), tls=certs, auth=auth, websocket='longpoll_path = "/lp"')
         + '\n[[realms]]\nname = "realm1"\n'
         + roles
     )
@@ -141,8 +146,11 @@ async def js_router(tmp_path_factory, certs):
 
 async def run_scenario(router, certs, client: str, transport: str, credentials: dict, **extra) -> dict:
     listener_name, scheme, serializer = TRANSPORTS[transport]
+    longpoll = scheme in LONGPOLL_SCHEMES
+    if longpoll:
+        extra = {"transport": "longpoll", **extra}
     config = {
-        "url": f"{scheme}://127.0.0.1:{router.port(listener_name)}/ws",
+        "url": f"{scheme}://127.0.0.1:{router.port(listener_name)}/{'lp' if longpoll else 'ws'}",
         "realm": "realm1",
         "serializer": serializer,
         "payloads": PAYLOADS,
@@ -175,6 +183,8 @@ def scenario_cases():
     for client in SCRIPTS:
         for method in CREDENTIALS:
             for transport in TRANSPORTS:
+                if TRANSPORTS[transport][1] in LONGPOLL_SCHEMES and client not in LONGPOLL_CLIENTS:
+                    continue
                 yield pytest.param(client, method, transport, id=f"{client}-{method}-{transport}")
 
 
