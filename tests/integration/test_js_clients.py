@@ -8,8 +8,9 @@ to an exact topic; one also subscribes to a prefix. That one publishes on the ex
 the other on a topic under the prefix; then it calls a procedure of the other with args and kwargs, one that sends
 progressive results, and one whose callee raises an application error. The script prints one JSON line with
 everything that arrived; the test compares it exactly. Transports: WebSocket with JSON and MessagePack, and
-WebSocket over TLS with a certificate the tests generate (node trusts it through NODE_EXTRA_CA_CERTS). Wrong
-credentials are refused with wamp.error.authentication_failed.
+WebSocket over TLS with a certificate the tests generate (node trusts it through NODE_EXTRA_CA_CERTS); for
+Autobahn|JS also its long-poll transport (JSON), plain and over TLS. Wrong credentials are refused with
+wamp.error.authentication_failed.
 """
 
 from __future__ import annotations
@@ -202,13 +203,14 @@ async def test_js_client_pubsub_and_rpc(js_packages, js_router, certs, client, m
 
 
 @pytest.mark.parametrize("method", ["ticket", "wampcra"])
-@pytest.mark.parametrize("client", list(SCRIPTS))
+@pytest.mark.parametrize("client,transport", [("autobahn", "ws-json"), ("wampy", "ws-json"),
+                                              ("autobahn", "longpoll-json")])
 @pytest_twisted.ensureDeferred
-async def test_js_client_with_wrong_secret_is_refused(js_packages, js_router, certs, client, method):
+async def test_js_client_with_wrong_secret_is_refused(js_packages, js_router, certs, client, transport, method):
     """A JavaScript client with the right authid and a wrong secret is refused: ABORT with
     wamp.error.authentication_failed reaches the client, and it never joins."""
     credentials = dict(CREDENTIALS[method], secret="not-the-secret")
-    reported = await run_scenario(js_router, certs, client, "ws-json", credentials, expect="refusal")
+    reported = await run_scenario(js_router, certs, client, transport, credentials, expect="refusal")
     assert reported == {"refused": {"reason": "wamp.error.authentication_failed"}}
     assert js_router.realm().sessions == {}
 
