@@ -124,8 +124,9 @@ def config(page_port: int, other_port: int) -> str:
 async def test_browser_without_websocket_joins_over_longpoll(tmp_path, browser_tools, stoppable):
     """With WebSocket removed from the page, Autobahn|JS falls back to long-poll (transport type longpoll, protocol
     wamp.2.json) across origins: it joins, receives its own event (exclude_me=false) and gets 42 from a Python
-    WebSocket peer's procedure, then closes cleanly. The same page from an origin not on the allow-list is refused (Autobahn|JS:
-    "closed unreachable"), counted as handshake_refused reason origin, and no long-poll transport is left open."""
+    WebSocket peer's procedure, then closes cleanly. The same page from an origin not on the allow-list is refused
+    (Autobahn|JS: "closed unreachable"), counted as handshake_refused reason origin, and no long-poll transport is
+    left open."""
     chromium, autobahn_build = browser_tools
     page_port, other_port = free_port(), free_port()
     static = tmp_path / "static"

@@ -1,4 +1,4 @@
-"""The long-poll transport's framing (router/tx/longpoll.py: batched bodies, the open request's protocol choice)
+"""The long-poll transport's framing (router/tx/longpoll_channel.py: batched bodies, the open request's protocol choice)
 and its config keys (`[listeners.websocket] longpoll_*`)."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from wampgate.config import load
-from wampgate.tx.longpoll import BadBody, choose_protocol, join_batch, split_batch
+from wampgate.tx.longpoll import choose_protocol
+from wampgate.tx.longpoll_channel import BadBody, join_batch, split_batch
 from tests.unit.test_config import listener, problems_of, realm, write
 
 
