@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web import server
@@ -23,9 +23,6 @@ from zope.interface import implementer
 
 from wampgate.model import TransportInfo
 from wampgate.tx.channel import UNENCODABLE, BudgetedChannel, IChannel, OutgoingBudget
-
-if TYPE_CHECKING:
-    from wampgate.tx.longpoll import LongPollResource
 
 # protocol -> batched; only JSON: Autobahn|JS offers nothing else over long-poll, and a body is text.
 PROTOCOLS = MappingProxyType({"wamp.2.json": False, "wamp.2.json.batched": True})
@@ -59,7 +56,7 @@ class LongPollChannel(BudgetedChannel):
 
     router_log = Logger()
 
-    def __init__(self, factory: LongPollResource, transport_id: str, protocol: str, info: TransportInfo):
+    def __init__(self, factory: Any, transport_id: str, protocol: str, info: TransportInfo):
         self.factory = factory
         self.transport_id = transport_id
         self.protocol = protocol
@@ -146,7 +143,13 @@ class LongPollChannel(BudgetedChannel):
         self.forget(receiver_status=204)
 
     def _answer_receive(self, request: server.Request) -> None:
-        """Everything queued for a batched transport, else the oldest message."""
+        """Everything queued for a batched transport, else the oldest message. A request whose connection is gone
+        takes nothing: what is queued stays, counted against the budget, for the next receive."""
+        if request.finished or request._disconnected:
+            if not self.budget.paused:
+                self.budget.pauseProducing()
+            self.budget.held = self._outbox_bytes
+            return
         outbox = self._outbox
         if self.batched:
             body = join_batch(outbox)

@@ -442,3 +442,21 @@ def test_config_with_longpoll_renders(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text(textwrap.dedent(config()))
     assert load(path).listeners[0].websocket.longpoll_path == "/lp"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_receive_whose_connection_closed_takes_nothing(lp_router):
+    """A receive whose client went away (its connection closed) is forgotten: a message arriving afterwards stays
+    queued and the next receive gets it."""
+    from tests.support.raw import open_tcp
+
+    client = Client(lp_router)
+    await client.join()
+    channel = _channel(lp_router, client)
+    tcp = await open_tcp(client.port)
+    tcp.write(post(f"/lp/{client.transport}/receive"))
+    await eventually(lambda: channel._receiver is not None, "the receive waits")
+    tcp.close()
+    await eventually(lambda: channel._receiver is None, "the router noticed the closed connection")
+    assert (await client.send([32, 1, {}, "com.lp.later"]))[0] == 204
+    assert (await client.receive_message())[0:2] == [33, 1]
