@@ -460,3 +460,18 @@ async def test_a_receive_whose_connection_closed_takes_nothing(lp_router):
     await eventually(lambda: channel._receiver is None, "the router noticed the closed connection")
     assert (await client.send([32, 1, {}, "com.lp.later"]))[0] == 204
     assert (await client.receive_message())[0:2] == [33, 1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_forwarded_client_address_from_a_trusted_proxy(stoppable, tmp_path):
+    """With trusted_proxies, the open request's X-Forwarded-For names the session's peer address, as for a
+    WebSocket upgrade; from an untrusted peer the header is ignored."""
+    router = await stoppable(config('trusted_proxies = ["127.0.0.1"]\n'), tmp_path)
+    client = Client(router)
+    await client.open(headers={"X-Forwarded-For": "203.0.113.7"})
+    assert _channel(router, client).transport_info().peer == "tcp4:203.0.113.7:0"
+    (tmp_path / "other").mkdir()
+    untrusted = await stoppable(config(), tmp_path / "other")
+    other = Client(untrusted)
+    await other.open(headers={"X-Forwarded-For": "203.0.113.7"})
+    assert _channel(untrusted, other).transport_info().peer.startswith("tcp4:127.0.0.1:")
