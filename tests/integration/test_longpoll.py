@@ -13,7 +13,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.support.clients import Collector, Target, connect, leave
+from tests.support.clients import Target, connect, leave
 from tests.support.raw import http_request
 from tests.support.router import listener, realm_anonymous_all
 from tests.support.wait import bounded, eventually
