@@ -412,9 +412,29 @@ def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
                                 {"static_dir": partial(_static_dir, base=base)}),
         auth=_auth(t.table("auth")),
     )
+    _check_longpoll_path(t, listener)
     t.raw("tls")
     t.close()
     return listener
+
+
+def _check_longpoll_path(t: TableReader, listener: ListenerConfig) -> None:
+    """`[listeners.websocket] longpoll_path` is served on the WebSocket side of the port, beside `path`."""
+    ws = listener.websocket
+    if not ws.longpoll_path:
+        return
+    key = t.key("websocket.longpoll_path")
+    if "websocket" not in listener.transports:
+        t.problem_at(key, ws.longpoll_path, f'needs "websocket" in {t.key("transports")}: long-poll is served on '
+                     "the WebSocket side of the port")
+    elif _nested(ws.longpoll_path, ws.path):
+        t.problem_at(key, ws.longpoll_path, f"expected a path that neither equals path ({show(ws.path)}) nor lies "
+                     "inside it or contains it")
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one URL path is the other or lies below it."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 def _existing_file(t: TableReader, name: str, base: Path, required: bool) -> Path | None:

@@ -32,6 +32,16 @@ def _absolute_url_path(path: str) -> str:
     return path
 
 
+def _off_or_url_path(path: str) -> str:
+    """An optional path: "" means the feature is off."""
+    if not path:
+        return path
+    try:
+        return _absolute_url_path(path)
+    except ValueError:
+        raise ValueError('expected "" (off) or an absolute URL path such as "/lp"') from None
+
+
 def _off_or_whole_seconds(seconds: float) -> float:
     """autobahn's ping timers tick in whole seconds, so below 1 only 0 (off) means something."""
     if 0 < seconds < 1:
@@ -110,6 +120,19 @@ class WebSocketConfig:
     max_fragments: int = setting(
         64, 1, 65536, "frames per WebSocket message; a message with more closes the connection with 1009 (browsers "
         "and Autobahn send a message as one frame)")
+    longpoll_path: str = setting(
+        "", doc="the URL path of the WAMP [long-poll transport](#long-poll-transport) (`\"/lp\"`: `POST /lp/open`, "
+        "then `/lp/<transport>/send`, `receive`, `close`), for clients that cannot hold a WebSocket; neither this "
+        "path nor `path` may lie inside the other. Needs the `websocket` transport. Empty: off",
+        allowed='"" or an absolute path', parse=_off_or_url_path)
+    longpoll_receive_timeout: float = setting(
+        10.0, 1.0, 300.0, "how long a long-poll `receive` waits for a message before it is answered empty (HTTP "
+        "204); keep it below the client's request timeout (Autobahn/JS: 12 s)", unit="s")
+    longpoll_idle_timeout: float = setting(
+        60.0, 1.0, 3600.0, "a long-poll transport without any request for this long (a waiting `receive` counts as "
+        "one) expires: its session ends as if the connection were lost", unit="s")
+    longpoll_max_transports: int = setting(
+        1000, 1, 1_000_000, "open long-poll transports on this listener; beyond it `open` gets HTTP 503")
 
 
 @dataclass(frozen=True)

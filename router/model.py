@@ -12,11 +12,11 @@ class TransportInfo:
     """What is known about a client's connection."""
 
     listener: str  # the listener's name from the config
-    kind: str  # "websocket" or "rawsocket"
+    kind: str  # "websocket", "rawsocket" or "longpoll"
     peer: str  # e.g. "tcp4:127.0.0.1:50312"
     is_secure: bool
     serializer: str  # "json", "msgpack" or "cbor"
-    http_headers: Mapping[str, str] = field(default_factory=dict)  # the WebSocket handshake's headers (lower-case)
+    http_headers: Mapping[str, str] = field(default_factory=dict)  # handshake or long-poll open; lower-case
     http_path: str | None = None
     http_query: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the handshake URL's query parameters
     cookies: Mapping[str, str] = field(default_factory=dict)  # from the handshake's Cookie header

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet.protocol import Factory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
+from wampgate.tx.longpoll import LongPollResource
 from wampgate.tx.rawsocket import RawSocketFactory
 from wampgate.tx.runtime import ListenerRuntime, RouterContext
 from wampgate.tx.tls import ServerTls
@@ -20,7 +21,8 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: 
     web = None
     if "websocket" in config.transports:
         websocket = WebSocketFactory(context, listener, codecs)
-        web = site(websocket, config) if config.websocket.static_dir is not None else websocket
+        longpoll = LongPollResource(context, listener, codecs) if config.websocket.longpoll_path else None
+        web = site(websocket, config, longpoll) if config.websocket.static_dir is not None or longpoll else websocket
     rawsocket = RawSocketFactory(context, listener, codecs) if "rawsocket" in config.transports else None
     if web is not None and rawsocket is not None:
         factory = UniSocketFactory(

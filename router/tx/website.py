@@ -11,26 +11,51 @@ from twisted.web import http, pages, resource, server, static
 
 NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n%s: %s\r\n\r\n" % NOSNIFF
+LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n%s: %s\r\n\r\n" % NOSNIFF
+TOO_LARGE_BODY = b'{"error": "payload_too_large", "message": "the body is larger than %d bytes"}'
+TOO_LARGE = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: %%d\r\n"
+             b"Connection: close\r\nCache-Control: no-store\r\n%s: %s\r\n\r\n" % NOSNIFF + TOO_LARGE_BODY)
 
 
-def site(websocket, config) -> server.Site:
-    """Static files from the configured directory, with the WAMP WebSocket at its path (same origin)."""
+def site(websocket, config, longpoll=None) -> server.Site:
+    """Static files from the configured directory (when there is one), with the WAMP WebSocket at its path (same
+    origin) and the long-poll transport (router/tx/longpoll.py) at its own, when it is on."""
     ws = config.websocket
-    root = StaticFiles(str(ws.static_dir), root=str(ws.static_dir))
-    segments = [s.encode() for s in ws.path.strip("/").split("/")]
-    parent = root
-    for segment in segments[:-1]:
-        child = resource.Resource()
-        parent.putChild(segment, child)
-        parent = child
-    parent.putChild(segments[-1], UpgradeOnly(websocket))
+    root = StaticFiles(str(ws.static_dir), root=str(ws.static_dir)) if ws.static_dir is not None else NotFound()
+    _mount(root, ws.path, UpgradeOnly(websocket))
+    if longpoll is not None:
+        _mount(root, ws.longpoll_path, longpoll)
     # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
     web = server.Site(root, logPath=None, timeout=ws.open_handshake_timeout)
+    web.longpoll = longpoll  # BodilessChannel lets long-poll requests carry bounded bodies
     web.protocol = BodilessChannel
     web.requestFactory = type("Request", (Request,), {"server_header": ws.server_header.encode()})
     web.displayTracebacks = False
     web.noisy = False
     return web
+
+
+def _mount(root: resource.Resource, path: str, leaf: resource.Resource) -> None:
+    """Put `leaf` at the absolute URL `path`, adding (or reusing) a plain resource for each segment above it."""
+    segments = [s.encode() for s in path.strip("/").split("/")]
+    parent = root
+    for segment in segments[:-1]:
+        child = parent.children.get(segment)
+        if child is None:
+            child = resource.Resource()
+            parent.putChild(segment, child)
+        parent = child
+    parent.putChild(segments[-1], leaf)
+
+
+class NotFound(resource.Resource):
+    """The root of a listener without static files: every path but the WAMP ones is 404."""
+
+    def getChild(self, path, request):
+        return pages.notFound("Not Found", "No such resource.")
+
+    def render(self, request):
+        return pages.notFound("Not Found", "No such resource.").render(request)
 
 
 class Request(server.Request):
@@ -54,17 +79,27 @@ class Request(server.Request):
 class BodilessChannel(http.HTTPChannel):
     """HTTP/1.1 that refuses any request with a body (HTTP 400, then close). Static files and the WebSocket upgrade
     are GETs: twisted.web would otherwise spool a body of any size to a temporary file, and on an upgrade pass it to
-    the WebSocket frame parser as if the client had sent frames."""
+    the WebSocket frame parser as if the client had sent frames. Only long-poll requests carry a body: with a
+    Content-Length within their bound (else 413; chunked: 411)."""
 
     _refused = False
 
     def allHeadersReceived(self):
         if self.length != 0:  # a Content-Length above 0, or None: chunked
-            self._refused = True
-            self.transport.write(BAD_REQUEST)
-            self.loseConnection()  # not the transport's: over TLS it would wait for this channel, its producer
-            return
+            longpoll = getattr(self.site, "longpoll", None)
+            limit = longpoll.body_limit(self._path) if longpoll is not None else None
+            if limit is None:
+                return self._refuse(BAD_REQUEST)
+            if self.length is None:
+                return self._refuse(LENGTH_REQUIRED)
+            if self.length > limit:
+                return self._refuse(TOO_LARGE % (len(TOO_LARGE_BODY % limit), limit))
         super().allHeadersReceived()
+
+    def _refuse(self, response: bytes) -> None:
+        self._refused = True
+        self.transport.write(response)
+        self.loseConnection()  # not the transport's: over TLS it would wait for this channel, its producer
 
     def dataReceived(self, data):
         if not self._refused:

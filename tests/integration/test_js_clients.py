@@ -8,8 +8,9 @@ to an exact topic; one also subscribes to a prefix. That one publishes on the ex
 the other on a topic under the prefix; then it calls a procedure of the other with args and kwargs, one that sends
 progressive results, and one whose callee raises an application error. The script prints one JSON line with
 everything that arrived; the test compares it exactly. Transports: WebSocket with JSON and MessagePack, and
-WebSocket over TLS with a certificate the tests generate (node trusts it through NODE_EXTRA_CA_CERTS). Wrong
-credentials are refused with wamp.error.authentication_failed.
+WebSocket over TLS with a certificate the tests generate (node trusts it through NODE_EXTRA_CA_CERTS); for
+Autobahn|JS also its long-poll transport (JSON), plain and over TLS. Wrong credentials are refused with
+wamp.error.authentication_failed.
 """
 
 from __future__ import annotations
@@ -80,12 +81,17 @@ WELCOMES = {
 }
 
 TRANSPORTS = {
-    # id: (listener, scheme, serializer)
+    # id: (listener, scheme, serializer); http and https are the long-poll transport (JSON only)
     "ws-json": ("websocket", "ws", "json"),
     "ws-msgpack": ("websocket", "ws", "msgpack"),
     "wss-json": ("tls", "wss", "json"),
     "wss-msgpack": ("tls", "wss", "msgpack"),
+    "longpoll-json": ("websocket", "http", "json"),
+    "longpoll-tls-json": ("tls", "https", "json"),
 }
+LONGPOLL_SCHEMES = ("http", "https")
+# Clients that implement WAMP's long-poll transport (wampy.js speaks WebSocket only).
+LONGPOLL_CLIENTS = ("autobahn",)
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +131,8 @@ def router_config(certs) -> str:
         """) for role in ("anonymous", "js"))
     return (
         "[limits.auth_failures]\ndelay_after = 1000\nlockout_after = 100000\n"
-        + listener("websocket", ("websocket",), auth=auth)
-        + listener("tls", ("websocket",), tls=certs, auth=auth)
+        + listener("websocket", ("websocket",), auth=auth, websocket='longpoll_path = "/lp"')
+        + listener("tls", ("websocket",), tls=certs, auth=auth, websocket='longpoll_path = "/lp"')
         + '\n[[realms]]\nname = "realm1"\n'
         + roles
     )
@@ -141,8 +147,11 @@ async def js_router(tmp_path_factory, certs):
 
 async def run_scenario(router, certs, client: str, transport: str, credentials: dict, **extra) -> dict:
     listener_name, scheme, serializer = TRANSPORTS[transport]
+    longpoll = scheme in LONGPOLL_SCHEMES
+    if longpoll:
+        extra = {"transport": "longpoll", **extra}
     config = {
-        "url": f"{scheme}://127.0.0.1:{router.port(listener_name)}/ws",
+        "url": f"{scheme}://127.0.0.1:{router.port(listener_name)}/{'lp' if longpoll else 'ws'}",
         "realm": "realm1",
         "serializer": serializer,
         "payloads": PAYLOADS,
@@ -175,6 +184,8 @@ def scenario_cases():
     for client in SCRIPTS:
         for method in CREDENTIALS:
             for transport in TRANSPORTS:
+                if TRANSPORTS[transport][1] in LONGPOLL_SCHEMES and client not in LONGPOLL_CLIENTS:
+                    continue
                 yield pytest.param(client, method, transport, id=f"{client}-{method}-{transport}")
 
 
@@ -192,13 +203,14 @@ async def test_js_client_pubsub_and_rpc(js_packages, js_router, certs, client, m
 
 
 @pytest.mark.parametrize("method", ["ticket", "wampcra"])
-@pytest.mark.parametrize("client", list(SCRIPTS))
+@pytest.mark.parametrize("client,transport", [("autobahn", "ws-json"), ("wampy", "ws-json"),
+                                              ("autobahn", "longpoll-json")])
 @pytest_twisted.ensureDeferred
-async def test_js_client_with_wrong_secret_is_refused(js_packages, js_router, certs, client, method):
+async def test_js_client_with_wrong_secret_is_refused(js_packages, js_router, certs, client, transport, method):
     """A JavaScript client with the right authid and a wrong secret is refused: ABORT with
     wamp.error.authentication_failed reaches the client, and it never joins."""
     credentials = dict(CREDENTIALS[method], secret="not-the-secret")
-    reported = await run_scenario(js_router, certs, client, "ws-json", credentials, expect="refusal")
+    reported = await run_scenario(js_router, certs, client, transport, credentials, expect="refusal")
     assert reported == {"refused": {"reason": "wamp.error.authentication_failed"}}
     assert js_router.realm().sessions == {}
 

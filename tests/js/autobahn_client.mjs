@@ -1,6 +1,9 @@
-// The interop scenario (scenario.mjs) with Autobahn|JS. Autobahn|JS 26 uses the global WebSocket, which node 20
-// has only with --experimental-websocket (the Python test adds the flag when node needs it).
+// The interop scenario (scenario.mjs) with Autobahn|JS, over WebSocket or (config.transport "longpoll") its
+// long-poll transport. Autobahn|JS 26 uses the global WebSocket, which node 20 has only with
+// --experimental-websocket (the Python test adds the flag when node needs it), and XMLHttpRequest for long-poll,
+// which node lacks (xhr_shim.mjs).
 
+import './xhr_shim.mjs';
 import autobahn from 'autobahn';
 
 import { main } from './scenario.mjs';
@@ -49,10 +52,13 @@ function credentials(config) {
 
 function join(config) {
   return new Promise((resolve, reject) => {
+    // Long-poll speaks JSON only (Autobahn|JS's long-poll transport has no serializer option).
+    const transport = config.transport === 'longpoll'
+      ? { transports: [{ type: 'longpoll', url: config.url }] }
+      : { url: config.url, serializers: [SERIALIZERS[config.serializer]()] };
     const connection = new autobahn.Connection({
-      url: config.url,
+      ...transport,
       realm: config.realm,
-      serializers: [SERIALIZERS[config.serializer]()],
       max_retries: 0,
       retry_if_unreachable: false,
       ...credentials(config),

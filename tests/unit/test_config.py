@@ -169,7 +169,8 @@ def test_unknown_key_in_listener_websocket(tmp_path):
     problems = problems_of(tmp_path, listener(tables="[listeners.websocket]\ncolour = 1\n") + realm())
     assert problems == [
         "listeners[0].websocket.colour: unknown key; allowed: allowed_origins, auto_ping_interval, auto_ping_timeout, "
-        "close_handshake_timeout, compression, max_fragments, max_frame_size, max_header_size, max_headers, "
+        "close_handshake_timeout, compression, longpoll_idle_timeout, longpoll_max_transports, longpoll_path, "
+        "longpoll_receive_timeout, max_fragments, max_frame_size, max_header_size, max_headers, "
         "max_request_line, open_handshake_timeout, path, server_header, static_dir, trusted_proxies"
     ]
 
