@@ -9,6 +9,12 @@ A HELLO names the principal by authid, or by `authextra.pubkey` (hex) when it ha
 key must be one of that principal's. Unknown authids and keys still get a challenge of the same shape and are refused
 only after a signature check against a decoy key, so probing does not reveal who exists.
 
+Router authentication: with `router_key` (a file holding the router's Ed25519 private key, see routerkey.py), a
+HELLO whose `authextra.challenge` is 32 bytes in hex gets, in the CHALLENGE, `pubkey` (the router's public key) and
+`signature` (the router's signature of that challenge, then the challenge: 192 hex characters, the form clients
+answer in). Without `router_key`, such a HELLO is refused: the client asked to check the router, which cannot prove
+itself.
+
 Channel binding (`authextra.channel_binding = "tls-unique"`) is refused: the router cannot yet see the TLS channel
 id (TransportInfo carries none), and accepting the request while ignoring it would give the client a false sense of
 protection against relayed challenges.
@@ -17,6 +23,7 @@ protection against relayed challenges.
     authid = "backend-1"
     role = "backend"
     public_keys = ["545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"]
+    realm = "realm1"      # optional: the realm this principal joins (also when HELLO names none)
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import hmac
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +40,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
+from wampgate.plugins.authn.routerkey import public_hex, read_router_key
+from wampgate.plugins.authn.principals import Principal, principal_realms, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -71,7 +80,10 @@ class CryptosignAuthenticator:
     authmethod = "cryptosign"
 
     def __init__(self, config: Mapping[str, Any], *, reactor: Any = None, context: PluginContext | None = None):
-        table = Table(config, "", ("principals",))
+        table = Table(config, "", ("principals", "router_key"))
+        base_dir = context.base_dir if context is not None else Path.cwd()
+        self._router_key = read_router_key("router_key", config["router_key"], base_dir) \
+            if "router_key" in config else None
         self._by_authid: dict[str, _Entry] = {}
         self._by_key: dict[str, _Entry] = {}
         for principal, row in read_principals(table, ("public_keys",)):
@@ -85,6 +97,10 @@ class CryptosignAuthenticator:
         """The principals' roles, by key: the router checks that the realms it serves define them."""
         return principal_roles(entry.principal for entry in self._by_authid.values())
 
+    def realms(self) -> dict[str, str]:
+        """The realms principals are bound to, by key: the router checks that they exist and are served."""
+        return principal_realms(entry.principal for entry in self._by_authid.values())
+
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A fresh random challenge, of the same shape whether or not the authid or key is known."""
         extra = request.authextra if isinstance(request.authextra, Mapping) else {}
@@ -95,8 +111,24 @@ class CryptosignAuthenticator:
             return Denied("malformed authextra.pubkey: expected 64 hex characters")
         if not request.authid and pubkey is None:
             return Denied("cryptosign needs an authid or authextra.pubkey in HELLO")
+        proof = self._router_proof(extra.get("challenge"))
+        if isinstance(proof, Denied):
+            return proof
         pending = self._match(request.authid, pubkey.lower() if pubkey else None, os.urandom(32))
-        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": None}, state=pending)
+        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": None, **proof},
+                         state=pending)
+
+    def _router_proof(self, challenge: Any) -> dict | Denied:
+        """Router authentication: our public key and signature of the client's `authextra.challenge`, if it sent
+        one."""
+        if challenge is None:
+            return {}
+        if not (isinstance(challenge, str) and _KEY_HEX.fullmatch(challenge)):
+            return Denied("malformed authextra.challenge: expected 64 hex characters")
+        if self._router_key is None:
+            return Denied("router authentication requested, but no router_key is configured", counts_as_failure=False)
+        signed = bytes.fromhex(challenge)
+        return {"pubkey": public_hex(self._router_key), "signature": (self._router_key.sign(signed) + signed).hex()}
 
     def finish(self, request: AuthRequest, challenge: Challenge, signature: Any, extra: Any) -> Identity | Denied:
         """Identity when the answer is a valid signature of our challenge by one of the principal's keys."""
@@ -118,7 +150,7 @@ class CryptosignAuthenticator:
             return Denied("wrong cryptosign signature")
         p = pending.entry.principal
         return Identity(authid=p.authid, authrole=p.role, authmethod="cryptosign", authprovider="static",
-                        authextra={"pubkey": verified})
+                        authextra={"pubkey": verified}, realm=p.realm)
 
     def _match(self, authid: str | None, pubkey: str | None, challenge: bytes) -> _Pending:
         """The principal and candidate keys for a HELLO (None and a reason when nothing matches)."""

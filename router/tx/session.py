@@ -82,7 +82,8 @@ class RouterSession:
     def realm_name(self) -> str:
         if self._requests is not None:
             return self._requests.peer.realm
-        return self._opening.realm.config.name if self._opening is not None else ""
+        opening = self._opening
+        return opening.realm.config.name if opening is not None and opening.realm is not None else ""
 
     @property
     def address(self) -> str:

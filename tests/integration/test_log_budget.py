@@ -134,7 +134,7 @@ def test_a_refused_reload_never_logs_a_secret(tmp_path: Path):
         process.send_signal(signal.SIGHUP)
         refused = wait_for_line(process, stdout, "reload refused", mark)
         assert [line.split(prefix, 1)[1] for line in refused] == [
-            "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, secret_hash"]
+            "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, realm, secret_hash"]
 
         config.write_text(auth_config(port, BAD_ROUTER_TABLES))
         mark = len(stdout.lines)
