@@ -29,6 +29,7 @@ from wampgate.interfaces import (
     IAuthorizer,
     IFlowControl,
     IPayloadValidator,
+    ISessionCookies,
     PluginConfigError,
     PluginContext,
 )
@@ -68,7 +69,8 @@ from wampgate.uri import (
 
 __all__ = [
     # contracts
-    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "PluginContext", "PluginConfigError",
+    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "ISessionCookies", "PluginContext",
+    "PluginConfigError",
     # frozen values
     "AuthRequest", "TransportInfo", "ClientCertificate", "Identity", "Challenge", "Denied",
     "AuthorizationRequest", "Decision", "DENY",
