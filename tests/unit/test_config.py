@@ -620,7 +620,7 @@ def test_router_config_errors_never_show_a_secret(tmp_path, tls_files):
     # the list of installed authenticators depends on the environment (tests install a third-party one)
     assert problems[2].startswith(
         "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin 'tikcet'; "
-        "installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ")
+        "installed in wampgate.authenticators: anonymous, cookie, cryptosign, dynamic, jwt, ")
     assert len(problems) == 3
     assert "s3cr3t" not in "\n".join(problems) and "31337" not in "\n".join(problems)
 
