@@ -177,3 +177,34 @@ async def test_a_login_over_a_brought_cookie_does_not_rebind_it(router):
     await auth.leave(bob)
     _, refusal = await cookie_attempt(router, token)
     assert refusal.reason == NO_AUTH_METHOD
+
+
+class _LaterClock:
+    """The reactor's time plus `offset` seconds: what the cookie authenticator sees once a test moves it on."""
+
+    def __init__(self, offset: float = 0.0):
+        from twisted.internet import reactor
+
+        self._reactor = reactor
+        self.offset = offset
+
+    def seconds(self) -> float:
+        return self._reactor.seconds() + self.offset
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_cookie_admits_nobody_and_is_replaced(router):
+    """max_age = 600: 599 s after the login the cookie still admits; at 600 s it does not (no_auth_method), and the
+    upgrade response of that connection sets a fresh cookie."""
+    session, header = await ticket_login(router)
+    await auth.leave(session)
+    clock = _LaterClock()
+    router.service.listener_runtimes["web"].methods["cookie"].authenticator._reactor = clock
+    clock.offset = 599.0
+    again, refusal = await cookie_attempt(router, value_of(header))
+    assert refusal is None and again.welcome.authmethod == "cookie"
+    await auth.leave(again)
+    clock.offset = 600.0
+    late, refusal = await cookie_attempt(router, value_of(header))
+    assert refusal.reason == NO_AUTH_METHOD
+    assert value_of(set_cookie(late)) != value_of(header)
