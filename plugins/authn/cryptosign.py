@@ -32,16 +32,16 @@ import hmac
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
-from wampgate.plugins.authn.routerkey import public_hex, read_router_key
 from wampgate.plugins.authn.principals import Principal, principal_realms, principal_roles, read_principals
+from wampgate.plugins.authn.routerkey import public_hex, read_router_key
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
