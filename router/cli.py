@@ -118,6 +118,36 @@ def init_command(directory: str, port: int) -> int:
     return 0
 
 
+def import_crossbar_command(path: str) -> int:
+    """Print a Crossbar node config (config.json) as Wampgate TOML; what could not be converted is listed in its
+    comments, and counted on stderr."""
+    import json
+
+    from wampgate.crossbar.convert import NotACrossbarConfig, convert
+    from wampgate.passwords import hash_secret
+
+    try:
+        with open(path, "rb") as f:
+            config = json.load(f)
+    except OSError as e:
+        print(f"wampgate import-crossbar: cannot read {path}: {e.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"wampgate import-crossbar: {path} is not JSON: {e} (convert a config.yaml to JSON first)",
+              file=sys.stderr)
+        return 1
+    try:
+        done = convert(config, Path(path).resolve(), hash_secret=hash_secret)
+    except NotACrossbarConfig as e:
+        print(f"wampgate import-crossbar: {path}: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write(done.toml)
+    if done.notes:
+        print(f"wampgate import-crossbar: {len(done.notes)} option(s) not converted; they are listed at the top of "
+              "the output", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wampgate", description="Wampgate helpers; run the router with twistd.")
     parser.add_argument("--version", action="version", version=f"wampgate {wampgate.version()}")
@@ -145,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("directory", metavar="DIR")
     init.add_argument("--port", type=int, default=DEFAULT_INIT_PORT,
                       help=f"the TLS listener's port on 127.0.0.1 (default {DEFAULT_INIT_PORT})")
+    crossbar = commands.add_parser(
+        "import-crossbar", help="print a Crossbar config.json as Wampgate TOML",
+        description="Convert a Crossbar node config (config.json) to Wampgate TOML on stdout: router workers' "
+        "transports, realms, roles and static principals (tickets hashed). What cannot be converted is listed as "
+        "comments at the top, each with the reason.")
+    crossbar.add_argument("path", metavar="PATH")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
@@ -154,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             print("wampgate hash-secret: --kdf, --iterations and --memory go with --scram", file=sys.stderr)
             return 2
         return hash_secret_command(args.stdin, scram_options if args.scram else None)
+    if args.command == "import-crossbar":
+        return import_crossbar_command(args.path)
     if args.command == "init":
         return init_command(args.directory, args.port)
     return 2

@@ -64,6 +64,24 @@ class IAuthenticator(Interface):
         """Given the client's AUTHENTICATE answer to `challenge`, return an Identity or a Denied."""
 
 
+class ISessionCookies(Interface):
+    """An authenticator that also remembers logins in browser cookies (the built-in `cookie`): the WebSocket glue
+    asks it for a cookie on every upgrade, tells it who logged in on that connection and who logged out. The
+    upgrade response goes out before any WAMP login, so a cookie is handed out first and bound to an identity only
+    after a WELCOME by another method. Called on the reactor thread; must not raise."""
+
+    def upgrade_cookie(listener, cookies, is_secure, path):
+        """For a WebSocket upgrade on `listener` carrying `cookies` (name -> value): (token, Set-Cookie value or
+        None). `token` is what `remember` / `forget` later name this connection's cookie by."""
+
+    def remember(listener, token, issued, identity, realm):
+        """The connection whose cookie is `token` logged in as `identity` (Identity) in `realm`; `issued`: the
+        cookie was made for this connection (its upgrade response set it), not brought along."""
+
+    def forget(listener, token):
+        """The session on that connection logged out (GOODBYE wamp.close.logout): the cookie no longer admits."""
+
+
 class IAuthorizer(Interface):
     """Decides whether a session may publish, subscribe, call or register on a URI."""
 

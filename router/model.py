@@ -39,6 +39,7 @@ class ClientCertificate:
     emails: tuple[str, ...]
     sha256: str  # fingerprint of the DER encoding, lower-case hex
     serial: int
+    sha1: str = ""  # SHA-1 fingerprint of the DER encoding, lower-case hex: what Crossbar configs pin
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class AuthRequest:
     """A HELLO as an authenticator sees it."""
 
     session_id: int
-    realm: str
+    realm: str | None  # None: HELLO named no realm (the principal's realm is taken, see Identity.realm)
     authid: str | None
     authmethods: tuple[str, ...]
     authextra: Mapping[str, Any]
@@ -62,6 +63,9 @@ class Identity:
     authmethod: str
     authprovider: str
     authextra: Mapping[str, Any] = field(default_factory=dict)
+    # The realm the principal belongs to, when the authenticator knows one (a principal's `realm`): a HELLO without
+    # a realm joins it, a HELLO naming another realm is refused. None: the principal may join any realm it is served.
+    realm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from wampgate.interfaces import (
     IAuthorizer,
     IFlowControl,
     IPayloadValidator,
+    ISessionCookies,
     PluginConfigError,
     PluginContext,
 )
@@ -70,7 +71,8 @@ from wampgate.uri import (
 
 __all__ = [
     # contracts
-    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "PluginContext", "PluginConfigError",
+    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "ISessionCookies", "PluginContext",
+    "PluginConfigError",
     # frozen values
     "AuthRequest", "TransportInfo", "ClientCertificate", "Identity", "Challenge", "Denied",
     "AuthorizationRequest", "Decision", "DENY",

@@ -14,11 +14,18 @@ signs the challenge XOR SHA-256 of the connection's `tls-unique` data, as Autoba
 the challenge XOR the 32 exported bytes. A signature made on another connection signs other bytes and is refused.
 `channel_binding = "required"` (for the table, or on a principal) refuses logins without a binding.
 
+Router authentication: with `router_key` (a file holding the router's Ed25519 private key, see routerkey.py), a
+HELLO whose `authextra.challenge` is 32 bytes in hex gets, in the CHALLENGE, `pubkey` (the router's public key) and
+`signature` (the router's signature of that challenge, then the challenge: 192 hex characters, the form clients
+answer in). Without `router_key`, such a HELLO is refused: the client asked to check the router, which cannot prove
+itself.
+
     [[listeners.auth.cryptosign.principals]]
     authid = "backend-1"
     role = "backend"
     public_keys = ["545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"]
     channel_binding = "required"      # optional; default "optional", or the table's own `channel_binding`
+    realm = "realm1"      # optional: the realm this principal joins (also when HELLO names none)
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -36,7 +44,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from zope.interface import implementer
 
 from wampgate.plugins.authn import binding as channel
-from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
+from wampgate.plugins.authn.principals import Principal, principal_realms, principal_roles, read_principals
+from wampgate.plugins.authn.routerkey import public_hex, read_router_key
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -78,8 +87,11 @@ class CryptosignAuthenticator:
     authmethod = "cryptosign"
 
     def __init__(self, config: Mapping[str, Any], *, reactor: Any = None, context: PluginContext | None = None):
-        table = Table(config, "", ("principals", "channel_binding"))
+        table = Table(config, "", ("principals", "channel_binding", "router_key"))
         listener_policy = channel.read_policy(table)
+        base_dir = context.base_dir if context is not None else Path.cwd()
+        self._router_key = read_router_key("router_key", config["router_key"], base_dir) \
+            if "router_key" in config else None
         self._by_authid: dict[str, _Entry] = {}
         self._by_key: dict[str, _Entry] = {}
         for principal, row in read_principals(table, ("public_keys", "channel_binding")):
@@ -93,6 +105,10 @@ class CryptosignAuthenticator:
         """The principals' roles, by key: the router checks that the realms it serves define them."""
         return principal_roles(entry.principal for entry in self._by_authid.values())
 
+    def realms(self) -> dict[str, str]:
+        """The realms principals are bound to, by key: the router checks that they exist and are served."""
+        return principal_realms(entry.principal for entry in self._by_authid.values())
+
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A fresh random challenge, of the same shape whether or not the authid or key is known."""
         extra = request.authextra if isinstance(request.authextra, Mapping) else {}
@@ -104,10 +120,25 @@ class CryptosignAuthenticator:
             return Denied("malformed authextra.pubkey: expected 64 hex characters")
         if not request.authid and pubkey is None:
             return Denied("cryptosign needs an authid or authextra.pubkey in HELLO")
+        proof = self._router_proof(extra.get("challenge"))
+        if isinstance(proof, Denied):
+            return proof
         pending = self._match(request.authid, pubkey.lower() if pubkey else None, os.urandom(32))
         pending = replace(pending, binding=binding, signed=_bound(pending.challenge, binding, data))
-        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": binding},
+        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": binding, **proof},
                          state=pending)
+
+    def _router_proof(self, challenge: Any) -> dict | Denied:
+        """Router authentication: our public key and signature of the client's `authextra.challenge`, if it sent
+        one."""
+        if challenge is None:
+            return {}
+        if not (isinstance(challenge, str) and _KEY_HEX.fullmatch(challenge)):
+            return Denied("malformed authextra.challenge: expected 64 hex characters")
+        if self._router_key is None:
+            return Denied("router authentication requested, but no router_key is configured", counts_as_failure=False)
+        signed = bytes.fromhex(challenge)
+        return {"pubkey": public_hex(self._router_key), "signature": (self._router_key.sign(signed) + signed).hex()}
 
     def finish(self, request: AuthRequest, challenge: Challenge, signature: Any, extra: Any) -> Identity | Denied:
         """Identity when the answer is a valid signature of our challenge by one of the principal's keys."""
@@ -132,7 +163,7 @@ class CryptosignAuthenticator:
             return Denied(unbound)
         p = pending.entry.principal
         return Identity(authid=p.authid, authrole=p.role, authmethod="cryptosign", authprovider="static",
-                        authextra={"pubkey": verified})
+                        authextra={"pubkey": verified}, realm=p.realm)
 
     def _match(self, authid: str | None, pubkey: str | None, challenge: bytes) -> _Pending:
         """The principal and candidate keys for a HELLO (None and a reason when nothing matches)."""

@@ -30,7 +30,7 @@ from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorThreads
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, most_common, principal_roles, read_principals
+from wampgate.plugins.authn.principals import Principal, most_common, principal_realms, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -71,6 +71,10 @@ class TicketAuthenticator:
         """The principals' roles, by key: the router checks that the realms it serves define them."""
         return principal_roles(principal for principal, _ in self._principals.values())
 
+    def realms(self) -> dict[str, str]:
+        """The realms principals are bound to, by key: the router checks that they exist and are served."""
+        return principal_realms(principal for principal, _ in self._principals.values())
+
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """The same empty challenge whether or not the authid is known."""
         if not request.authid:
@@ -98,7 +102,8 @@ class TicketAuthenticator:
         if matched is not True:
             return Denied("wrong ticket")
         principal = entry[0]
-        return Identity(authid=principal.authid, authrole=principal.role, authmethod="ticket", authprovider="static")
+        return Identity(authid=principal.authid, authrole=principal.role, authmethod="ticket", authprovider="static",
+                        realm=principal.realm)
 
 
 def _utf8_size(text: str) -> int:

@@ -41,7 +41,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
+from wampgate.plugins.authn.principals import Principal, principal_realms, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -110,6 +110,10 @@ class WampCraAuthenticator:
         """The principals' roles, by key: the router checks that the realms it serves define them."""
         return principal_roles(entry.principal for entry in self._entries.values())
 
+    def realms(self) -> dict[str, str]:
+        """The realms principals are bound to, by key: the router checks that they exist and are served."""
+        return principal_realms(entry.principal for entry in self._entries.values())
+
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A challenge for the authid, of the same shape whether or not it is known."""
         if not request.authid:
@@ -137,7 +141,8 @@ class WampCraAuthenticator:
         if not matched:
             return Denied("wrong wampcra signature")
         p = entry.principal
-        return Identity(authid=p.authid, authrole=p.role, authmethod="wampcra", authprovider="static")
+        return Identity(authid=p.authid, authrole=p.role, authmethod="wampcra", authprovider="static",
+                        realm=p.realm)
 
     def _challenge_text(self, request: AuthRequest) -> str:
         """The string the client signs: no role in it, so it tells nothing about the principal."""

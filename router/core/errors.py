@@ -11,6 +11,7 @@ NO_AUTH_METHOD = "wamp.error.no_auth_method"
 AUTHENTICATION_FAILED = "wamp.error.authentication_failed"
 SYSTEM_SHUTDOWN = "wamp.close.system_shutdown"
 CLOSE_NORMAL = "wamp.close.normal"
+CLOSE_LOGOUT = "wamp.close.logout"  # a client's GOODBYE reason: also ends its cookie login
 GOODBYE_AND_OUT = "wamp.close.goodbye_and_out"
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
 PROCEDURE_ALREADY_EXISTS = "wamp.error.procedure_already_exists"

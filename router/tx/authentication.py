@@ -24,7 +24,7 @@ def failure_keys(method: str, request: AuthRequest) -> tuple[bytes | None, bytes
     """What failures are counted against: the identity the HELLO claims for this method (when it names an authid)
     and the peer's address."""
     host = request.transport.peer.rsplit(":", 1)[0]
-    identity = identity_key(method, request.realm, request.authid) if request.authid else None
+    identity = identity_key(method, request.realm or "", request.authid) if request.authid else None  # "": none
     return identity, peer_key(host)
 
 
@@ -132,7 +132,7 @@ class Authentication:
         they clear nothing."""
         request = self.request
         if self._method != ANONYMOUS and request.authid and request.authid == identity.authid:
-            self._failures.record_success(identity_key(self._method, request.realm, identity.authid))
+            self._failures.record_success(identity_key(self._method, request.realm or "", identity.authid))
         self._counters.increment("authentication_success", method=self._method)
         self._session.authenticated(identity)
 

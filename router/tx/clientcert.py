@@ -31,6 +31,7 @@ def client_certificate(transport) -> ClientCertificate | None:
         emails=_san(parsed, x509.RFC822Name),
         sha256=parsed.fingerprint(hashes.SHA256()).hex(),
         serial=parsed.serial_number,
+        sha1=parsed.fingerprint(hashes.SHA1()).hex(),  # pinning only, as Crossbar configs do
     )
 
 

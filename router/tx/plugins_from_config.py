@@ -10,6 +10,8 @@ An authenticator may say which roles its table makes it assign, with an optional
 {key path within its table: role name} (`{"principals[0].role": "user"}`), or None when its roles are decided at
 login (a backend, a token's claim). Each role must be defined by a realm the method serves, else the config is
 refused naming the key, the role and the roles those realms define: a typo would otherwise refuse every login.
+Likewise an optional `realms()` returns {key path: realm} of the principals bound to a realm: each must be a realm
+the method serves.
 """
 
 from __future__ import annotations
@@ -137,12 +139,34 @@ def authenticators(
             continue
         if realms is not None:
             problems.extend(role_problems(path, plugin, method.realms, realms))
+            problems.extend(realm_problems(path, plugin, method.realms, realms))
         served = frozenset(method.realms) if method.realms is not None else None
         if plugin.authmethod in methods:
             problems.append(f"{path}: a second authenticator for authmethod {plugin.authmethod!r} on this listener")
             continue
         methods[plugin.authmethod] = AuthMethod(authenticator=plugin, realms=served)
     return methods
+
+
+def realm_problems(path: str, plugin: Any, served: tuple[str, ...] | None,
+                   realms: Mapping[str, RealmConfig]) -> list[str]:
+    """One line per principal's realm (the authenticator's optional `realms()`) that is not a realm the method at
+    `path` serves: such a principal could never join."""
+    realms_of, roles_of = getattr(plugin, "realms", None), getattr(plugin, "roles", None)
+    references = (realms_of() if callable(realms_of) else None) or {}
+    roles = (roles_of() if callable(roles_of) else None) or {}
+    names = [name for name in (served if served is not None else realms) if name in realms]
+    problems = []
+    for key, realm in references.items():
+        if realm not in names:
+            problems.append(f"{path}.{key} = {shown(f'{path}.{key}', realm)}: not a realm this method serves; "
+                            f"expected one of: {', '.join(names) or 'none'}")
+            continue
+        role = roles.get(key.rsplit(".", 1)[0] + ".role")  # the same principal's role
+        if role is not None and role not in realms[realm].roles:
+            problems.append(f"{path}.{key} = {shown(f'{path}.{key}', realm)}: realm {realm} does not define the "
+                            f"principal's role {role!r}; defined roles: {', '.join(realms[realm].roles) or 'none'}")
+    return problems
 
 
 def role_problems(path: str, plugin: Any, served: tuple[str, ...] | None,

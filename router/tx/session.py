@@ -82,7 +82,8 @@ class RouterSession:
     def realm_name(self) -> str:
         if self._requests is not None:
             return self._requests.peer.realm
-        return self._opening.realm.config.name if self._opening is not None else ""
+        opening = self._opening
+        return opening.realm.config.name if opening is not None and opening.realm is not None else ""
 
     @property
     def address(self) -> str:
@@ -162,6 +163,7 @@ class RouterSession:
         elif action == handshake.ANSWER_CHALLENGE:
             self._opening.answer(item[0])
         elif action == handshake.REPLY_GOODBYE:
+            self._logout_cookie(item[0])
             self._reply_goodbye()
         elif action == handshake.CLOSE:
             self._close(None, WS_CLOSE_NORMAL)
@@ -202,6 +204,9 @@ class RouterSession:
         self._cancel_timer("_hello_timer")
         self.apply(realm.core.join(peer))
         self.send(welcome_message(realm, peer, identity))
+        cookie = getattr(self.channel, "auth_cookie", None)
+        if cookie is not None:
+            cookie.logged_in(identity, peer.realm)
         self.log.info("session {session} joined {realm} as {authid!r}/{authrole!r} from {peer}",
                       session=peer.session_id, realm=peer.realm, authid=peer.authid, authrole=peer.authrole,
                       peer=self.address)
@@ -265,6 +270,12 @@ class RouterSession:
         self._close("internal error", WS_CLOSE_INTERNAL_ERROR)
 
     # -- endings ----------------------------------------------------------------------------------------------------
+
+    def _logout_cookie(self, goodbye: wamp.Goodbye) -> None:
+        """GOODBYE wamp.close.logout also ends the connection's cookie login (cookie authentication)."""
+        cookie = getattr(self.channel, "auth_cookie", None)
+        if cookie is not None and goodbye.reason == errors.CLOSE_LOGOUT:
+            cookie.logged_out()
 
     def _reply_goodbye(self) -> None:
         """Client-initiated close: reply like Crossbar does (`wamp.close.normal`), then await a new HELLO."""

@@ -22,6 +22,7 @@ from wampgate.model import TransportInfo
 from wampgate.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
 from wampgate.tx.channelbinding import channel_bindings
 from wampgate.tx.clientcert import client_certificate
+from wampgate.tx.cookies import ConnectionCookie, upgrade_cookie
 from wampgate.tx.runtime import ListenerRuntime, RouterContext
 from wampgate.tx.wire import Codecs
 from wampgate.tx.session import RouterSession
@@ -35,6 +36,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
     router_log = Logger()
     session: RouterSession | None = None
     serializer = None
+    auth_cookie: ConnectionCookie | None = None  # with cookie authentication on the listener
     _request = None
 
     _open_timer = None
@@ -124,7 +126,10 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
                 self._binary = serializer._serializer.BINARY
                 self._frame_key = factory.frame_keys[serializer.SERIALIZER_ID]
                 self._request = request
-                return subprotocol, {}
+                self.auth_cookie, headers = upgrade_cookie(
+                    factory.listener, _cookies(request.headers.get("cookie", "")),
+                    bool(self._transport_details.is_secure), factory.wamp_path)
+                return subprotocol, headers
         raise ConnectionDeny(
             ConnectionDeny.BAD_REQUEST, "expected one of the WebSocket subprotocols " + ", ".join(factory.subprotocols)
         )

@@ -134,7 +134,7 @@ def test_a_refused_reload_never_logs_a_secret(tmp_path: Path):
         process.send_signal(signal.SIGHUP)
         refused = wait_for_line(process, stdout, "reload refused", mark)
         assert [line.split(prefix, 1)[1] for line in refused] == [
-            "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, secret_hash"]
+            "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, realm, secret_hash"]
 
         config.write_text(auth_config(port, BAD_ROUTER_TABLES))
         mark = len(stdout.lines)
@@ -145,7 +145,7 @@ def test_a_refused_reload_never_logs_a_secret(tmp_path: Path):
         # the installed authenticators depend on the environment (the tests install a third-party one)
         assert refused[1].startswith(
             "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin "
-            "'tikcet'; installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ")
+            "'tikcet'; installed in wampgate.authenticators: anonymous, cookie, cryptosign, dynamic, jwt, ")
         assert len(refused) == 2
         assert process.poll() is None
     output = stdout.text() + stderr.text()

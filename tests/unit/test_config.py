@@ -587,14 +587,14 @@ def wampcra_auth(row: str) -> str:
 
 @pytest.mark.parametrize("auth, secret, expected", [
     (ticket_auth(f'secret_hash = "{TICKET_HASH}"\npasword = "hunter2"'), "hunter2",
-     "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, secret_hash"),
+     "listeners[0].auth.ticket.principals[0].pasword: unknown key; allowed: authid, role, realm, secret_hash"),
     (wampcra_auth('secret = ["s3cr3t"]'), "s3cr3t",
      "listeners[0].auth.wampcra.principals[0].secret = <redacted array>: expected a non-empty string"),
     (ticket_auth('secret_hash = "s3cr3t"'), "s3cr3t",
      "listeners[0].auth.ticket.principals[0].secret_hash = <redacted string>: expected scrypt$ln=<log2 N>,r=<r>,"
      "p=<p>$<salt, base64>$<key, base64> (see `wampgate hash-secret`)"),
     (ticket_auth(f'secret_hash = "{TICKET_HASH}"\nsecret = "s3cr3t"'), "s3cr3t",
-     "listeners[0].auth.ticket.principals[0].secret: unknown key; allowed: authid, role, secret_hash"),
+     "listeners[0].auth.ticket.principals[0].secret: unknown key; allowed: authid, role, realm, secret_hash"),
     ('[listeners.auth.dynamic]\nprocedure = "com.example.authenticate"\nbackend_authrole = "backend"\n'
      'pasword = "hunter2"\n', "hunter2",
      "listeners[0].auth.dynamic.pasword = <redacted string>: unknown key; allowed: procedure, realm, timeout, "
@@ -621,7 +621,7 @@ def test_router_config_errors_never_show_a_secret(tmp_path, tls_files):
     # the list of installed authenticators depends on the environment (tests install a third-party one)
     assert problems[2].startswith(
         "listeners[0].auth.tikcet = <redacted string>: expected an installed authenticator: unknown plugin 'tikcet'; "
-        "installed in wampgate.authenticators: anonymous, cryptosign, dynamic, jwt, ")
+        "installed in wampgate.authenticators: anonymous, cookie, cryptosign, dynamic, jwt, ")
     assert len(problems) == 3
     assert "s3cr3t" not in "\n".join(problems) and "31337" not in "\n".join(problems)
 

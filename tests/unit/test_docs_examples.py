@@ -90,3 +90,31 @@ def test_the_backend_snippet_logs_in_with_the_translated_key():
         "listeners"][1]["auth"]["wampcra"]["principals"]
     assert authid == cra["authid"]
     assert derive_key(password, cra["salt"], cra["iterations"], cra["keylen"]).decode() == cra["derived_key"]
+
+
+def test_the_converter_agrees_with_the_hand_translation(tmp_path):
+    """`import-crossbar` on the Crossbar side of "A whole config, side by side" gives the same listeners (endpoints,
+    transports, serializers, WebSocket options, principals with tickets that verify), roles and permissions as the
+    Wampgate side; it lists the role's authorizer and the component as not converted."""
+    from wampgate.crossbar.convert import convert
+    from wampgate.passwords import hash_secret
+
+    side_by_side = section(MIGRATION, "A whole config, side by side")
+    crossbar, = (json.loads(body) for body in blocks(side_by_side, "json"))
+    by_hand = tomllib.loads(blocks(side_by_side, "toml")[0])
+    (tmp_path / "web").mkdir()
+    (tmp_path / ".crossbar").mkdir()
+    done = convert(crossbar, tmp_path / ".crossbar" / "config.json", hash_secret=hash_secret)
+    converted = tomllib.loads(done.toml)
+    for ours, theirs in zip(converted["listeners"], by_hand["listeners"], strict=True):
+        for key in ("endpoint", "transports", "serializers"):
+            assert ours[key] == theirs[key], key
+        for key in ("path", "allowed_origins", "auto_ping_interval", "auto_ping_timeout"):
+            assert ours.get("websocket", {}).get(key) == theirs.get("websocket", {}).get(key), key
+    tickets = converted["listeners"][0]["auth"]["ticket"]["principals"]
+    assert [(p["authid"], p["role"]) for p in tickets] == [("joe", "frontend"), ("alice", "user")]
+    assert verify_secret("joe-ticket", tickets[0]["secret_hash"])
+    assert converted["listeners"][1]["auth"]["wampcra"] == by_hand["listeners"][1]["auth"]["wampcra"]
+    assert converted["realms"][0]["roles"] == by_hand["realms"][0]["roles"]
+    assert any(note.startswith("workers[0].realms[0].roles[2].authorizer:") for note in done.notes)
+    assert any(note.startswith("workers[0].components:") for note in done.notes)
