@@ -147,6 +147,11 @@ class Dealer:
     def wildcard_shapes(self) -> int:
         return self._index.wildcard_shapes()
 
+    def pending_call(self, callee_session: int, invocation: int) -> PendingCall | None:
+        """The call behind one INVOCATION sent to `callee_session` (the cluster link reads where it goes)."""
+        ledger = self._ledgers.get(callee_session)
+        return None if ledger is None else ledger.pending.get(invocation)
+
     def pending_calls(self) -> list[CallInfo]:
         return [call.info() for calls in self._callers.values() for call in calls.values()]
 

@@ -172,10 +172,15 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
         factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
         endpoint = server_endpoint(reactor, listener.endpoint)
         ListenerService(listener, endpoint, factory).setServiceParent(top)
+    if config.cluster is not None:
+        from wampgate.tx.cluster.node import ClusterNode  # only a clustered router loads the Redis client
+
+        top.cluster = ClusterNode(config.cluster, realms, reactor, counters)
+        top.cluster.setServiceParent(top)
     if config.admin is not None:
         listeners = [child for child in top if isinstance(child, ListenerService)]
         admin = AdminService(config.admin.endpoint, server_endpoint(reactor, config.admin.endpoint),
-                             admin_site(context, listeners))
+                             admin_site(context, listeners, top.cluster))
         admin.setServiceParent(top)
     if problems:
         raise ConfigError(problems, hidden=config.environment_secrets)
