@@ -204,6 +204,10 @@ def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig
             admin = read_settings(top.table("admin"), AdminConfig)
         elif key == "cluster":
             cluster = read_settings(top.table("cluster"), ClusterConfig)
+            if cluster.node_timeout < 2 * cluster.heartbeat_interval:
+                problems.append(f"cluster.node_timeout = {show(cluster.node_timeout)}: expected at least twice "
+                                f"cluster.heartbeat_interval ({show(cluster.heartbeat_interval)}), or one late "
+                                "heartbeat would make a live node look gone")
         elif key == "flow":
             flow = _flow(top.tables("flow"))
         elif key == "limits":
