@@ -102,7 +102,7 @@ TITLES = {
     "sessions": "IDLE SESSIONS",
     "abuse": "ABUSE: router memory under floods from clients that never read; a victim's latency beside a flooder",
 }
-CASE_WIDTH = 34
+CASE_WIDTH = 40
 CELL = 15
 
 
@@ -136,6 +136,7 @@ def table(output: dict) -> str:
                         best = (by_target.get(label) or {}).get(key)
                         cells += f"{(f'{ours / best:.2f}x' if ours and best else '-'):>{CELL - 4}}"
                 lines.append(cells)
+    lines += validation_cost(rows)
     startup = output["servers"].get("wampgate", {}).get("startup_seconds")
     if startup:
         lines.append("")
@@ -150,6 +151,32 @@ def table(output: dict) -> str:
     lines.append("(! = the run was not clean: see its errors in the JSON; wg/send, wg/frame = Wampgate's router CPU "
                  "per event as a multiple of the ceiling's)")
     return "\n".join(lines)
+
+
+def validation_cost(rows) -> list[str]:
+    """Wampgate's router CPU per PUBLISH with a small JSON schema on the topic beside the same fan-out without one:
+    CPU per delivered event times the subscribers is the CPU per published message, and the difference is what
+    validating it cost (one check per PUBLISH, whatever the fan-out)."""
+    lines = []
+    for (scenario, case), by_target in rows.items():
+        validated = by_target.get("wampgate")
+        if scenario != "fanout" or not case.endswith(", schema)") or validated is None:
+            continue
+        plain = (rows.get(("fanout", case.replace(", schema)", ")"))) or {}).get("wampgate")
+        with_schema = validated.get("router_cpu_us_per_event")
+        without = (plain or {}).get("router_cpu_us_per_event")
+        if not with_schema or not without:
+            continue
+        subscribers = validated["subscribers"]
+        per_message = (with_schema - without) * subscribers
+        lines.append(f"    {case[:-9] + ')':<{CASE_WIDTH - 2}} none {without * subscribers:,.2f} us/publish, "
+                     f"small schema {with_schema * subscribers:,.2f} us/publish: validation {per_message:+,.2f} us "
+                     "per message")
+    if lines:
+        lines.insert(0, "")
+        lines.insert(1, "PAYLOAD SCHEMA: Wampgate's router CPU per PUBLISH (CPU per delivered event x subscribers), "
+                        "no validator vs a small JSON schema on the topic")
+    return lines
 
 
 def _has(cases, label: str) -> bool:

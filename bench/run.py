@@ -31,7 +31,7 @@ from bench import procfs
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse")
 
-SMOKE = Settings(warmup=0.2, window=0.4, fanout=(10,), rawsocket_fanout=(5,), latency_rate=200.0,
+SMOKE = Settings(warmup=0.2, window=0.4, fanout=(10,), rawsocket_fanout=(5,), schema_fanout=(10,), latency_rate=200.0,
                  latency_subscribers=3, latency_seconds=0.4, sessions=(20,), fresh_router_for_sessions=False,
                  rpc_callers=1, rpc_window=4, tls=(False, True), join_concurrency=10, abuse_seconds=1.0,
                  abuse_max_mib=32, fragment_connections=2, fragments_per_message=2000, victim_seconds=0.5)
@@ -49,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare-Autobahn ceiling runs")
     parser.add_argument("--no-tls", action="store_true", help="plain TCP only")
     parser.add_argument("--fanout", help="comma-separated subscriber counts (default 1,10,100,1000)")
+    parser.add_argument("--schema-fanout", help="comma-separated subscriber counts of the fan-out rows with a "
+                        "payload schema on the topic (default 1,10; Wampgate only)")
     parser.add_argument("--sessions", help="comma-separated idle-session counts (default 1000,10000)")
     parser.add_argument("--window", type=float, help="seconds measured per run (default 2)")
     parser.add_argument("--warmup", type=float, help="seconds of load before the window (default 0.5)")
@@ -73,6 +75,8 @@ def settings_from(args) -> Settings:
     changes = {}
     if args.fanout:
         changes["fanout"] = tuple(int(n) for n in args.fanout.split(","))
+    if args.schema_fanout:
+        changes["schema_fanout"] = tuple(int(n) for n in args.schema_fanout.split(","))
     if args.sessions:
         changes["sessions"] = tuple(int(n) for n in args.sessions.split(","))
     if args.window:
@@ -106,6 +110,10 @@ def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ..
         for subscribers in settings.rawsocket_fanout:
             cases.append(Case("fanout", {"subscribers": subscribers, "tls": False, "transport": "rawsocket"},
                               routers))
+        if "wampgate" in routers:  # only Wampgate's config has the schema (servers.VALIDATED_TOPIC)
+            for subscribers in settings.schema_fanout:
+                cases.append(Case("fanout", {"subscribers": subscribers, "tls": False, "schema": True},
+                                  ("wampgate",)))
     for name in ("latency", "rpc"):
         if name in scenarios:
             cases += [Case(name, {"tls": tls}, routers) for tls in settings.tls]

@@ -15,7 +15,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from bench import procfs, workers
-from bench.servers import Server
+from bench.servers import VALIDATED_TOPIC, Server
 
 TOPIC = "bench.fanout"
 PROCEDURE = "bench.echo"
@@ -29,6 +29,9 @@ class Settings:
     window: float = 2.0  # seconds measured
     payload: int = 64  # bytes of the one string argument each PUBLISH / CALL carries
     fanout: tuple[int, ...] = (1, 10, 100, 1000)
+    # extra fan-out rows (Wampgate only, plain TCP, WebSocket) on VALIDATED_TOPIC, where a small JSON schema checks
+    # every PUBLISH: beside the same rows without one, they give the cost of validation per message
+    schema_fanout: tuple[int, ...] = (1, 10)
     rawsocket_fanout: tuple[int, ...] = (100,)  # extra fan-out rows over RawSocket (routers only)
     latency_rate: float = 1000.0
     latency_subscribers: int = 10
@@ -204,7 +207,8 @@ def errors_of(results: list[dict]) -> list[str]:
 
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
-def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, transport: str = "websocket") -> dict:
+def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, transport: str = "websocket",
+           topic: str = TOPIC) -> dict:
     """1 publisher, `subscribers` subscribers on one topic; events delivered per second and CPU per delivery."""
     batch = max(1, min(500, settings.events_per_batch // subscribers))
     processes = 1 if subscribers <= 10 else 2
@@ -213,7 +217,7 @@ def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, 
     counters = pool.counters(processes)
     try:
         pipes = [pool.context.Pipe(duplex=False) for _ in range(processes)]
-        subs = [pool.spawn({"role": "subscribers", "target": target, "sessions": n, "topic": TOPIC,
+        subs = [pool.spawn({"role": "subscribers", "target": target, "sessions": n, "topic": topic,
                             "batch": batch, "mode": "count", "concurrency": settings.join_concurrency},
                            index=i, counters=counters, signals=pipes[i][1])
                 for i, n in enumerate(split(subscribers, processes))]
@@ -221,7 +225,7 @@ def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, 
         subscribed = sum(r["subscribed"] for r in ready)
         if subscribed != subscribers:
             return {"ok": False, "errors": [f"only {subscribed} of {subscribers} subscribed"] + errors_of(ready)}
-        publisher = pool.spawn({"role": "publisher", "target": target, "topic": TOPIC, "mode": "batch",
+        publisher = pool.spawn({"role": "publisher", "target": target, "topic": topic, "mode": "batch",
                                 "batch": batch, "ahead": settings.batches_ahead, "payload": settings.payload},
                                signals=[receive for receive, _ in pipes])
         publisher.expect("ready", READY_TIMEOUT)
@@ -416,7 +420,8 @@ class Case:
         p = self.params
         security = "TLS" if p.get("tls") else "TCP"
         if self.scenario == "fanout":
-            return f"fan-out {p['subscribers']} sub ({p.get('transport', 'websocket')}, {security})"
+            schema = ", schema" if p.get("schema") else ""
+            return f"fan-out {p['subscribers']} sub ({p.get('transport', 'websocket')}, {security}{schema})"
         if self.scenario == "latency":
             return f"latency ({security})"
         if self.scenario == "sessions":
@@ -428,7 +433,8 @@ class Case:
     def run(self, endpoint: Endpoint, settings: Settings) -> dict:
         p = self.params
         if self.scenario == "fanout":
-            return fanout(endpoint, settings, p["subscribers"], p["tls"], p.get("transport", "websocket"))
+            return fanout(endpoint, settings, p["subscribers"], p["tls"], p.get("transport", "websocket"),
+                          VALIDATED_TOPIC if p.get("schema") else TOPIC)
         if self.scenario == "latency":
             return latency(endpoint, settings, p["tls"])
         if self.scenario == "sessions":

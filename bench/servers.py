@@ -199,7 +199,10 @@ class Wampgate(Server):
 
     def prepare(self) -> None:
         self.config = self.workdir / "wampgate.toml"
-        self.config.write_text(wampgate_config(self.port, self.tls_port, self.certificate, self.private_key))
+        schema = self.workdir / "bench-schema.json"
+        schema.write_text(json.dumps(VALIDATED_SCHEMA))
+        self.config.write_text(wampgate_config(self.port, self.tls_port, self.certificate, self.private_key)
+                               + VALIDATORS.format(topic=VALIDATED_TOPIC, schema=schema))
 
     def command(self) -> list[str]:
         return [str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=", "wampgate", "--config",
@@ -209,6 +212,23 @@ class Wampgate(Server):
         from importlib.metadata import version
 
         return {"wampgate": version("wampgate"), "autobahn": version("autobahn"), "twisted": version("twisted")}
+
+
+# The fan-out scenario's second topic (bench/scenarios.py): the same load, with a small JSON schema checked on every
+# PUBLISH (what the publisher sends: one string argument, no kwargs), so the table shows what validation costs.
+VALIDATED_TOPIC = "bench.validated"
+VALIDATED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "args": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "string", "maxLength": 4096}},
+        "kwargs": {"type": "object", "maxProperties": 0},
+    },
+}
+VALIDATORS = """
+[[realms.validators]]
+plugin = "jsonschema"
+schemas = [{{ uri = "{topic}", action = "publish", schema_file = "{schema}" }}]
+"""
 
 
 def wampgate_config(port: int, tls_port: int, certificate: Path, private_key: Path, flow: str = WAMPGATE_FLOW,

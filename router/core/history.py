@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from itertools import count
 from typing import NamedTuple
 
+from wampgate.core.passthru import is_opaque
 from wampgate.core.retention import RetainedEvent
 from wampgate.uri import EXACT, pattern_matches
 
@@ -88,7 +89,7 @@ class EventHistory:
         """Keep `event` if a rule covers its topic; it pushes out its rule's oldest beyond the rule's limit, then the
         realm's oldest beyond the byte bound. An event larger than the byte bound alone is not kept."""
         found = self._rule_for(event.topic)
-        if found is None or event.payload is not None or event.size > self.max_bytes:
+        if found is None or is_opaque(event) or event.size > self.max_bytes:
             return
         rule, kept = found
         kept.append(_Kept(next(self._sequence), event))

@@ -46,6 +46,7 @@ from wampgate.core.broker import Broker, Subscription
 from wampgate.core.calls import Registration, router_error
 from wampgate.core.dealer import Dealer
 from wampgate.core.effects import Effect, Kick, Send, reply
+from wampgate.core.passthru import is_opaque
 from wampgate.core.peer import Peer
 from wampgate.uri import EXACT, MATCH_POLICIES, PREFIX, WILDCARD, UriPolicy, is_reserved
 
@@ -137,7 +138,7 @@ class MetaApi:
         procedure = self.procedures[msg.procedure]
         args, kwargs = msg.args or [], msg.kwargs or {}
         try:
-            if msg.payload is not None:
+            if is_opaque(msg):
                 raise Refusal(errors.INVALID_ARGUMENT, "meta procedures take plain arguments, not a payload")
             _check_shape(args, kwargs, procedure)
             answer = procedure.handler(caller, args, kwargs)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The spec's feature for payload passthrough in the ppt_* form, which autobahn's feature classes do not know: the
+# glue puts a client's announcement onto its parsed role features under this name (router/tx/wire.py).
+PASSTHRU_FEATURE = "payload_passthru_mode"
+
 
 class Peer:
     """Mutable only in `channel`'s own state; the core reads the identity and never touches the channel.

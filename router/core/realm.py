@@ -14,6 +14,7 @@ from wampgate.core.dealer import Dealer
 from wampgate.core.effects import Abort, Callee, Effect, Interest, Joined, Left
 from wampgate.core.history import HistoryRule
 from wampgate.core.meta import MetaApi
+from wampgate.core.peer import PASSTHRU_FEATURE as PASSTHRU
 from wampgate.core.peer import Peer
 from wampgate.core.testaments import PROCEDURES as TESTAMENT_PROCEDURES
 from wampgate.core.testaments import Testaments
@@ -200,17 +201,28 @@ class Realm:
         `testament_meta_api` (the dealer's, as the spec has it) goes with them: it too would push the smallest
         WELCOME past 512 bytes, and no client role has a feature of that name to announce (Autobahn keeps only the
         features it knows), so it is announced to a client that announced either revocation feature, which has shown
-        it takes the larger WELCOME (Autobahn's clients do). The testament procedures work for every client."""
+        it takes the larger WELCOME (Autobahn's clients do). The testament procedures work for every client.
+
+        `payload_passthru_mode` (the spec's passthrough form, ppt_* options) is announced by the broker to a client
+        that announced it as publisher or subscriber, and by the dealer to one that announced it as caller or callee:
+        the spec has the feature work only between peers that all announced it, and the two (about 50 bytes) would
+        push the smallest WELCOME past 512 bytes. The router forwards the form whoever sends it."""
         subscription_revocation = _announced(client_roles, "subscriber", "subscription_revocation")
         registration_revocation = _announced(client_roles, "callee", "registration_revocation")
         event_retention = _announced_any(client_roles, "subscriber")
-        variant = (subscription_revocation, registration_revocation, event_retention)
+        broker_passthru = _announced(client_roles, "publisher", PASSTHRU) or _announced(client_roles, "subscriber",
+                                                                                           PASSTHRU)
+        dealer_passthru = _announced(client_roles, "caller", PASSTHRU) or _announced(client_roles, "callee", PASSTHRU)
+        variant = (subscription_revocation, registration_revocation, event_retention, broker_passthru,
+                   dealer_passthru)
         roles = self._roles.get(variant)
         if roles is None:
             dealer = self.dealer.router_features()
             dealer.registration_meta_api = True
             dealer.registration_revocation = registration_revocation or None
             dealer.testament_meta_api = (subscription_revocation or registration_revocation) or None
+            if dealer_passthru:
+                setattr(dealer, PASSTHRU, True)  # autobahn's feature classes have no such attribute
             roles = self._roles[variant] = {
                 "broker": RoleBrokerFeatures(
                     publisher_identification=True,
@@ -226,6 +238,8 @@ class Realm:
                 ),
                 "dealer": dealer,
             }
+            if broker_passthru:
+                setattr(roles["broker"], PASSTHRU, True)
         return roles
 
     def join(self, peer: Peer) -> list[Effect]:

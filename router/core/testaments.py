@@ -37,6 +37,7 @@ from autobahn.wamp import message as wamp
 from wampgate.core import errors
 from wampgate.core.authbounds import size_over
 from wampgate.core.broker import Broker
+from wampgate.core.passthru import is_opaque
 from wampgate.core.calls import router_error
 from wampgate.core.effects import Effect, Send, reply
 from wampgate.core.peer import Peer
@@ -157,7 +158,7 @@ class Testaments:
     def _parse(self, peer: Peer, msg: wamp.Call) -> _Add | str:
         """The checked arguments: an `_Add` for add_testament, the scope for flush_testaments."""
         args, kwargs = msg.args or [], msg.kwargs or {}
-        if msg.payload is not None:
+        if is_opaque(msg):
             raise _Refused(errors.INVALID_ARGUMENT, "testament procedures take plain arguments, not a payload")
         if msg.procedure == FLUSH_TESTAMENTS:
             return _scope(_one_of(args, kwargs, 0, "scope", DESTROYED, max_args=1))

@@ -3,11 +3,16 @@
 A server's WebSocket frames are unmasked, so without per-connection compression one EVENT's frame is byte-identical
 for every subscriber on the same serializer; the same holds for RawSocket. The frame is cached on the message next to
 autobahn's own per-serializer cache, under a key that names the framing.
+
+A message whose payload arrived in the spec's passthrough form is written in that form (router/tx/passthru.py), which
+autobahn's own marshalling does not know.
 """
 
 from __future__ import annotations
 
 from autobahn.wamp.message import Message
+
+from wampgate.tx.passthru import spec_form
 
 
 def websocket_frame(payload: bytes, binary: bool) -> bytes:
@@ -43,7 +48,8 @@ class FrameKey:
         cache = msg._serialized
         framed = cache.get(self)
         if framed is None:
-            payload = msg.serialize(self.serializer)
+            raw = spec_form(msg)
+            payload = msg.serialize(self.serializer) if raw is None else self.serializer.serialize(raw)
             framed = websocket_frame(payload, self.binary) if self.kind == "websocket" else rawsocket_frame(payload)
             cache[self] = framed
         return framed

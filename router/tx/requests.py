@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from wampgate.core import errors
 from wampgate.core.meta import GET_EVENTS
+from wampgate.core.passthru import is_opaque
 from wampgate.core.peer import Peer
 from wampgate.core.realm import ACTIONS, match_of, uri_of
 from wampgate.core.replies import refusal, wants_answer
@@ -262,8 +263,8 @@ class RequestQueue:
     def _payload_invalid(self, msg: wamp.Message, permission: tuple) -> bool:
         """Whether a validator refused this request's payload (and the refusal was answered and counted)."""
         kind = type(msg)
-        if (kind is not wamp.Publish and kind is not wamp.Call) or getattr(msg, "payload", None) is not None:
-            return False  # nothing to check, or a passthrough payload the router cannot read
+        if (kind is not wamp.Publish and kind is not wamp.Call) or is_opaque(msg):
+            return False  # nothing to check, or a passthrough payload (either form) the router cannot read
         action, uri = permission[0], permission[1]
         args, kwargs = msg.args, msg.kwargs
         if kind is wamp.Call and action == "publish":  # a testament: its event's payload

@@ -5,7 +5,8 @@ JSON with a pure-Python scanner (~0.35 s for 1 MiB) and lets CBOR tags and Messa
 the decoders are configured by us (the stdlib's C JSON scanner, tags and extension types replaced by a marker), every
 value is checked once to be one every serializer can write (router/tx/payload.py), an invalid URI in a request
 becomes an ERROR reply, an unencodable value a PayloadRefusal, and everything else malformed a ProtocolViolation
-(ABORT).
+(ABORT). A payload in the spec's passthrough form (ppt_* options) is checked and kept with its options
+(router/tx/passthru.py); a broken one is a ProtocolViolation, like any other malformed option.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from autobahn.wamp.exception import InvalidUriError
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, Serializer
 
 from wampgate.core import errors
+from wampgate.core.peer import PASSTHRU_FEATURE
 from wampgate.tx.framing import FrameKey
+from wampgate.tx.passthru import PassthruViolation, adopt, uses_passthru
 from wampgate.tx.payload import DEFAULT_MAX_NESTING, InvalidValue, MalformedValue, Unsupported, check_message
 
 # The messages a client may send to a router; anything else is a protocol violation.
@@ -49,10 +52,6 @@ INBOUND: dict[int, type[wamp.Message]] = {
 _URI_REQUESTS = frozenset(cls.MESSAGE_TYPE for cls in (wamp.Publish, wamp.Subscribe, wamp.Call, wamp.Register))
 # Requests whose options may carry the spec's `disclose_me`, which autobahn's parser drops.
 _DISCLOSABLE = frozenset((wamp.Publish.MESSAGE_TYPE, wamp.Call.MESSAGE_TYPE))
-# Where the options (or ERROR's details) of a message that may carry a payload in the spec's passthrough form are;
-# `ppt_scheme` is mandatory in that form (not supported: see docs/behaviour.md, Payload passthrough).
-_PPT_OPTIONS_AT = {wamp.Publish.MESSAGE_TYPE: 2, wamp.Call.MESSAGE_TYPE: 2, wamp.Yield.MESSAGE_TYPE: 2,
-                   wamp.Error.MESSAGE_TYPE: 3}
 # Requests that get ERROR wamp.error.invalid_argument when their payload is refused (PUBLISH only if acknowledged).
 _ANSWERED_REQUESTS = frozenset(
     (wamp.Publish, wamp.Subscribe, wamp.Unsubscribe, wamp.Call, wamp.Register, wamp.Unregister)
@@ -219,10 +218,13 @@ def _parse_one(raw: object, max_nesting: int, from_json: bool) -> Inbound:
         parsed = _parse_fields(cls, raw)  # a malformed message stays a violation, an invalid URI an invalid_uri
         return parsed if type(parsed) is UriRefusal else _payload_refusal(parsed[0], str(e))
     parsed = _parse_fields(cls, raw)
-    options_at = _PPT_OPTIONS_AT.get(message_type)
-    if options_at is not None and type(parsed) is tuple and "ppt_scheme" in raw[options_at]:
-        # autobahn's parser drops the ppt_* options: routed on, the payload would reach its receivers unreadable
-        return _payload_refusal(parsed[0], "payload passthrough in the ppt_* form is not supported")
+    if type(parsed) is tuple and uses_passthru(raw):
+        try:
+            adopt(parsed[0], raw)  # autobahn's parser dropped the ppt_* options: the payload keeps them
+        except PassthruViolation as e:
+            raise ProtocolViolation(f"{cls.__name__.upper()} in payload passthrough form: {e}") from None
+    elif message_type == wamp.Hello.MESSAGE_TYPE and type(parsed) is tuple:
+        _keep_passthru_announcement(parsed[0], raw)
     return parsed
 
 
@@ -244,6 +246,19 @@ def _parse_fields(cls: type[wamp.Message], raw: list) -> Inbound:
         raise ProtocolViolation(f"malformed {cls.__name__.upper()}: {type(e).__name__}: {e}") from None
     disclose_me = message_type in _DISCLOSABLE and raw[2].get("disclose_me") is True
     return msg, disclose_me
+
+
+def _keep_passthru_announcement(hello: wamp.Hello, raw: list) -> None:
+    """Put the client's `payload_passthru_mode` (a bool) back onto the role features autobahn parsed from its HELLO
+    (its parser drops the features it does not know), so the core sees it like any other feature (WELCOME answers
+    it: Realm.router_roles); any other type is malformed, as for autobahn's own features."""
+    for role, features in hello.roles.items():
+        announced = raw[2]["roles"][role].get("features", {}).get(PASSTHRU_FEATURE)
+        if announced is None:
+            continue
+        if type(announced) is not bool:
+            raise ProtocolViolation(f"HELLO: {PASSTHRU_FEATURE} of role {role} must be a bool")
+        setattr(features, PASSTHRU_FEATURE, announced)
 
 
 def _payload_refusal(msg: wamp.Message, detail: str) -> PayloadRefusal:

@@ -49,10 +49,12 @@ class Target:
 class ClientSession(ApplicationSession):
     """Joins with the given credentials; exposes Deferreds for join, leave and disconnect."""
 
-    def __init__(self, config, authmethods=None, authid=None):
+    def __init__(self, config, authmethods=None, authid=None, roles=None):
         super().__init__(config)
         self._authmethods = authmethods
         self._authid = authid
+        if roles is not None:  # the HELLO roles and features (Autobahn's defaults are one dict shared by all)
+            self._session_roles = roles
         self.on_joined = defer.Deferred()
         self.on_left = defer.Deferred()
         self.on_gone = defer.Deferred()
@@ -111,9 +113,11 @@ class _WithClientCertificate:
         return connection
 
 
-async def connect(target: Target, realm: str = "realm1", *, authmethods=None, authid=None) -> ClientSession:
-    """Connect and join; raises Refused with the ABORT reason when the router refuses."""
-    session = ClientSession(ComponentConfig(realm=realm), authmethods=authmethods, authid=authid)
+async def connect(target: Target, realm: str = "realm1", *, authmethods=None, authid=None,
+                  roles=None) -> ClientSession:
+    """Connect and join (announcing `roles`, Autobahn's role features by name, when given); raises Refused with the
+    ABORT reason when the router refuses."""
+    session = ClientSession(ComponentConfig(realm=realm), authmethods=authmethods, authid=authid, roles=roles)
     serializer = SERIALIZERS[target.serializer]()
     if target.transport == "websocket":
         factory = WampWebSocketClientFactory(lambda: session, url=target.url, serializers=[serializer])

@@ -260,24 +260,18 @@ def test_a_callee_answer_ends_its_call_instead():
         assert (item.answer, item.invocation, item.final) == (None, message[1] if message[0] == YIELD else 7, final)
 
 
-def test_the_ppt_form_of_payload_passthrough_is_refused_not_degraded():
-    """The spec's passthrough form (`ppt_scheme` ... in the options, the payload as the only argument) is not
-    supported: autobahn's parser would drop the ppt_* options and the payload would reach its receivers unreadable,
-    so it is refused like a value the router cannot pass on (an acknowledged PUBLISH or a CALL is answered
-    invalid_argument; a YIELD or callee ERROR ends its call). Autobahn's own cryptobox form (`enc_algo`) passes."""
+def test_both_passthrough_forms_are_parsed_not_refused():
+    """The spec's passthrough form (`ppt_scheme` ... in the options, the payload as the only argument) is parsed into
+    one argument that keeps its ppt_* options (router/tx/passthru.py; tests/unit/test_passthru.py for its rules);
+    Autobahn's own cryptobox form (`enc_algo`) passes as before."""
     ppt = {"ppt_scheme": "x_custom", "ppt_serializer": "native"}
     (publish,) = parse("json", json_message([PUBLISH, 3, {**ppt, "acknowledge": True}, "com.example.t", ["\u0000AAEC"]]))
-    assert type(publish) is wire.PayloadRefusal
-    assert publish.answer.marshal()[:5] == [ERROR, PUBLISH, 3, {}, errors.INVALID_ARGUMENT]
-    (call,) = parse("json", json_message([CALL, 4, ppt, "com.example.p", ["x"]]))
-    assert type(call) is wire.PayloadRefusal and call.answer.marshal()[:3] == [ERROR, CALL, 4]
-    (answer,) = parse("json", json_message([YIELD, 5, ppt, ["x"]]))
-    assert type(answer) is wire.PayloadRefusal and (answer.invocation, answer.final) == (5, True)
-    (error,) = parse("json", json_message([ERROR, INVOCATION, 6, ppt, "com.example.oops", ["x"]]))
-    assert type(error) is wire.PayloadRefusal and error.invocation == 6
+    assert type(publish) is tuple and publish[0].args == [b"\x00\x01\x02"] and publish[0].payload is None
+    assert publish[0].args[0].options == (("ppt_scheme", "x_custom"), ("ppt_serializer", "native"))
     cryptobox = {"enc_algo": "cryptobox", "enc_key": "k", "enc_serializer": "json"}
     (encrypted,) = parse("msgpack", msgpack.packb([PUBLISH, 7, cryptobox, "com.example.t", b"\x01\x02"]))
     assert type(encrypted) is tuple and encrypted[0].payload == b"\x01\x02"
+    assert type(encrypted[0].payload) is bytes
 
 
 @pytest.mark.parametrize(
