@@ -12,6 +12,8 @@ from typing import Any
 import msgpack
 from autobahn.wamp import message as wamp
 
+from wampgate.core.passthru import PassthruPayload, passthru_of
+
 # kinds: the first element of every envelope
 EVENT = 1
 INVOCATION = 2
@@ -26,6 +28,7 @@ NODE_GONE = 14
 KILL = 15
 
 _packer_options = {"use_bin_type": True}
+_PASSTHRU = "\0ppt"  # args of the spec's passthrough form travel as [_PASSTHRU, bytes, [[option, value], ...]]
 
 
 class BadEnvelope(ValueError):
@@ -46,6 +49,19 @@ def unpack(data: bytes) -> list:
     return items
 
 
+def _args_out(args: Any) -> Any:
+    payload = passthru_of(args)
+    if payload is None:
+        return args
+    return [_PASSTHRU, bytes(payload), [list(option) for option in payload.options]]
+
+
+def _args_in(args: Any) -> Any:
+    if type(args) is list and len(args) == 3 and args[0] == _PASSTHRU:
+        return [PassthruPayload(args[1], tuple((name, value) for name, value in args[2]))]
+    return args
+
+
 def _filters(publish: wamp.Publish) -> list | None:
     filters = [publish.exclude, publish.eligible, publish.exclude_authid, publish.eligible_authid,
                publish.exclude_authrole, publish.eligible_authrole]
@@ -55,7 +71,7 @@ def _filters(publish: wamp.Publish) -> list | None:
 def event(node: str, realm: str, publisher: Any, publish: wamp.Publish, publication: int, disclose: bool) -> bytes:
     return pack([EVENT, node, realm, publish.topic, publication,
                  [publisher.session_id, publisher.authid, publisher.authrole], disclose,
-                 publish.args, publish.kwargs, publish.payload, publish.enc_algo, publish.enc_key,
+                 _args_out(publish.args), publish.kwargs, publish.payload, publish.enc_algo, publish.enc_key,
                  publish.enc_serializer, _filters(publish), publish.exclude_me is not False])
 
 
@@ -67,7 +83,7 @@ def publish_of(items: list) -> tuple[wamp.Publish, int, list, bool]:
     exclude = eligible = exclude_authid = eligible_authid = exclude_authrole = eligible_authrole = None
     if filters is not None:
         exclude, eligible, exclude_authid, eligible_authid, exclude_authrole, eligible_authrole = filters
-    msg = wamp.Publish(1, topic, args=args, kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
+    msg = wamp.Publish(1, topic, args=_args_in(args), kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
                        enc_serializer=enc_serializer, exclude_me=exclude_me, exclude=exclude, eligible=eligible,
                        exclude_authid=exclude_authid, eligible_authid=eligible_authid,
                        exclude_authrole=exclude_authrole, eligible_authrole=eligible_authrole)
@@ -77,7 +93,7 @@ def publish_of(items: list) -> tuple[wamp.Publish, int, list, bool]:
 def invocation(node: str, realm: str, rid: int, callee: int, caller: Any, disclose: bool, uri: str, match: str,
                msg: wamp.Invocation, procedure: str) -> bytes:
     return pack([INVOCATION, node, realm, rid, callee, [caller.session_id, caller.authid, caller.authrole],
-                 disclose, uri, match, procedure, msg.args, msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
+                 disclose, uri, match, procedure, _args_out(msg.args), msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
                  msg.enc_serializer, msg.timeout, bool(msg.receive_progress)])
 
 
@@ -85,30 +101,30 @@ def call_of(items: list) -> tuple:
     """(rid, callee session, caller [session, authid, authrole], disclose, uri, match, CALL) from an INVOCATION."""
     (_, _, _, rid, callee, caller, disclose, uri, match, procedure, args, kwargs, payload, enc_algo, enc_key,
      enc_serializer, timeout, receive_progress) = items
-    msg = wamp.Call(rid, procedure, args=args, kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
+    msg = wamp.Call(rid, procedure, args=_args_in(args), kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
                     enc_serializer=enc_serializer, timeout=timeout, receive_progress=receive_progress or None)
     return rid, callee, caller, disclose, uri, match, msg
 
 
 def result(node: str, realm: str, rid: int, msg: wamp.Result) -> bytes:
-    return pack([RESULT, node, realm, rid, msg.args, msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
+    return pack([RESULT, node, realm, rid, _args_out(msg.args), msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
                  msg.enc_serializer, bool(msg.progress)])
 
 
 def yield_of(items: list, invocation_id: int) -> wamp.Yield:
     _, _, _, _, args, kwargs, payload, enc_algo, enc_key, enc_serializer, progress = items
-    return wamp.Yield(invocation_id, args=args, kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
+    return wamp.Yield(invocation_id, args=_args_in(args), kwargs=kwargs, payload=payload, enc_algo=enc_algo, enc_key=enc_key,
                       enc_serializer=enc_serializer, progress=progress or None)
 
 
 def error(node: str, realm: str, rid: int, msg: wamp.Error) -> bytes:
-    return pack([ERROR, node, realm, rid, msg.error, msg.args, msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
+    return pack([ERROR, node, realm, rid, msg.error, _args_out(msg.args), msg.kwargs, msg.payload, msg.enc_algo, msg.enc_key,
                  msg.enc_serializer])
 
 
 def invocation_error_of(items: list, invocation_id: int) -> wamp.Error:
     _, _, _, _, uri, args, kwargs, payload, enc_algo, enc_key, enc_serializer = items
-    return wamp.Error(wamp.Invocation.MESSAGE_TYPE, invocation_id, uri, args=args, kwargs=kwargs, payload=payload,
+    return wamp.Error(wamp.Invocation.MESSAGE_TYPE, invocation_id, uri, args=_args_in(args), kwargs=kwargs, payload=payload,
                       enc_algo=enc_algo, enc_key=enc_key, enc_serializer=enc_serializer)
 
 
