@@ -113,10 +113,10 @@ class RespProtocol(Protocol):
         self._lost_reason = why
         pending, self.pending = self.pending, deque()
         self._deadlines.clear()
+        self._on_lost(why)  # first, so that whoever a failure below wakes finds the link down
         for slot in pending:
             if isinstance(slot, defer.Deferred) and not slot.called:
                 slot.errback(RedisUnavailable(f"connection lost before the reply: {why}"))
-        self._on_lost(why)
 
     def abort(self, reason: str) -> None:
         """Close at once, not waiting for unsent data (a hung server never takes it); `reason` reaches on_lost."""
