@@ -426,3 +426,41 @@ async def test_blackhole_is_found_by_the_reply_timeout(redis_server, links):
         assert await bounded(redis.execute("PING")) == b"PONG"
     finally:
         await bounded(proxy.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_socket_drops_publishes(redis_server, links):
+    """Once the transport reports its buffer full, at most `max_unsent` more bytes are written: a further publish
+    is dropped and counted (and a command refused) instead of buffered; once the socket drained, publishing works
+    again."""
+    redis = links.connection(redis_server.url, max_unsent=1024 * 1024)
+    await up(redis)
+    payload = b"p" * (1024 * 1024)
+    assert [redis.publish(b"big", payload) for _ in range(3)] == [True, True, False]
+    refused = await failure_of(redis.execute("PING"))
+    assert isinstance(refused, RedisUnavailable) and "more than 1048576 bytes unsent" in str(refused)
+    assert redis.stats["dropped_publishes"] == 1
+    await eventually(lambda: redis.publish(b"big", b"small"), "publishing again after the socket drained")
+    assert await bounded(redis.execute("PING")) == b"PONG"
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls(redis_servers, links, certs):
+    """rediss:// speaks TLS: with the test CA as trust root (tls_options) commands work; with the default options
+    (the system's trust roots) the server's certificate is refused and on_down says why."""
+    from twisted.internet import ssl
+
+    from tests.support.wait import free_port
+
+    tls_port = free_port()
+    redis_servers("--tls-port", str(tls_port), "--tls-cert-file", str(certs.server_chain), "--tls-key-file",
+                  str(certs.server_key), "--tls-ca-cert-file", str(certs.ca), "--tls-auth-clients", "no")
+    trust = ssl.Certificate.loadPEM(certs.ca.read_bytes())
+    secure = links.connection(f"rediss://localhost:{tls_port}",
+                              tls_options=ssl.optionsForClientTLS("localhost", trustRoot=trust))
+    await up(secure)
+    assert await bounded(secure.execute("PING")) == b"PONG"
+    untrusted = links.connection(f"rediss://localhost:{tls_port}")
+    await eventually(lambda: untrusted.events.down, "the untrusted connection down")
+    assert "certificate verify failed" in untrusted.events.down[0]
+    assert untrusted.events.up == 0

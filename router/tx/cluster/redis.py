@@ -21,6 +21,7 @@ from wampgate.tx.cluster.resp import RedisError, RedisUnavailable, RespProtocol,
 
 __all__ = ["RedisAddress", "RedisConnection", "RedisError", "RedisSubscriber", "RedisUnavailable", "Script"]
 
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 _SUBSCRIBE_BATCH = 1000  # channels per SUBSCRIBE command when re-subscribing
 
 
@@ -92,7 +93,7 @@ class RedisConnection(Link):
             self._dropped += 1
             return False
         self._commands += 1
-        protocol.send(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(channel), channel, len(payload), payload),
+        protocol.send(_PUBLISH % (len(channel), channel, len(payload), payload),
                       None if on_count is None else _receivers(on_count))
         return True
 

@@ -148,8 +148,9 @@ class RespProtocol(Protocol):
         return d
 
     def pauseProducing(self) -> None:
-        self._paused = True
-        self._unsent = 0
+        if not self._paused:  # Twisted calls it again on every write while its buffer is full
+            self._paused = True
+            self._unsent = 0
 
     def resumeProducing(self) -> None:
         self._paused = False
@@ -228,7 +229,7 @@ class RespProtocol(Protocol):
         idle_until = self._progress + self._timeout / 2
         if now >= idle_until:
             self.send(_PING, None)
-            self._arm(self._timeout)
+            self._arm(self._timeout / 2)
         else:
             self._arm(idle_until - now)
 
