@@ -317,7 +317,8 @@ async def test_while_redis_is_down_nothing_is_queued(redis_server, links):
     assert redis.stats["dropped_publishes"] == 5 and redis.stats["unavailable"] == 1
     await eventually(lambda: redis._attempt >= 3, "three failed reconnects")
     assert len(redis.events.down) == 1
-    redis_server._start_on(port)
+    redis_server.restart()
+    assert redis_server.port == port
     await up(redis, 2)
     assert await bounded(redis.execute("PING")) == b"PONG"
 
@@ -464,3 +465,25 @@ async def test_tls(redis_servers, links, certs):
     await eventually(lambda: untrusted.events.down, "the untrusted connection down")
     assert "certificate verify failed" in untrusted.events.down[0]
     assert untrusted.events.up == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_closes_for_good(redis_server, links):
+    """stop() fires once the connection is closed; on_down is not called for it, and nothing reconnects, even when
+    Redis restarts. Stopping again, or a link that never connected, fires at once."""
+    redis = links.connection(redis_server.url)
+    subscriber = links.subscriber(redis_server.url)
+    await up(redis)
+    await up(subscriber)
+    await bounded(subscriber.subscribe(b"s"))
+    await bounded(redis.stop())
+    await bounded(subscriber.stop())
+    assert not redis.connected and not subscriber.connected
+    assert redis.events.down == [] and subscriber.events.down == []
+    assert subscriber.channels == frozenset({b"s"})
+    assert redis.stop().called
+    redis_server.restart()
+    probe = links.connection(redis_server.url)
+    await up(probe)
+    assert (await bounded(probe.execute("CLIENT", "LIST"))).count(b"\n") == 1  # the probe alone
+    assert redis.events.up == 1 and subscriber.events.up == 1

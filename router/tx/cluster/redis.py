@@ -89,7 +89,7 @@ class RedisConnection(Link):
         sent now. `on_count(receivers)` is called with Redis's answer when given (not on an error reply)."""
         protocol = self._protocol
         if (protocol is None or len(protocol.pending) >= self.max_pending
-                or (protocol._paused and not protocol.writable())):
+                or (protocol.paused and not protocol.writable())):
             self._dropped += 1
             return False
         self._commands += 1
