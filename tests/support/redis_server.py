@@ -64,11 +64,12 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         """Start on a free port (retrying with another if it was taken meanwhile) and wait until PING answers."""
-        problem = ""
         for _ in range(PORT_ATTEMPTS):
             problem = self._start_on(free_port())
             if not problem:
                 return self
+            if "Address already in use" not in problem:
+                break
         raise RuntimeError(f"redis-server did not start: {problem}")
 
     def restart(self) -> RedisServer:
@@ -117,6 +118,7 @@ class RedisServer:
     def _start_on(self, port: int) -> str:
         """Start on `port`; "" once it answers PING, else what went wrong (the process is then stopped)."""
         self.port = port
+        self._log.unlink(missing_ok=True)  # the tail in a message is this start's
         self._process = subprocess.Popen(self._command(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT

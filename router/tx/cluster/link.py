@@ -101,7 +101,13 @@ class Link:
         if current.transport is not None:
             current.transport.loseConnection()
             force = self._reactor.callLater(self.reply_timeout, current.abort, "stopped")
-            done.addBoth(lambda result: (force.active() and force.cancel(), result)[1])
+
+            def closed(result):
+                if force.active():
+                    force.cancel()
+                return result
+
+            done.addBoth(closed)
         return done
 
     # --- connecting

@@ -21,6 +21,7 @@ from wampgate.tx.cluster.resp import RedisError, RedisUnavailable, RespProtocol,
 
 __all__ = ["RedisAddress", "RedisConnection", "RedisError", "RedisSubscriber", "RedisUnavailable", "Script"]
 
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 _SUBSCRIBE_BATCH = 1000  # channels per SUBSCRIBE command when re-subscribing
 
 
@@ -88,11 +89,11 @@ class RedisConnection(Link):
         sent now. `on_count(receivers)` is called with Redis's answer when given (not on an error reply)."""
         protocol = self._protocol
         if (protocol is None or len(protocol.pending) >= self.max_pending
-                or (protocol._paused and not protocol.writable())):
+                or (protocol.paused and not protocol.writable())):
             self._dropped += 1
             return False
         self._commands += 1
-        protocol.send(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(channel), channel, len(payload), payload),
+        protocol.send(_PUBLISH % (len(channel), channel, len(payload), payload),
                       None if on_count is None else _receivers(on_count))
         return True
 

@@ -90,8 +90,8 @@ class RespProtocol(Protocol):
         self._deadlines: deque = deque()  # (deadline, Deferred) of the Deferred slots, oldest first
         self._progress = 0.0  # when data last arrived, or when `pending` last stopped being empty
         self._timer = None
-        self._paused = False
-        self._unsent = 0  # bytes written since the transport said it is full (it holds at least its buffer size)
+        self.paused = False  # the transport said its buffer is full
+        self._unsent = 0  # bytes written since then (it holds at least its buffer size besides)
         self._lost_reason: str | None = None
         self.replies = 0
         self.errors = 0
@@ -113,10 +113,10 @@ class RespProtocol(Protocol):
         self._lost_reason = why
         pending, self.pending = self.pending, deque()
         self._deadlines.clear()
+        self._on_lost(why)  # first, so that whoever a failure below wakes finds the link down
         for slot in pending:
             if isinstance(slot, defer.Deferred) and not slot.called:
                 slot.errback(RedisUnavailable(f"connection lost before the reply: {why}"))
-        self._on_lost(why)
 
     def abort(self, reason: str) -> None:
         """Close at once, not waiting for unsent data (a hung server never takes it); `reason` reaches on_lost."""
@@ -129,14 +129,14 @@ class RespProtocol(Protocol):
 
     def writable(self) -> bool:
         """False when a command must be refused instead of buffered: more than `max_unsent` bytes are waiting."""
-        return not self._paused or self._unsent <= self._max_unsent
+        return not self.paused or self._unsent <= self._max_unsent
 
     def send(self, data: bytes, *slots) -> None:
         """Write one or more commands (already encoded) and queue one reply slot per expected reply."""
         if not self.pending:
             self._progress = self._clock.seconds()
         self.pending.extend(slots)
-        if self._paused:
+        if self.paused:
             self._unsent += len(data)
         self.transport.write(data)
 
@@ -148,11 +148,12 @@ class RespProtocol(Protocol):
         return d
 
     def pauseProducing(self) -> None:
-        self._paused = True
-        self._unsent = 0
+        if not self.paused:  # Twisted calls it again on every write while its buffer is full
+            self.paused = True
+            self._unsent = 0
 
     def resumeProducing(self) -> None:
-        self._paused = False
+        self.paused = False
         self._unsent = 0
 
     def stopProducing(self) -> None:
@@ -228,7 +229,7 @@ class RespProtocol(Protocol):
         idle_until = self._progress + self._timeout / 2
         if now >= idle_until:
             self.send(_PING, None)
-            self._arm(self._timeout)
+            self._arm(self._timeout / 2)
         else:
             self._arm(idle_until - now)
 
