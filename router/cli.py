@@ -48,8 +48,9 @@ def check_config(path: str) -> int:
     return 0
 
 
-def hash_secret_command(from_stdin: bool) -> int:
-    """Print the hash of a secret, for `secret_hash` in a ticket principal; the secret itself is never stored.
+def hash_secret_command(from_stdin: bool, scram: dict | None = None) -> int:
+    """Print the hash of a secret, for `secret_hash` in a ticket principal; the secret itself is never stored. With
+    `scram` (the KDF and its parameters), print the lines of a scram principal instead: salt, stored and server key.
 
     On a terminal the secret is asked for twice, unechoed. Otherwise (a pipe, a file, `--stdin`) the first line of
     stdin is the secret, without its line ending: CRLF from a Windows editor or clipboard hashes "pw", not "pw\\r"."""
@@ -73,7 +74,18 @@ def hash_secret_command(from_stdin: bool) -> int:
         print("wampgate hash-secret: the secret is empty; type one when asked, or pipe it in "
               "(printf '%s\\n' \"$SECRET\" | wampgate hash-secret)", file=sys.stderr)
         return 2
-    print(hash_secret(secret))
+    if scram is None:
+        print(hash_secret(secret))
+        return 0
+    from wampgate import scramkeys
+
+    try:
+        credentials = scramkeys.derive(secret, scramkeys.KDF_NAMES[scram["kdf"]], iterations=scram["iterations"],
+                                       memory=scram["memory"])
+    except ValueError as e:
+        print(f"wampgate hash-secret: --{e}", file=sys.stderr)
+        return 2
+    print(scramkeys.toml_lines(credentials))
     return 0
 
 
@@ -118,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         "otherwise the first line of stdin is read (without its CR/LF).")
     hashing.add_argument("--stdin", action="store_true",
                          help="read the first line of stdin even when it is a terminal (a pipe is read anyway)")
+    hashing.add_argument("--scram", action="store_true",
+                         help="print the kdf, salt, stored_key and server_key lines of a scram principal instead")
+    hashing.add_argument("--kdf", choices=("argon2id13", "pbkdf2"), default="argon2id13",
+                         help="with --scram: the key derivation function (default argon2id13)")
+    hashing.add_argument("--iterations", type=int, default=None,
+                         help="with --scram: the KDF's iterations (default 3 for argon2id13, 600000 for pbkdf2)")
+    hashing.add_argument("--memory", type=int, default=None,
+                         help="with --scram and argon2id13: memory in KiB (default 65536)")
     init = commands.add_parser(
         "init", help="write a production-shaped config, a self-signed certificate and a JWT key pair into DIR",
         description="Create DIR (which must be new or empty) with router.toml, a self-signed TLS certificate for "
@@ -129,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return check_config(args.file)
     if args.command == "hash-secret":
-        return hash_secret_command(args.stdin)
+        scram_options = {"kdf": args.kdf, "iterations": args.iterations, "memory": args.memory}
+        if not args.scram and (args.iterations is not None or args.memory is not None or args.kdf != "argon2id13"):
+            print("wampgate hash-secret: --kdf, --iterations and --memory go with --scram", file=sys.stderr)
+            return 2
+        return hash_secret_command(args.stdin, scram_options if args.scram else None)
     if args.command == "init":
         return init_command(args.directory, args.port)
     return 2

@@ -22,6 +22,9 @@ class TransportInfo:
     cookies: Mapping[str, str] = field(default_factory=dict)  # from the handshake's Cookie header
     # The TLS client certificate, when the client sent one: see ClientCertificate.
     peer_certificate: ClientCertificate | None = None
+    # The TLS channel bindings of the connection, {type: data}: {"tls-unique": the client's Finished message} on
+    # TLS 1.2, {"tls-exporter": 32 exported bytes} on TLS 1.3, {} on plain TCP (router/tx/channelbinding.py).
+    channel_bindings: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ What is here:
   `AuthorizationRequest`, `Decision`, `FlowSession`, `Verdict`, ...);
 - `Table`, the strict reader of a plugin's config table;
 - URI validation and matching (`UriPolicy`, `UriIndex`, `pattern_matches`, `specificity`, `is_reserved`), token
-  buckets and window quotas, the router's scrypt secret hashes, and `SharedState`;
+  buckets and window quotas, the router's scrypt secret hashes, WAMP-SCRAM's stored credentials (`scramkeys`), and
+  `SharedState`;
 - base classes whose hooks have harmless defaults, so a plugin writes only what it decides: `FlowControl` admits
   everything, `OneStepAuthenticator` refuses the AUTHENTICATE a method without a challenge never asked for,
   `PayloadValidator` finds every payload valid.
@@ -50,6 +51,7 @@ from wampgate.model import (
     TransportInfo,
     Verdict,
 )
+from wampgate import scramkeys
 from wampgate.passwords import check_hash_format, dummy_hash, hash_secret, verify_secret
 from wampgate.plugintable import Table
 from wampgate.shared import SharedState
@@ -80,7 +82,7 @@ __all__ = [
     "EXACT", "PREFIX", "WILDCARD", "MATCH_POLICIES",
     # tools
     "TokenBucket", "WindowQuota", "SharedState",
-    "hash_secret", "verify_secret", "check_hash_format", "dummy_hash",
+    "hash_secret", "verify_secret", "check_hash_format", "dummy_hash", "scramkeys",
     "ROUTER_CALL_ERRORS", "call_failed_in_router",
     # base classes
     "FlowControl", "OneStepAuthenticator", "PayloadValidator",

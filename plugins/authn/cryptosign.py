@@ -9,29 +9,33 @@ A HELLO names the principal by authid, or by `authextra.pubkey` (hex) when it ha
 key must be one of that principal's. Unknown authids and keys still get a challenge of the same shape and are refused
 only after a signature check against a decoy key, so probing does not reveal who exists.
 
-Channel binding (`authextra.channel_binding = "tls-unique"`) is refused: the router cannot yet see the TLS channel
-id (TransportInfo carries none), and accepting the request while ignoring it would give the client a false sense of
-protection against relayed challenges.
+Channel binding (plugins/authn/binding.py): with `authextra.channel_binding = "tls-unique"` (TLS 1.2) the client
+signs the challenge XOR SHA-256 of the connection's `tls-unique` data, as Autobahn does; with "tls-exporter" (TLS 1.3)
+the challenge XOR the 32 exported bytes. A signature made on another connection signs other bytes and is refused.
+`channel_binding = "required"` (for the table, or on a principal) refuses logins without a binding.
 
     [[listeners.auth.cryptosign.principals]]
     authid = "backend-1"
     role = "backend"
     public_keys = ["545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"]
+    channel_binding = "required"      # optional; default "optional", or the table's own `channel_binding`
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from zope.interface import implementer
 
+from wampgate.plugins.authn import binding as channel
 from wampgate.plugins.authn.principals import Principal, principal_roles, read_principals
 from wampgate.plugin import (
     AuthRequest,
@@ -52,6 +56,7 @@ _ANSWER_HEX = re.compile(r"[0-9a-fA-F]{192}")  # 64-byte signature + the 32-byte
 class _Entry:
     principal: Principal
     keys: Mapping[str, Ed25519PublicKey]  # lower-case hex -> key
+    binding_policy: str = channel.OPTIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ class _Pending:
     entry: _Entry | None
     candidates: tuple[str, ...]  # hex of the keys the answer may be signed with
     unknown: str | None  # why the HELLO matched no principal, for the log
+    binding: str | None = None  # the channel binding type the client asked for
+    signed: bytes = b""  # what a valid answer signs: the challenge, XOR the channel id when bound
 
 
 @implementer(IAuthenticator)
@@ -71,12 +78,13 @@ class CryptosignAuthenticator:
     authmethod = "cryptosign"
 
     def __init__(self, config: Mapping[str, Any], *, reactor: Any = None, context: PluginContext | None = None):
-        table = Table(config, "", ("principals",))
+        table = Table(config, "", ("principals", "channel_binding"))
+        listener_policy = channel.read_policy(table)
         self._by_authid: dict[str, _Entry] = {}
         self._by_key: dict[str, _Entry] = {}
-        for principal, row in read_principals(table, ("public_keys",)):
+        for principal, row in read_principals(table, ("public_keys", "channel_binding")):
             keys = _read_keys(row, self._by_key)
-            entry = _Entry(principal, keys)
+            entry = _Entry(principal, keys, channel.read_policy(row, default=listener_policy))
             self._by_authid[principal.authid] = entry
             self._by_key.update((key, entry) for key in keys)
         self._decoy = Ed25519PrivateKey.generate().public_key()
@@ -88,15 +96,18 @@ class CryptosignAuthenticator:
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """A fresh random challenge, of the same shape whether or not the authid or key is known."""
         extra = request.authextra if isinstance(request.authextra, Mapping) else {}
-        if extra.get("channel_binding") is not None:
-            return Denied(f"channel binding {extra.get('channel_binding')!r} requested; not supported by this router")
+        binding, data, problem = channel.requested(request)
+        if problem is not None:
+            return Denied(problem)
         pubkey = extra.get("pubkey")
         if pubkey is not None and not (isinstance(pubkey, str) and _KEY_HEX.fullmatch(pubkey)):
             return Denied("malformed authextra.pubkey: expected 64 hex characters")
         if not request.authid and pubkey is None:
             return Denied("cryptosign needs an authid or authextra.pubkey in HELLO")
         pending = self._match(request.authid, pubkey.lower() if pubkey else None, os.urandom(32))
-        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": None}, state=pending)
+        pending = replace(pending, binding=binding, signed=_bound(pending.challenge, binding, data))
+        return Challenge("cryptosign", {"challenge": pending.challenge.hex(), "channel_binding": binding},
+                         state=pending)
 
     def finish(self, request: AuthRequest, challenge: Challenge, signature: Any, extra: Any) -> Identity | Denied:
         """Identity when the answer is a valid signature of our challenge by one of the principal's keys."""
@@ -112,10 +123,13 @@ class CryptosignAuthenticator:
             return Denied(pending.unknown)
         keys = pending.entry.keys
         verified = next((h for h in pending.candidates if _verifies(keys[h], signed, message)), None)
-        if not hmac.compare_digest(message, pending.challenge):
-            return Denied("the client signed something other than the challenge")
+        if not hmac.compare_digest(message, pending.signed):
+            return Denied("the client signed something other than the challenge (with this connection's binding)")
         if verified is None:
             return Denied("wrong cryptosign signature")
+        unbound = channel.refusal(pending.entry.binding_policy, pending.binding)
+        if unbound is not None:
+            return Denied(unbound)
         p = pending.entry.principal
         return Identity(authid=p.authid, authrole=p.role, authmethod="cryptosign", authprovider="static",
                         authextra={"pubkey": verified})
@@ -154,6 +168,15 @@ def _read_keys(row: Table, taken: Mapping[str, _Entry]) -> dict[str, Ed25519Publ
         except ValueError:
             raise PluginConfigError(where, "not a valid Ed25519 public key", found) from None
     return keys
+
+
+def _bound(challenge: bytes, binding: str | None, data: bytes | None) -> bytes:
+    """What the client signs: the challenge, XOR the channel id when bound (Autobahn's `tls-unique` channel id is the
+    SHA-256 of the binding data; `tls-exporter` data is 32 bytes already)."""
+    if binding is None or data is None:
+        return challenge
+    channel_id = hashlib.sha256(data).digest() if binding == "tls-unique" else data
+    return bytes(a ^ b for a, b in zip(challenge, channel_id, strict=True))
 
 
 def _verifies(key: Ed25519PublicKey, signed: bytes, message: bytes) -> bool:

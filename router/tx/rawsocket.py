@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from wampgate.config import ListenerConfig
 from wampgate.model import TransportInfo
 from wampgate.tx.channel import TOO_LARGE, UNENCODABLE, BudgetedChannel, IChannel
+from wampgate.tx.channelbinding import channel_bindings
 from wampgate.tx.clientcert import client_certificate
 from wampgate.tx.runtime import ListenerRuntime, RouterContext
 from wampgate.tx.wire import Codecs
@@ -232,6 +233,7 @@ class RawSocketChannel(BudgetedChannel, WampRawSocketServerProtocol):
             is_secure=bool(details and details.is_secure),
             serializer=self.serializer.SERIALIZER_ID if self.serializer else "",
             peer_certificate=client_certificate(self.transport),
+            channel_bindings=channel_bindings(self.transport),
         )
 
 

@@ -20,6 +20,7 @@ from zope.interface import implementer
 from wampgate.config import ListenerConfig, WebSocketConfig
 from wampgate.model import TransportInfo
 from wampgate.tx.channel import UNENCODABLE, BudgetedChannel, IChannel
+from wampgate.tx.channelbinding import channel_bindings
 from wampgate.tx.clientcert import client_certificate
 from wampgate.tx.runtime import ListenerRuntime, RouterContext
 from wampgate.tx.wire import Codecs
@@ -252,6 +253,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
             http_query=_query(request.params) if request else MappingProxyType({}),
             cookies=_cookies(request.headers.get("cookie", "")) if request else MappingProxyType({}),
             peer_certificate=client_certificate(self.transport),
+            channel_bindings=channel_bindings(self.transport),
         )
 
 

@@ -145,3 +145,67 @@ def test_on_a_terminal_the_secret_is_asked_twice():
     code, out, err = terminal.finish()
     assert (code, out) == (1, b"")
     assert err.endswith(b"wampgate hash-secret: the two entries differ; nothing was hashed\n")
+
+
+# -- --scram ---------------------------------------------------------------------------------------------------------
+
+
+def scram_row(done: subprocess.CompletedProcess) -> dict:
+    """The printed lines, parsed as the TOML of a principal (after a clean exit with nothing on stderr)."""
+    import tomllib
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+    return tomllib.loads(done.stdout.decode("ascii"))
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--iterations", "1", "--memory", "8192"], {"kdf": "argon2id13", "iterations": 1, "memory": 8192}),
+    (["--kdf", "pbkdf2", "--iterations", "4096"], {"kdf": "pbkdf2", "iterations": 4096}),
+    ([], {"kdf": "argon2id13", "iterations": 3, "memory": 65536}),
+], ids=["argon2id13", "pbkdf2", "defaults"])
+def test_scram_lines_log_in_with_the_password_and_no_other(flags, expected):
+    """`hash-secret --scram` prints kdf, parameters, salt, stored_key and server_key of a scram principal: with
+    authid and role added, the scram authenticator accepts them, Autobahn's AuthScram logs in with the password
+    (the newline not part of it), a wrong password does not, and the password appears nowhere."""
+    from autobahn.wamp.auth import AuthScram
+    from autobahn.wamp.types import Challenge as ClientChallenge
+
+    from wampgate.model import Identity
+    from wampgate.plugins.authn.scram import ScramAuthenticator
+    from tests.plugins import auth_request
+
+    secret = "scram p\u00e4ssword"
+    done = hash_secret((secret + "\r\n").encode("utf-8"), "--scram", *flags)
+    row = scram_row(done)
+    assert {key: row[key] for key in expected} == expected
+    assert set(row) == set(expected) | {"salt", "stored_key", "server_key"}
+    assert secret.encode("utf-8") not in done.stdout
+    authenticator = ScramAuthenticator({"principals": [{"authid": "alice", "role": "user", **row}]})
+    for password, joins in ((secret, True), (secret + "\r", False)):
+        client = AuthScram(authid="alice", password=password)
+        request = auth_request("alice", authextra=client.authextra, method="scram")
+        challenge = authenticator.begin(request)
+        if row["kdf"] == "pbkdf2":  # Autobahn's own PBKDF2 path fails on its text salt: the spec's client instead
+            from tests.support.binding_clients import scram_answer
+
+            proof, extra = scram_answer("alice", password, client.authextra["nonce"])(ClientChallenge(
+                "scram", challenge.extra))
+        else:
+            proof, extra = client.on_challenge(None, ClientChallenge("scram", challenge.extra)).decode(), {}
+        assert isinstance(authenticator.finish(request, challenge, proof, extra), Identity) is joins
+
+
+@pytest.mark.parametrize("flags,complaint", [
+    (["--scram", "--kdf", "pbkdf2", "--iterations", "10"], b"--iterations: expected an integer from 4096"),
+    (["--scram", "--iterations", "65"], b"--iterations: expected an integer from 1 to 64"),
+    (["--scram", "--memory", "100"], b"--memory: expected KiB from 8192"),
+    (["--scram", "--kdf", "pbkdf2", "--memory", "8192"], b"--memory: only for argon2id13"),
+    (["--iterations", "3"], b"go with --scram"),
+])
+def test_scram_parameters_out_of_bounds_are_refused(flags, complaint):
+    """Parameters the scram authenticator would refuse at load are never printed: exit status 2 and the bound."""
+    done = hash_secret(b"pw\n", *flags)
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert complaint in done.stderr
