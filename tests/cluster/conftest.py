@@ -17,10 +17,19 @@ allow = ["call", "subscribe"]
 """
 
 
+# Quick to notice a node gone, quick to let go of a topic: the tests stay short.
+TEST_CLUSTER_KEYS = {"heartbeat_interval": "0.2", "node_timeout": "1.0", "unsubscribe_linger": "0.2"}
+
+
 def cluster_config(redis_url: str, *, extra: str = "", cluster: str = "") -> str:
-    return (listener("universal") + REALM_WITH_META + extra
-            + f'\n[cluster]\nredis = "{redis_url}"\nheartbeat_interval = 0.2\nnode_timeout = 1.0\n'
-              f'unsubscribe_linger = 0.2\n{cluster}\n')
+    """`cluster`: more `[cluster]` lines ("key = value"), which replace the tests' defaults."""
+    keys = dict(TEST_CLUSTER_KEYS)
+    for line in cluster.splitlines():
+        if line.strip():
+            key, _, value = line.partition("=")
+            keys[key.strip()] = value.strip()
+    table = "".join(f"{key} = {value}\n" for key, value in keys.items())
+    return listener("universal") + REALM_WITH_META + extra + f'\n[cluster]\nredis = "{redis_url}"\n' + table
 
 
 @pytest_twisted.async_yield_fixture()
