@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import signal
 import subprocess
 import time
@@ -31,6 +32,7 @@ WORKER_LINE = re.compile(r"worker (\d+) started: node (\S+), pid (\d+)")
 
 
 def workers_config(directory: Path, redis_url: str, port: int, admin: int, *, endpoint: str | None = None) -> Path:
+    """Anonymous may do everything in realm1 (and read the meta API); the admin endpoint; two workers."""
     config = directory / "router.toml"
     config.write_text(f"""
 [[listeners]]
@@ -61,9 +63,9 @@ class Workers:
                                         text=True)
         self.output = Output(self.process.stdout)
 
-    def wait_ready(self, count: int = 1) -> None:
+    def wait_ready(self) -> None:
         wait_for_lines(self.process, self.output, "all 2 workers ready", 1, START_TIMEOUT)
-        wait_for_lines(self.process, self.output, "Redis subscriber up", 2 * count, START_TIMEOUT)
+        wait_for_lines(self.process, self.output, "Redis subscriber up", 2, START_TIMEOUT)
 
     def pids(self) -> dict[int, int]:
         """Worker index -> pid of its latest process, from the parent's log."""
@@ -255,3 +257,47 @@ def test_sigterm_stops_every_worker_and_the_parent_exits_0(workers):
 
     assert port_is_free(running.port)
     assert "stopping the workers gracefully" in running.output.text()
+
+
+def test_sighup_reaches_every_worker(workers):
+    """SIGHUP on the parent: each worker reloads the config file (its 'reloaded' line is in the parent's log)."""
+    running = workers()
+    running.process.send_signal(signal.SIGHUP)
+    lines = wait_for_lines(running.process, running.output, "] reloaded ", 2, START_TIMEOUT)
+    assert {line.split("] [", 1)[1].split("]")[0] for line in lines} == {
+        line.split("node ")[1].split(",")[0] for line in running.output.lines if "started: node" in line}
+
+
+def rawsocket_handshake(path: str) -> bytes:
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(5)
+        client.connect(path)
+        client.sendall(bytes([0x7F, 0xF2, 0, 0]))  # RawSocket: max length 2**24, MessagePack
+        return client.recv(4)
+
+
+def test_a_unix_socket_listener_is_shared_by_the_workers(workers, tmp_path):
+    """A Unix-socket listener: the parent creates the path, both workers accept on it (every RawSocket handshake is
+    answered, by whichever worker), and the parent removes the path when it stops."""
+    path = tmp_path / "wg.sock"
+    running = workers(endpoint=f"unix:{path}")
+    for _ in range(10):
+        assert rawsocket_handshake(str(path))[0] == 0x7F
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=STOP_TIMEOUT) == 0
+    assert not path.exists()
+
+
+def test_a_port_the_parent_cannot_open_stops_start_up_with_one_line(tmp_path, redis_server):
+    """The parent opens the sockets before any worker starts: a port in use ends start-up with status 1 and one
+    line naming the listener and the endpoint, and no worker is started."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = workers_config(tmp_path, redis_server.url, port, free_port())
+        result = subprocess.run(twistd_command(config), capture_output=True, text=True, timeout=START_TIMEOUT)
+    output = result.stdout + result.stderr  # twistd sends stderr to its log (stdout with -n) once logging is up
+    assert result.returncode == 1
+    assert f"listener universal cannot listen on tcp:{port}:interface=127.0.0.1: " in output
+    assert "Address already in use" in output and "worker 0 started" not in output
