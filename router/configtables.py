@@ -279,7 +279,8 @@ class ClusterConfig:
         allowed='up to 64 letters, digits, "_", "." or "-"')
     workers: int = setting(
         1, 1, 64, "router processes on this machine, sharing the listening sockets, each a node of the cluster: "
-        "one per core lets one machine's cores all serve")
+        "one per core lets one machine's cores all serve. One parent process opens the sockets, runs and restarts "
+        "the workers, relays their logs and serves `[admin]` with their states (docs/cluster.md)")
     bucket_depth: int = setting(
         2, 1, 8, "how many leading URI components name the engine channel a prefix or wildcard subscription "
         "listens on (patterns with fewer share the realm's catch-all channel)")
