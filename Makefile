@@ -24,7 +24,8 @@ test: $(TEST_VENV)/.installed
 
 install: $(VENV)/.installed $(TEST_VENV)/.installed
 
-# System packages for the browser tests (Debian's Chromium), installed with apt-get (through sudo when not root).
+# System packages for the browser tests (Debian's Chromium) and the Redis tests (Debian's redis-server, only its binary:
+# no service is started), installed with apt-get (through sudo when not root).
 # `make test` never installs them: without them those tests are skipped, saying so; CI (CI=true) installs them.
 test-deps:
 	$(PYTHON) -m tests.support.system_packages

@@ -39,6 +39,15 @@ def summary(result: dict) -> str:
                 f"established {_n(result.get('established'))}/{_n(result.get('sessions'))}")
     elif scenario == "abuse":
         text = abuse_summary(result)
+    elif scenario == "cluster":
+        text = (f"{_n(result.get('event_per_s'), 0)} ev/s  router {_n(result.get('router_cpu_us_per_event'), 2)} us/ev"
+                + (f" (publishing node {_n(result.get('publishing_node_cpu_us_per_event'), 2)}, receiving node "
+                   f"{_n(result.get('receiving_node_cpu_us_per_event'), 2)})"
+                   if "publishing_node_cpu_us_per_event" in result else "")
+                + (f"  redis {_n(result.get('redis_cpu_us_per_event'), 2)} us/ev ({_n(result.get('redis_cpu_percent'))}%)"
+                   if "redis_cpu_us_per_event" in result else "")
+                + f"  delivered {_n(result.get('delivered'))}/{_n(result.get('expected'))}"
+                  f"  machine {_n(result.get('machine_busy_percent'), 0)}%")
     else:
         text = (f"{_n(result.get('call_per_s'), 0)} calls/s  router {_n(result.get('router_cpu_us_per_call'), 2)} "
                 f"us/call ({_n(result.get('router_cpu_percent'))}%)  loadgen "
@@ -94,6 +103,11 @@ METRICS = {
               ("p99_idle_us", "victim p99 idle, us", 0),
               ("p99_flood_us", "victim p99 during the flood, us", 0),
               ("p99_ratio", "victim p99, flood / idle (target < 2)", 2)],
+    "cluster": [("event_per_s", "events delivered per second", 0),
+                ("router_cpu_us_per_event", "router CPU per delivered event, us (all nodes)", 2),
+                ("publishing_node_cpu_us_per_event", "  at the publishing node, us", 2),
+                ("receiving_node_cpu_us_per_event", "  at the receiving node, us", 2),
+                ("redis_cpu_us_per_event", "Redis CPU per delivered event, us", 2)],
 }
 TITLES = {
     "fanout": "FAN-OUT: 1 publisher -> N subscribers on one topic, 64-byte payload, MessagePack",
@@ -101,6 +115,7 @@ TITLES = {
     "rpc": "RPC: 1 callee, callers with a bounded number of outstanding calls",
     "sessions": "IDLE SESSIONS",
     "abuse": "ABUSE: router memory under floods from clients that never read; a victim's latency beside a flooder",
+    "cluster": "CLUSTER: 1 publisher -> N subscribers through Redis, beside one process (bench/cluster.py)",
 }
 CASE_WIDTH = 40
 CELL = 15
@@ -137,6 +152,7 @@ def table(output: dict) -> str:
                         cells += f"{(f'{ours / best:.2f}x' if ours and best else '-'):>{CELL - 4}}"
                 lines.append(cells)
     lines += validation_cost(rows)
+    lines += cluster_speedup(rows)
     startup = output["servers"].get("wampgate", {}).get("startup_seconds")
     if startup:
         lines.append("")
@@ -177,6 +193,16 @@ def validation_cost(rows) -> list[str]:
         lines.insert(1, "PAYLOAD SCHEMA: Wampgate's router CPU per PUBLISH (CPU per delivered event x subscribers), "
                         "no validator vs a small JSON schema on the topic")
     return lines
+def cluster_speedup(rows) -> list[str]:
+    """events/s of workers = 2 as a multiple of one process's, at the same fan-out (target: 1.6x on 2 cores)."""
+    found = {}
+    for (scenario, case), by_target in rows.items():
+        if scenario == "cluster" and "wampgate" in by_target:
+            found[case.split(": ", 1)[1]] = by_target["wampgate"].get("event_per_s")
+    one, two = found.get("one process"), found.get("workers = 2")
+    if not one or not two:
+        return []
+    return [f"  workers = 2 / one process, events/s: {two / one:.2f}x (target: at least 1.6x on 2 cores)"]
 
 
 def _has(cases, label: str) -> bool:
@@ -188,6 +214,7 @@ NUMBERS = {
     "latency": ("p50_us", "p99_us", "max_us", "router_cpu_us_per_event"),
     "rpc": ("call_per_s", "router_cpu_us_per_call", "loadgen_cpu_us_per_call"),
     "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
+    "cluster": ("event_per_s", "router_cpu_us_per_event"),
 }
 ABUSE_NUMBERS = {
     "memory": ("rss_growth_kib", "attacker_sent_kib", "attack_seconds"),
@@ -205,7 +232,10 @@ def smoke_problems(output: dict, scenarios) -> list[str]:
     """Every scenario ran, every run is clean, produced its numbers and delivered every event it counted."""
     problems = []
     seen = {r["scenario"] for r in output["results"]}
-    problems += [f"scenario {s} produced no result" for s in scenarios if s not in seen]
+    from bench.cluster import redis_executable
+
+    skipped = {"cluster"} if redis_executable() is None else set()  # said so when the cases were built
+    problems += [f"scenario {s} produced no result" for s in scenarios if s not in seen | skipped]
     for r in output["results"]:
         name = f"{r['case']} / {r['target']}"
         if not r.get("ok"):
@@ -215,7 +245,7 @@ def smoke_problems(output: dict, scenarios) -> list[str]:
                 problems.append(f"{name}: no number for {key}")
         if r["scenario"] == "abuse" and not r.get("served_after"):
             problems.append(f"{name}: no fresh client was served after the attack")
-        if r["scenario"] in ("fanout", "latency"):
+        if r["scenario"] in ("fanout", "latency", "cluster"):
             if r.get("delivered") != r.get("published", -1) * r.get("subscribers", -1):
                 problems.append(f"{name}: delivered {r.get('delivered')} != published {r.get('published')} x "
                                 f"{r.get('subscribers')} subscribers")

@@ -29,12 +29,13 @@ from bench.workers import raise_nofile_limit
 from bench import procfs
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse")
+SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse", "cluster")
 
 SMOKE = Settings(warmup=0.2, window=0.4, fanout=(10,), rawsocket_fanout=(5,), schema_fanout=(10,), latency_rate=200.0,
                  latency_subscribers=3, latency_seconds=0.4, sessions=(20,), fresh_router_for_sessions=False,
                  rpc_callers=1, rpc_window=4, tls=(False, True), join_concurrency=10, abuse_seconds=1.0,
-                 abuse_max_mib=32, fragment_connections=2, fragments_per_message=2000, victim_seconds=0.5)
+                 abuse_max_mib=32, fragment_connections=2, fragments_per_message=2000, victim_seconds=0.5,
+                 cluster_fanout=10)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,6 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default 5)")
     parser.add_argument("--attacks", default=",".join(ATTACKS),
                         help=f"abuse: comma-separated subset of {', '.join(ATTACKS)}")
+    parser.add_argument("--cluster-fanout", type=int, help="cluster: subscribers in each row (default 100)")
     parser.add_argument("--abuse-max-mib", type=int, help="abuse: MiB each memory attack sends at most (default 512)")
     parser.add_argument("--client-quickack", action="store_true",
                         help="diagnostic: clients ACK every read at once (TCP_QUICKACK), which takes the server's "
@@ -92,6 +94,8 @@ def settings_from(args) -> Settings:
         changes["abuse_seconds"] = args.abuse_seconds
     if args.abuse_max_mib:
         changes["abuse_max_mib"] = args.abuse_max_mib
+    if args.cluster_fanout:
+        changes["cluster_fanout"] = args.cluster_fanout
     if args.client_quickack:
         changes["client_quickack"] = True
     if args.no_tls:
@@ -122,6 +126,14 @@ def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ..
             cases += [Case("sessions", {"count": count, "tls": tls}, routers) for tls in settings.tls]
     if "abuse" in scenarios:
         cases += [Case("abuse", {"attack": attack, "tls": False}, routers) for attack in attacks]
+    if "cluster" in scenarios and "wampgate" in routers:
+        from bench.cluster import REDIS_HOW_TO, VARIANTS, redis_executable
+
+        if redis_executable() is None:
+            print(f"cluster scenario skipped: redis-server is not installed; {REDIS_HOW_TO}", flush=True)
+        else:
+            cases += [Case("cluster", {"variant": variant, "subscribers": settings.cluster_fanout, "tls": False},
+                           ("wampgate",)) for variant in VARIANTS]
     return cases
 
 

@@ -61,6 +61,7 @@ class Settings:
     abuse_stall_timeout: float = 30.0  # [limits] outgoing_stall_timeout
     abuse_max_fragments: int = 64  # [listeners.websocket] max_fragments
     abuse_session_rate: float = 1000.0  # [flow.rates.session] messages (burst twice that, bytes unlimited)
+    cluster_fanout: int = 100  # cluster (bench/cluster.py): subscribers in each row
 
 
 @dataclass
@@ -428,6 +429,10 @@ class Case:
             return f"sessions {p['count']} ({security})"
         if self.scenario == "abuse":
             return ABUSE_TITLES[p["attack"]]
+        if self.scenario == "cluster":
+            from bench.cluster import TITLES
+
+            return f"cluster {p['subscribers']} sub: {TITLES[p['variant']]}"
         return f"rpc ({security})"
 
     def run(self, endpoint: Endpoint, settings: Settings) -> dict:
@@ -443,6 +448,10 @@ class Case:
             from bench import abuse  # it builds on this module
 
             return abuse.run(endpoint, settings, p["attack"])
+        if self.scenario == "cluster":
+            from bench import cluster  # it builds on this module
+
+            return cluster.run(endpoint, settings, p["variant"], p["subscribers"])
         return rpc(endpoint, settings, p["tls"])
 
 

@@ -25,6 +25,7 @@ from wampgate.configtables import (
     DEFAULT_MAX_MESSAGE_SIZE,
     RAWSOCKET_MAX_MESSAGE_SIZE,
     AdminConfig,
+    ClusterConfig,
     LimitsConfig,
     WebSocketConfig,
 )
@@ -151,6 +152,7 @@ class RouterConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     flow: tuple[FlowConfig, ...] = DEFAULT_FLOW
     admin: AdminConfig | None = None
+    cluster: ClusterConfig | None = None
     # text the environment put into keys that look secret -> the variable's name, for ConfigError(hidden=...)
     environment_secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False,
                                                    compare=False)
@@ -196,10 +198,16 @@ def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig
     top = TableReader(dict(raw), "", problems)
     base = source.parent
     limits, realms, listeners, flow = LimitsConfig(), {}, (), DEFAULT_FLOW
-    admin = None
+    admin = cluster = None
     for key in raw:
         if key == "admin":
             admin = read_settings(top.table("admin"), AdminConfig)
+        elif key == "cluster":
+            cluster = read_settings(top.table("cluster"), ClusterConfig)
+            if cluster.node_timeout < 2 * cluster.heartbeat_interval:
+                problems.append(f"cluster.node_timeout = {show(cluster.node_timeout)}: expected at least twice "
+                                f"cluster.heartbeat_interval ({show(cluster.heartbeat_interval)}), or one late "
+                                "heartbeat would make a live node look gone")
         elif key == "flow":
             flow = _flow(top.tables("flow"))
         elif key == "limits":
@@ -209,13 +217,13 @@ def _read(raw: Mapping[str, Any], source: Path) -> tuple[list[str], RouterConfig
         elif key == "listeners":
             listeners = tuple(_listener(t, i, base) for i, t in enumerate(top.tables("listeners", required=True)))
         else:
-            top.close(("admin", "flow", "limits", "listeners", "realms"))
+            top.close(("admin", "cluster", "flow", "limits", "listeners", "realms"))
     for key in ("realms", "listeners"):
         if key not in raw:
             top.tables(key, required=True)
     _check_listeners(listeners, realms, problems, admin)
     config = RouterConfig(source=source, listeners=listeners, realms=MappingProxyType(realms), limits=limits,
-                          flow=flow, admin=admin)
+                          flow=flow, admin=admin, cluster=cluster)
     realm_tables = raw.get("realms")
     return problems, config, isinstance(realm_tables, list) and len(realm_tables) == len(realms)
 

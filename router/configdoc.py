@@ -20,7 +20,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from wampgate.configtables import AdminConfig, AuthFailuresConfig, LimitsConfig, WebSocketConfig
+from wampgate.configtables import AdminConfig, AuthFailuresConfig, ClusterConfig, LimitsConfig, WebSocketConfig
 from wampgate.settings import Key, declared_keys, value_kind
 
 # The tables whose keys are declared with `setting`, by the name their generated block carries.
@@ -28,6 +28,7 @@ TABLES: Mapping[str, type] = {
     "limits": LimitsConfig,
     "limits.auth_failures": AuthFailuresConfig,
     "admin": AdminConfig,
+    "cluster": ClusterConfig,
     "listeners.websocket": WebSocketConfig,
 }
 # The documents that carry the tables (paths from the repository's top), each with where the anchors that key

@@ -22,6 +22,9 @@ SECRET_WORDS = ("secret", "password", "passwd", "passphrase", "token", "key", "t
 _INDEXES = re.compile(r"(\[\d+\])+$")
 
 
+_URL_CREDENTIALS = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
 def looks_secret(path: str) -> bool:
     """The key at `path` (e.g. `listeners[0].auth.ticket.principals[2].secret_hash`) may hold a secret: its last
     component, without an array index, contains one of SECRET_WORDS (any case)."""
@@ -39,6 +42,8 @@ def shown(path: str, value: Any, *, known: bool = True) -> str:
     its name looks secret."""
     if not known or looks_secret(path):
         return redacted(value)
+    if isinstance(value, str) and _URL_CREDENTIALS.search(value):
+        return show(_URL_CREDENTIALS.sub(r"\1***@", value))  # redis://user:PASSWORD@host: the password never shows
     return show(value)
 
 

@@ -273,6 +273,56 @@ class LimitsConfig:
         return LockoutPolicy(**asdict(self.auth_failures), **guard)
 
 
+def _redis_url(url: str) -> str:
+    from wampgate.tx.cluster.redis import RedisAddress  # the parser lives beside the client that uses it
+
+    RedisAddress.parse(url)
+    return url
+
+
+def _node_name(name: str) -> str:
+    if name and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise ValueError('expected up to 64 letters, digits, "_", "." or "-" (or "" for a generated name)')
+    return name
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """`[cluster]`: serve the realms together with other Wampgate nodes through a Redis-protocol server
+    (docs/cluster.md); without the table the router is one process and never touches Redis."""
+
+    redis: str = setting(
+        "redis://127.0.0.1:6379",
+        doc="the Redis (or Valkey) server every node of the cluster shares; `rediss://` for TLS; a password "
+        "(`redis://:PASSWORD@HOST:PORT`) can come from the environment as `${REDIS_PASSWORD}`",
+        allowed='"redis://[USER:PASSWORD@]HOST:PORT[/DB]" or "rediss://..."', parse=_redis_url)
+    node: str = setting(
+        "", doc="this node's name in logs, metrics and Redis keys; a random suffix is always added, so a restarted "
+        "node never reuses the state of its previous life; empty: the host name", parse=_node_name,
+        allowed='up to 64 letters, digits, "_", "." or "-"')
+    workers: int = setting(
+        1, 1, 64, "router processes on this machine, sharing the listening sockets, each a node of the cluster: "
+        "one per core lets one machine's cores all serve. One parent process opens the sockets, runs and restarts "
+        "the workers, relays their logs and serves `[admin]` with their states (docs/cluster.md)")
+    bucket_depth: int = setting(
+        2, 1, 8, "how many leading URI components name the engine channel a prefix or wildcard subscription "
+        "listens on (patterns with fewer share the realm's catch-all channel)")
+    heartbeat_interval: float = setting(
+        1.0, 0.1, 10.0, "how often a node renews its liveness key and looks for nodes that are gone", unit="seconds")
+    node_timeout: float = setting(
+        5.0, 0.5, 300.0, "a node whose liveness key was not renewed for this long is gone: its sessions leave "
+        "(`wamp.session.on_leave`), its registrations and pending calls end", unit="seconds")
+    reply_timeout: float = setting(
+        2.0, 0.1, 60.0, "the longest Redis may take to answer a command or a PING before the connection is "
+        "considered hung and is reconnected", unit="seconds")
+    unsubscribe_linger: float = setting(
+        2.0, 0.0, 60.0, "how long a node keeps listening for a topic after its last local subscriber left, so "
+        "churning subscriptions cost no Redis round trips", unit="seconds")
+    max_pending: int = setting(
+        100_000, 100, 10_000_000, "the most Redis commands (publications included) one connection may have "
+        "unanswered; beyond it publications to other nodes are dropped and counted (never queued without bound)")
+
+
 @dataclass(frozen=True)
 class AdminConfig:
     """`[admin]`: the `/metrics` and `/healthz` listener; without the table there is none."""

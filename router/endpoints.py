@@ -185,3 +185,28 @@ def _check_socket(fileno: int, family: int, domain: str) -> None:
         raise NoInheritedSocket(f"the inherited socket is {found_family.name}, but the endpoint says domain={domain}")
     if found_type != socket.SOCK_STREAM:
         raise NoInheritedSocket("the inherited socket is not a stream socket; expected ListenStream= in the socket unit")
+
+
+# -- sockets a workers' parent opened (`[cluster] workers`) -----------------------------------------------------------
+
+_DOMAINS = {socket.AF_INET: "INET", socket.AF_INET6: "INET6", socket.AF_UNIX: "UNIX"}
+
+
+def shared_socket_name(index: int, family: int) -> str | None:
+    """The LISTEN_FDNAMES entry for listener `index`'s socket, e.g. "listener0.INET6"; None for a family a worker
+    cannot adopt."""
+    domain = _DOMAINS.get(family)
+    return f"listener{index}.{domain}" if domain is not None else None
+
+
+def inherited_endpoint(description: str, index: int, names: list[str]) -> str:
+    """The endpoint a worker listens on instead of `description`: the `systemd:` endpoint that adopts the socket its
+    parent opened and passed the systemd way (LISTEN_FDS, LISTEN_FDNAMES), keeping a `haproxy:` prefix. Raises
+    NoInheritedSocket when the parent passed none for this listener."""
+    wanted = f"listener{index}."
+    found = [name for name in names if name.startswith(wanted)]
+    if not found:
+        raise NoInheritedSocket(f"the workers' parent passed no socket for listener {index} (passed: "
+                                f"{', '.join(names) or 'none'})")
+    adopted = f"systemd:domain={found[0][len(wanted):]}:name={found[0]}"
+    return f"haproxy:{adopted}" if description.partition(":")[0].strip() == "haproxy" else adopted

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from autobahn.wamp import message as wamp
 
 from wampgate.core import errors
 from wampgate.core.replies import refusal
-from wampgate.core.effects import Effect, Send, reply
+from wampgate.core.effects import Effect, Published, Send, reply
 from wampgate.core.history import EventHistory, HistoryRule
 from wampgate.core.peer import Peer
 from wampgate.core.retention import RetainedEvent, RetainedEvents
@@ -109,6 +109,7 @@ class Broker:
         self._retained = RetainedEvents(max_retained_events, max_retained_bytes)
         self._history = EventHistory(history, max_history_bytes)
         self._recording = bool(history)  # the publish path's one check when no history is configured
+        self.shared = False  # clustered: every local PUBLISH also becomes a Published effect for the other nodes
 
     def set_limits(
         self,
@@ -231,11 +232,32 @@ class Broker:
     def publish(self, peer: Peer, msg: wamp.Publish, *, disclose: bool = False) -> list[Effect]:
         """Fan one PUBLISH out: one EVENT per matching subscription, shared by all its receivers."""
         publication = self._new_id()
+        effects = self._fan_out(peer, msg, publication, disclose, self._index.matching(msg.topic))
+        if self.shared:
+            effects.append(Published(peer, msg, publication, disclose))
+        if msg.retain:
+            filter_ = _Filter(msg) if _has_filter(msg) else None
+            self._retained.retain(_retained(publication, peer, msg, disclose, filter_, msg.exclude_me is not False))
+        if self._recording and self._history.covers(msg.topic):
+            filter_ = _Filter(msg) if _has_filter(msg) else None
+            self._history.record(_retained(publication, peer, msg, disclose, filter_, msg.exclude_me is not False))
+        if msg.acknowledge:
+            effects.append(Send((peer,), wamp.Published(msg.request, publication)))
+        return effects
+
+    def publish_remote(self, publisher: Peer, msg: wamp.Publish, publication: int, disclose: bool,
+                       subscriptions: Iterable[Subscription]) -> list[Effect]:
+        """An event another node's session published, delivered to the local `subscriptions` the cluster fed it to
+        (each is fed from exactly one engine channel, so none sees it twice); its options are honoured as here."""
+        return self._fan_out(publisher, msg, publication, disclose, subscriptions)
+
+    def _fan_out(self, peer: Peer, msg: wamp.Publish, publication: int, disclose: bool,
+                 subscriptions: Iterable[Subscription]) -> list[Effect]:
         effects: list[Effect] = []
         exclude_me = msg.exclude_me is not False
         filter_ = _Filter(msg) if _has_filter(msg) else None
         me = peer.session_id
-        for subscription in self._index.matching(msg.topic):
+        for subscription in subscriptions:
             subscribers = subscription.subscribers
             if filter_ is not None:
                 receivers = [
@@ -247,12 +269,6 @@ class Broker:
                 receivers = list(subscribers.values())
             if receivers:
                 effects.append(Send(receivers, _event(subscription, publication, peer, msg, disclose)))
-        if msg.retain:
-            self._retained.retain(_retained(publication, peer, msg, disclose, filter_, exclude_me))
-        if self._recording and self._history.covers(msg.topic):
-            self._history.record(_retained(publication, peer, msg, disclose, filter_, exclude_me))
-        if msg.acknowledge:
-            effects.append(Send((peer,), wamp.Published(msg.request, publication)))
         return effects
 
     def deliver(self, topic: str, event_for: Callable[[Subscription], wamp.Event]) -> list[Effect]:

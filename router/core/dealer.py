@@ -147,6 +147,11 @@ class Dealer:
     def wildcard_shapes(self) -> int:
         return self._index.wildcard_shapes()
 
+    def pending_call(self, callee_session: int, invocation: int) -> PendingCall | None:
+        """The call behind one INVOCATION sent to `callee_session` (the cluster link reads where it goes)."""
+        ledger = self._ledgers.get(callee_session)
+        return None if ledger is None else ledger.pending.get(invocation)
+
     def pending_calls(self) -> list[CallInfo]:
         return [call.info() for calls in self._callers.values() for call in calls.values()]
 
@@ -213,6 +218,34 @@ class Dealer:
             effects += self._on_change(CREATE, peer.session_id, registration)
         return effects + self._on_change(REGISTER, peer.session_id, registration)
 
+    def add_remote_callee(self, peer: Peer, uri: str, match: str, invoke: str,
+                          now: float | None = None) -> tuple[list[Effect], str | None]:
+        """A session of another cluster node joined the (uri, match) registration there (the cluster's directory
+        already decided it may): this node's calls can now reach it. Answers (effects, problem): a problem (this
+        node's registration disagrees, which the directory should have prevented) leaves everything unchanged."""
+        registration = self._index.get(uri, match)
+        created = registration is None
+        if created:
+            registration = Registration(self._unused_id(), uri, match, invoke, now)
+        elif registration.has(peer.session_id):
+            return [], None
+        elif registration.invoke != invoke or invoke == SINGLE:
+            return [], join_problem(registration, peer.session_id, invoke)
+        if created:
+            self._index.add(uri, match, registration)
+            self._by_id[registration.id] = registration
+        registration.callees.append(peer)
+        self._by_session.setdefault(peer.session_id, {})[registration.id] = None
+        effects = self._on_change(CREATE, peer.session_id, registration) if created else []
+        return effects + self._on_change(REGISTER, peer.session_id, registration), None
+
+    def remove_remote_callee(self, peer: Peer, uri: str, match: str) -> list[Effect]:
+        """A session of another node left the (uri, match) registration there; calls it already has finish."""
+        registration = self._index.get(uri, match)
+        if registration is None:
+            return []
+        return self.revoke_registration(peer, registration.id, errors.CALLEE_LOST)
+
     def unregister(self, peer: Peer, msg: wamp.Unregister) -> list[Effect]:
         registration = self._by_id.get(msg.registration)
         if registration is None or not registration.has(peer.session_id):
@@ -255,7 +288,27 @@ class Dealer:
         if registration is None:
             text = "no callee registered for procedure"
             return reply(peer, router_error(wamp.Call, msg.request, errors.NO_SUCH_PROCEDURE, text))
-        callee = registration.pick(self._choose)
+        return self._invoke(peer, msg, registration, registration.pick(self._choose), disclose, now)
+
+    def call_callee(self, peer: Peer, msg: wamp.Call, uri: str, match: str, callee_session: int, *,
+                    disclose: bool = False, now: float = 0.0) -> list[Effect]:
+        """A call another cluster node's dealer sent to one of this node's callees (it chose the callee): it goes to
+        that session under its (uri, match) registration, tracked here like any call. When that callee left meanwhile,
+        the caller is answered as if it had left after the INVOCATION (`wamp.error.canceled`, "callee left")."""
+        calls = self._callers.get(peer.session_id)
+        if calls is not None and msg.request in calls:
+            return _reused_request(peer, msg.request)
+        registration = self._index.get(uri, match)
+        callee = None
+        if registration is not None:
+            callee = next((c for c in registration.callees if c.session_id == callee_session and c.node is None),
+                          None)
+        if callee is None:
+            return reply(peer, router_error(wamp.Call, msg.request, errors.CALLEE_LOST, "callee left"))
+        return self._invoke(peer, msg, registration, callee, disclose, now)
+
+    def _invoke(self, peer: Peer, msg: wamp.Call, registration: Registration, callee: Peer, disclose: bool,
+                now: float) -> list[Effect]:
         ledger = self._ledger(callee.session_id)
         call = PendingCall(peer, msg.request, callee, ledger.issue(), registration.id, msg.procedure)
         call.progress = bool(msg.receive_progress) and callee.supports("callee", "progressive_call_results")

@@ -56,7 +56,57 @@ class Kick:
     message: str | None
 
 
-Effect = Send | Abort | StartTimer | CancelTimer | Kick
+# -- what a clustered realm tells the other nodes (router/tx/cluster); a realm outside a cluster never emits these --
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A local session published: the other nodes deliver the event to their own subscribers. `publish` is the
+    client's PUBLISH (its options travel with it), `publication` the id every subscriber sees."""
+
+    publisher: Peer
+    publish: Message
+    publication: int
+    disclose: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A local session joined the realm: the cluster's presence table and the other nodes' meta API learn of it."""
+
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """A local session left the realm."""
+
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """The first local subscription of (uri, match) was created (`held` True) or its last one deleted (False): the
+    node starts or stops listening for that interest's events from other nodes."""
+
+    uri: str
+    match: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Callee:
+    """A local session joined (`held` True) or left (False) the (uri, match) registration: the cluster's directory
+    and the other nodes' dealers learn of it."""
+
+    peer: Peer
+    uri: str
+    match: str
+    invoke: str
+    held: bool
+
+
+Effect = Send | Abort | StartTimer | CancelTimer | Kick | Published | Joined | Left | Interest | Callee
 
 
 def reply(peer: Peer, message: Message) -> list[Effect]:

@@ -94,7 +94,7 @@ class RealmView(Protocol):
     """What the meta API reads of its realm (wampgate.core.realm.Realm builds it and passes itself): declared here, so
     the realm depends on the meta API and not the other way round."""
 
-    sessions: Mapping[int, Peer]  # joined sessions, in the order they joined
+    all_sessions: Mapping[int, Peer]  # joined sessions (on every node of a cluster), in the order they joined
     broker: Broker
     dealer: Dealer
     policy: UriPolicy
@@ -163,15 +163,15 @@ class MetaApi:
 
     def _kill_by_authid(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
         authid = _string(args[0], "authid")
-        return self._kill_others(caller, kwargs, [p for p in self._realm.sessions.values() if p.authid == authid])
+        return self._kill_others(caller, kwargs, [p for p in self._realm.all_sessions.values() if p.authid == authid])
 
     def _kill_by_authrole(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
         authrole = _string(args[0], "authrole")
-        sessions = self._realm.sessions.values()
+        sessions = self._realm.all_sessions.values()
         return self._kill_others(caller, kwargs, [p for p in sessions if p.authrole == authrole])
 
     def _kill_all(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
-        return self._kill_others(caller, kwargs, list(self._realm.sessions.values()))
+        return self._kill_others(caller, kwargs, list(self._realm.all_sessions.values()))
 
     def _subscription_list(self, caller: Peer, args: Sequence, kwargs: Mapping) -> Answer:
         return Answer([_by_match(self._realm.broker.subscriptions())])
@@ -230,14 +230,14 @@ class MetaApi:
 
     def _sessions(self, args: Sequence) -> list[Peer]:
         """The realm's sessions, in the order they joined; only those with an authrole in the filter, if given."""
-        sessions = self._realm.sessions.values()
+        sessions = self._realm.all_sessions.values()
         if not args or args[0] is None:
             return list(sessions)
         authroles = frozenset(_strings(args[0], "filter_authroles"))
         return [peer for peer in sessions if peer.authrole in authroles]
 
     def _session(self, value: Any) -> Peer:
-        peer = self._realm.sessions.get(_id(value, "session"))
+        peer = self._realm.all_sessions.get(_id(value, "session"))
         if peer is None:
             raise Refusal(NO_SUCH_SESSION, "no session with this id")
         return peer

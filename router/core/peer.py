@@ -26,6 +26,7 @@ class Peer:
         "authextra",
         "roles",
         "channel",
+        "node",
     )
 
     def __init__(
@@ -40,6 +41,7 @@ class Peer:
         authextra: Mapping[str, Any] | None = None,
         roles: Mapping[str, Any] | None = None,
         channel: Any = None,
+        node: str | None = None,
     ):
         self.session_id = session_id
         self.realm = realm
@@ -50,6 +52,7 @@ class Peer:
         self.authextra = authextra or {}
         self.roles = roles or {}
         self.channel = channel
+        self.node = node  # None: joined on this router; else the cluster node it joined on (router/tx/cluster)
 
     def supports(self, role: str, feature: str) -> bool:
         """Whether the client announced `feature` for `role` in its HELLO."""

@@ -11,7 +11,7 @@ from autobahn.wamp.role import RoleBrokerFeatures
 from wampgate.core import errors
 from wampgate.core.broker import Broker
 from wampgate.core.dealer import Dealer
-from wampgate.core.effects import Abort, Effect
+from wampgate.core.effects import Abort, Callee, Effect, Interest, Joined, Left
 from wampgate.core.history import HistoryRule
 from wampgate.core.meta import MetaApi
 from wampgate.core.peer import PASSTHRU_FEATURE as PASSTHRU
@@ -111,14 +111,12 @@ class Realm:
         self.name = name
         self.policy = policy
         self.sessions: dict[int, Peer] = {}
+        self.remote_sessions: dict[int, Peer] = {}  # clustered: the sessions joined on the other nodes
+        self.shared = False  # clustered (router/tx/cluster): see `share`
         self._roles: dict[tuple[bool, bool, bool], dict] = {}  # WELCOME roles, by the variant announced
         self.meta = MetaApi(self, new_id)  # reads the broker and dealer below when asked, never before
-        self.broker = Broker(
-            policy, new_id, **broker_limits(limits), history=history, on_change=self.meta.subscription_changed
-        )
-        self.dealer = Dealer(
-            policy, new_id, choose=choose, **dealer_limits(limits), on_change=self.meta.registration_changed
-        )
+        self.broker = Broker(policy, new_id, **broker_limits(limits), history=history, on_change=self._subscription_changed)
+        self.dealer = Dealer(policy, new_id, choose=choose, **dealer_limits(limits), on_change=self._registration_changed)
         self.testaments = Testaments(policy, self.broker, **testament_limits(limits))
         self._checks = {
             wamp.Subscribe: self.broker.check_subscribe,
@@ -133,6 +131,49 @@ class Realm:
             wamp.Yield: self.dealer.yield_,
             wamp.Error: self.dealer.error,
         }
+
+    def share(self) -> None:
+        """Serve this realm together with the other nodes of a cluster: sessions joining and leaving, local
+        publications, subscription interests and registrations become effects the cluster link carries to them."""
+        self.shared = True
+        self.broker.shared = True
+
+    @property
+    def all_sessions(self) -> Mapping[int, Peer]:
+        """The realm's sessions on every node (the meta API's view): this node's, then the others'."""
+        if not self.remote_sessions:
+            return self.sessions
+        return {**self.sessions, **self.remote_sessions}
+
+    def join_remote(self, peer: Peer) -> list[Effect]:
+        """A session joined on another node: the meta API lists it and `on_join` reaches local watchers."""
+        if peer.session_id in self.remote_sessions or peer.session_id in self.sessions:
+            return []
+        self.remote_sessions[peer.session_id] = peer
+        return self.meta.on_join(peer)
+
+    def leave_remote(self, session_id: int) -> list[Effect]:
+        """A session of another node left (or its node is gone): calls it made or served here end as when a local
+        one leaves, its registrations here go, and `on_leave` reaches local watchers. Idempotent."""
+        peer = self.remote_sessions.pop(session_id, None)
+        if peer is None:
+            return []
+        return self.dealer.remove_session(peer) + self.meta.on_leave(peer)
+
+    def _subscription_changed(self, change: str, session_id: int, subscription: Any) -> list[Effect]:
+        effects = self.meta.subscription_changed(change, session_id, subscription)
+        if self.shared and change in ("create", "delete"):
+            effects.append(Interest(subscription.uri, subscription.match, change == "create"))
+        return effects
+
+    def _registration_changed(self, change: str, session_id: int, registration: Any) -> list[Effect]:
+        effects = self.meta.registration_changed(change, session_id, registration)
+        if self.shared and change in ("register", "unregister"):
+            peer = self.sessions.get(session_id)
+            if peer is not None:
+                held = change == "register"
+                effects.append(Callee(peer, registration.uri, registration.match, registration.invoke, held))
+        return effects
 
     def update_limits(self, limits: SessionLimits) -> None:
         """A reload's new per-session limits, for live sessions too (what they already hold is kept)."""
@@ -204,7 +245,10 @@ class Realm:
     def join(self, peer: Peer) -> list[Effect]:
         """Add the session; the answer is `wamp.session.on_join` for whoever watches."""
         self.sessions[peer.session_id] = peer
-        return self.meta.on_join(peer)
+        effects = self.meta.on_join(peer)
+        if self.shared:
+            effects.append(Joined(peer))
+        return effects
 
     def leave(self, peer: Peer) -> list[Effect]:
         """Remove the session and everything it held or was doing, then tell `wamp.session.on_leave`; idempotent."""
@@ -212,7 +256,10 @@ class Realm:
             return []
         effects = self.broker.remove_session(peer) + self.dealer.remove_session(peer)
         effects += self.testaments.publish(peer)  # after its subscriptions are gone: it is not sent its own
-        return effects + self.meta.on_leave(peer)
+        effects += self.meta.on_leave(peer)
+        if self.shared:
+            effects.append(Left(peer))
+        return effects
 
 
     def check(self, peer: Peer, msg: wamp.Message) -> list[Effect] | None:

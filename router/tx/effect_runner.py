@@ -9,7 +9,7 @@ from twisted.logger import Logger
 
 from autobahn.wamp import message as wamp
 
-from wampgate.core.effects import Abort, CancelTimer, Kick, Send, StartTimer
+from wampgate.core.effects import Abort, Callee, CancelTimer, Interest, Joined, Kick, Left, Published, Send, StartTimer
 from wampgate.core.errors import INVALID_ARGUMENT, PAYLOAD_SIZE_EXCEEDED, UNAVAILABLE
 from wampgate.core.peer import Peer
 from wampgate.core.realm import Realm
@@ -27,6 +27,8 @@ _REFUSED_REPLY = {
     TOO_LARGE: (PAYLOAD_SIZE_EXCEEDED, "the message is larger than the client announced it can receive"),
 }
 _UNENCODABLE_REPLY = (INVALID_ARGUMENT, "the result cannot be encoded for this client")
+# What a clustered realm tells the other nodes: carried by its cluster link (router/tx/cluster/realm_link.py).
+_CLUSTER_EFFECTS = (Published, Joined, Left, Interest, Callee)
 
 
 class EffectRunner:
@@ -40,6 +42,7 @@ class EffectRunner:
         self._clock = clock
         self._traffic = traffic or Traffic()
         self._timers: dict[Hashable, Any] = {}
+        self.cluster: Any = None  # the realm's cluster link, when the router is a node of a cluster
 
     def run(self, effects: list) -> None:
         """Apply effects in order."""
@@ -58,6 +61,9 @@ class EffectRunner:
                 if session is not None:
                     session.abort(effect.reason, effect.message)
             elif kind is Kick:
+                if effect.peer.node is not None and self.cluster is not None:
+                    self.cluster.kick_remote(effect.peer, effect.reason, effect.message)
+                    continue
                 session = getattr(effect.peer.channel, "session", None)
                 if session is not None and session.peer is effect.peer:
                     session.goodbye(effect.reason, effect.message)
@@ -67,6 +73,9 @@ class EffectRunner:
                 timer = self._timers.pop(effect.key, None)
                 if timer is not None and timer.active():
                     timer.cancel()
+            elif kind in _CLUSTER_EFFECTS:
+                if self.cluster is not None:
+                    self.cluster.apply(effect)
             else:
                 raise TypeError(f"unknown effect {effect!r}")
 

@@ -23,15 +23,38 @@ QUIET_PATHS = frozenset({b"/metrics", b"/healthz"})  # requests not written to t
 class RouterCollector:
     """Builds every metric family from the router's state on each scrape; nothing is kept twice."""
 
-    def __init__(self, context: Any, listeners: list[Any]):
+    def __init__(self, context: Any, listeners: list[Any], cluster: Any = None):
         self._context = context
         self._listeners = listeners
+        self._cluster = cluster
 
     def collect(self):
         yield from self._sessions_and_connections()
         yield from self._tables()
         yield from self._traffic()
         yield from self._counters()
+        if self._cluster is not None:
+            yield from self._cluster_state()
+
+    def _cluster_state(self):
+        """The node's Redis connections and what crosses them (counted drops are in the counters)."""
+        cluster = self._cluster
+        up = GaugeMetricFamily(f"{_PREFIX}_cluster_up", "1 while both Redis connections are up, else 0")
+        up.add_metric([], 1 if cluster.healthy else 0)
+        remote = GaugeMetricFamily(f"{_PREFIX}_cluster_remote_sessions", "Sessions joined on other nodes, per realm",
+                                   labels=["realm"])
+        for name, link in cluster.links.items():
+            remote.add_metric([name], len(link.core.remote_sessions))
+        channels = GaugeMetricFamily(f"{_PREFIX}_cluster_channels", "Redis channels this node listens on")
+        channels.add_metric([], len(cluster.subscriber.channels))
+        events = CounterMetricFamily(f"{_PREFIX}_cluster_events_received", "Events received from other nodes")
+        events.add_metric([], cluster.stats["events_in"])
+        redis = CounterMetricFamily(f"{_PREFIX}_cluster_redis", "Redis round trips, replies, reconnects, timeouts "
+                                    "and dropped publications, per connection", labels=["connection", "what"])
+        for connection, stats in (("commands", cluster.redis.stats), ("subscriber", cluster.subscriber.stats)):
+            for what, count in stats.items():
+                redis.add_metric([connection, what], count)
+        yield from (up, remote, channels, events, redis)
 
     def _sessions_and_connections(self):
         sessions = GaugeMetricFamily(f"{_PREFIX}_sessions", "Joined sessions per realm", labels=["realm"])
@@ -129,16 +152,25 @@ class HealthResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, listeners: list[Any]):
+    def __init__(self, listeners: list[Any], cluster: Any = None):
         super().__init__()
         self._listeners = listeners
+        self._cluster = cluster
 
     def render_GET(self, request) -> bytes:
+        """503 when a listener is down, or when a cluster node cannot reach Redis: it serves its own clients, but
+        events and calls to and from other nodes are lost, so a load balancer should send clients elsewhere."""
         down = [listener.name for listener in self._listeners if listener.port is None]
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         if down:
             request.setResponseCode(503)
             return ("listeners down: " + ", ".join(down) + "\n").encode()
+        cluster = self._cluster
+        if cluster is not None:
+            if not cluster.healthy:
+                request.setResponseCode(503)
+                return f"degraded: cluster node {cluster.name} cannot reach Redis ({cluster.address.redacted()})\n".encode()
+            return f"ok\ncluster node {cluster.name}\n".encode()
         return b"ok\n"
 
 
@@ -150,12 +182,12 @@ class AdminSite(server.Site):
             super().log(request)
 
 
-def admin_site(context: Any, listeners: list[Any]) -> server.Site:
+def admin_site(context: Any, listeners: list[Any], cluster: Any = None) -> server.Site:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(RouterCollector(context, listeners))
+    registry.register(RouterCollector(context, listeners, cluster))
     root = resource.Resource()
     root.putChild(b"metrics", MetricsResource(registry=registry))
-    root.putChild(b"healthz", HealthResource(listeners))
+    root.putChild(b"healthz", HealthResource(listeners, cluster))
     site = AdminSite(root, logPath=None)
     site.requestFactory = Request  # no Server header (its server_header is empty), nosniff on every response
     site.displayTracebacks = False

@@ -244,19 +244,21 @@ class RequestQueue:
         if self._closed:
             return
         try:
-            self._decided(decision, msg, permission, disclose_me)
-            self._session.decision_done()
+            if not self._decided(decision, msg, permission, disclose_me):
+                self._session.decision_done()
         except Exception:
             self.log.failure("internal error after an authorization decision for {peer}", peer=self._session.address)
             self._session.fail()
 
-    def _decided(self, decision: Decision, msg: wamp.Message, permission: tuple, disclose_me: bool) -> None:
+    def _decided(self, decision: Decision, msg: wamp.Message, permission: tuple, disclose_me: bool) -> bool:
+        """Act on the decision; True when routing waits for the cluster (which then ends the wait)."""
         if not decision.allow:
             self._deny(permission[0], permission[1], msg, decision.denied_by)
         elif self._realm.validators and self._payload_invalid(msg, permission):
-            return
+            return False
         else:
-            self._route(msg, disclose_me or decision.disclose)
+            return self._route(msg, disclose_me or decision.disclose)
+        return False
 
     def _payload_invalid(self, msg: wamp.Message, permission: tuple) -> bool:
         """Whether a validator refused this request's payload (and the refusal was answered and counted)."""
@@ -293,9 +295,42 @@ class RequestQueue:
                 return problem if type(problem) is str else "the payload could not be validated"
         return None
 
-    def _route(self, msg: wamp.Message, disclose: bool) -> None:
+    def _route(self, msg: wamp.Message, disclose: bool) -> bool:
+        """Hand the request to the realm; True when it first waits for the cluster (see router/tx/cluster)."""
+        link = self._realm.effects.cluster
+        if link is not None:
+            kind = type(msg)
+            if kind is wamp.Subscribe or kind is wamp.Register or kind is wamp.Call:
+                waiting = link.before(self.peer, msg)
+                if waiting is not None:
+                    self._session.await_decision()  # this session's later messages wait behind this one
+                    waiting.addCallback(self._route_after_cluster, msg, disclose, link)
+                    return True
+                self._route_now(msg, disclose)
+                link.after(self.peer, msg)
+                return False
+        self._route_now(msg, disclose)
+        return False
+
+    def _route_now(self, msg: wamp.Message, disclose: bool) -> None:
         self._session.apply(self._realm.core.receive(self.peer, msg, disclose=disclose,
                                                      now=self._context.clock.seconds()))
+
+    def _route_after_cluster(self, answer: wamp.Message | None, msg: wamp.Message, disclose: bool, link: Any) -> None:
+        """The cluster answered: a refusal (`answer`, an ERROR) goes to the client, else the request is routed."""
+        try:
+            if not self._closed:
+                if answer is not None:
+                    self._session.send(answer)
+                else:
+                    self._route_now(msg, disclose)
+            link.after(self.peer, msg)
+            if not self._closed:
+                self._session.decision_done()
+        except Exception:
+            self.log.failure("internal error routing a request after the cluster answered, for {peer}",
+                             peer=self._session.address)
+            self._session.fail()
 
     def _authorization_request(self, action: str, uri: str, match: str) -> AuthorizationRequest:
         return AuthorizationRequest(

@@ -56,6 +56,7 @@ class RouterService(service.MultiService):
         self.install_signals = False  # twistd's plugin turns this on; tests drive reload() and stopService()
         self.notifier = SystemdNotifier(None)  # twistd's plugin passes NOTIFY_SOCKET's; off otherwise
         self._terminating = False
+        self.cluster = None  # the ClusterNode, when the config has a [cluster] table
 
     # -- signals --------------------------------------------------------------------------------------------------
 

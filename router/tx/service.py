@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 import sys
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -20,7 +21,7 @@ from wampgate.config import ConfigError, ListenerConfig, RouterConfig
 from wampgate.core.lockout import AuthFailures
 from wampgate.core.realm import Realm
 from wampgate.counters import Counters
-from wampgate.endpoints import server_endpoint
+from wampgate.endpoints import NoInheritedSocket, inherited_endpoint, server_endpoint
 from wampgate.tx.effect_runner import EffectRunner
 from wampgate.tx.traffic import Traffic
 from wampgate.tx.flow import AdmittingFactory, FlowControl
@@ -129,7 +130,17 @@ class AdminService(PortService):
         return f"http://{self._address()}/metrics and /healthz"
 
 
-def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
+@dataclass(frozen=True)
+class WorkerRole:
+    """This router is one of `[cluster] workers` processes (wampgate.tx.workers): it listens on the sockets its
+    parent opened and passed (named in LISTEN_FDNAMES), joins the cluster under the name its parent chose (the
+    parent labels its log lines with it), and serves no admin endpoint (the parent does)."""
+
+    node: str
+    socket_names: tuple[str, ...]
+
+
+def make_service(config: RouterConfig, reactor: Any, worker: WorkerRole | None = None) -> service.MultiService:
     """Build the whole router; raises ConfigError listing every plugin or TLS problem."""
     problems: list[str] = []
     choose = random.SystemRandom().choice
@@ -170,13 +181,32 @@ def make_service(config: RouterConfig, reactor: Any) -> service.MultiService:
             problems.append(f"listeners[{index}].tls: {e}")
             continue
         factory = AdmittingFactory(factory, context.flow, listener.name, secure=listener.tls is not None)
-        endpoint = server_endpoint(reactor, listener.endpoint)
-        ListenerService(listener, endpoint, factory).setServiceParent(top)
-    if config.admin is not None:
+        endpoint = _listener_endpoint(reactor, listener, index, worker, problems)
+        if endpoint is not None:
+            ListenerService(listener, endpoint, factory).setServiceParent(top)
+    if config.cluster is not None:
+        from wampgate.tx.cluster.node import ClusterNode  # only a clustered router loads the Redis client
+
+        top.cluster = ClusterNode(config.cluster, realms, reactor, counters,
+                                  name=worker.node if worker is not None else None)
+        top.cluster.setServiceParent(top)
+    if config.admin is not None and worker is None:
         listeners = [child for child in top if isinstance(child, ListenerService)]
         admin = AdminService(config.admin.endpoint, server_endpoint(reactor, config.admin.endpoint),
-                             admin_site(context, listeners))
+                             admin_site(context, listeners, top.cluster))
         admin.setServiceParent(top)
     if problems:
         raise ConfigError(problems, hidden=config.environment_secrets)
     return top
+
+
+def _listener_endpoint(reactor: Any, listener: ListenerConfig, index: int, worker: WorkerRole | None,
+                       problems: list[str]):
+    """The configured endpoint, or in a worker the socket the parent opened for it."""
+    if worker is None:
+        return server_endpoint(reactor, listener.endpoint)
+    try:
+        return server_endpoint(reactor, inherited_endpoint(listener.endpoint, index, list(worker.socket_names)))
+    except NoInheritedSocket as e:
+        problems.append(f"listeners[{index}].endpoint: {e}")
+        return None

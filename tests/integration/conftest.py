@@ -1,4 +1,5 @@
-"""Fixtures: generated certificates, and a real router on loopback ports with the standard test listeners."""
+"""Fixtures: generated certificates, a real router on loopback ports with the standard test listeners, and real
+redis-servers (tests/support/redis_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest_twisted
 
 from tests.support import certs as certificates
 from tests.support.clients import Target
+from tests.support.redis_fixtures import redis_server, redis_servers  # noqa: F401  (fixtures for every test here)
 from tests.support.router import REALM1_ANONYMOUS_ALL, listener, start_router
 
 

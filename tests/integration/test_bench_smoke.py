@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cluster import redis_executable
+
 REPO = Path(__file__).resolve().parents[2]
 SMOKE_TIMEOUT = 240.0
 SCENARIOS = {"fanout", "latency", "rpc", "sessions", "abuse"}
@@ -20,6 +22,7 @@ NUMBERS = {
     "latency": ("p50_us", "p99_us", "max_us"),
     "rpc": ("call_per_s", "router_cpu_us_per_call"),
     "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
+    "cluster": ("event_per_s", "router_cpu_us_per_event"),
 }
 ATTACKS = {"ping", "result", "fragments", "latency", "latency-rawsocket"}
 MEMORY_NUMBERS = ("rss_before_kib", "rss_peak_kib", "rss_growth_kib", "attacker_sent_kib", "attack_seconds")
@@ -42,10 +45,13 @@ def test_bench_smoke_runs_every_scenario(tmp_path):
     """`python -m bench --smoke` exits 0 within its time bound and writes one JSON file in which every scenario
     (fan-out, latency, RPC, idle sessions, abuse, plain and TLS, and the ceiling server) has numeric results, every
     fan-out and latency run delivered exactly published x subscribers events, every RPC call was answered, every
-    idle session was established and after every attack a fresh client was served."""
+    idle session was established and after every attack a fresh client was served. With redis-server installed,
+    the cluster scenario's three rows (one process, workers = 2, two nodes) delivered everything too, and the two
+    nodes' row has CPU per event at the publishing node, the receiving node and Redis; without it, it is skipped."""
     output, _ = run_smoke(tmp_path)
     results = output["results"]
-    assert {r["scenario"] for r in results} == SCENARIOS
+    with_cluster = redis_executable() is not None
+    assert {r["scenario"] for r in results} == SCENARIOS | ({"cluster"} if with_cluster else set())
     assert {r["tls"] for r in results} == {False, True}
     assert {"wampgate", "ceiling-send", "ceiling-frame"} <= {r["target"] for r in results}
     for r in results:
@@ -53,7 +59,7 @@ def test_bench_smoke_runs_every_scenario(tmp_path):
         assert r["ok"], (name, r.get("errors"))
         for key in NUMBERS.get(r["scenario"], ()):
             assert isinstance(r[key], (int, float)), (name, key, r.get(key))  # (an RSS delta may be negative)
-        if r["scenario"] in ("fanout", "latency"):
+        if r["scenario"] in ("fanout", "latency", "cluster"):
             assert r["published"] > 0, name
             assert r["delivered"] == r["published"] * r["subscribers"], name
         elif r["scenario"] == "rpc":
@@ -63,6 +69,10 @@ def test_bench_smoke_runs_every_scenario(tmp_path):
         else:
             assert r["served_after"], name
     assert output["servers"]["wampgate"]["startup_seconds"], output["servers"]
+    if with_cluster:
+        two_nodes = next(r for r in results if r["scenario"] == "cluster" and r["variant"] == "two-nodes")
+        for key in ("publishing_node_cpu_us_per_event", "receiving_node_cpu_us_per_event", "redis_cpu_us_per_event"):
+            assert isinstance(two_nodes[key], (int, float)), key
 
 
 @pytest.mark.slow

@@ -242,7 +242,7 @@ def assert_refused(result: subprocess.CompletedProcess, expected: list[str], por
 
 def unknown_key(tmp_path: Path, port: int) -> tuple[str, list[str]]:
     text = "colour = 1\n" + listener_toml("main", port, '["websocket"]') + REALM1
-    return text, ["colour: unknown key; allowed: admin, flow, limits, listeners, realms"]
+    return text, ["colour: unknown key; allowed: admin, cluster, flow, limits, listeners, realms"]
 
 
 def duplicate_port(tmp_path: Path, port: int) -> tuple[str, list[str]]:

@@ -143,7 +143,7 @@ def test_production_config_validates_with_its_files_and_admits_no_anonymous(tmp_
 def test_unknown_top_level_key(tmp_path):
     """An unknown top-level key is refused with the list of allowed keys."""
     problems = problems_of(tmp_path, "colour = 1\n" + listener() + realm())
-    assert problems == ["colour: unknown key; allowed: admin, flow, limits, listeners, realms"]
+    assert problems == ["colour: unknown key; allowed: admin, cluster, flow, limits, listeners, realms"]
 
 
 def test_unknown_key_in_listener(tmp_path):
@@ -402,7 +402,7 @@ SEVERAL = (
     + realm(keys='uri_check = "lax"')
 )
 SEVERAL_IN_FILE_ORDER = [
-    "colour: unknown key; allowed: admin, flow, limits, listeners, realms",
+    "colour: unknown key; allowed: admin, cluster, flow, limits, listeners, realms",
     'listeners[0].transports = "websocket": expected a non-empty array of values from "websocket", "rawsocket", '
     "each at most once",
     'realms[0].uri_check = "lax": expected one of "loose", "strict"',

@@ -160,7 +160,7 @@ def test_env_problems_are_reported_with_the_others_in_file_order(tmp_path):
     among them (whatever its value)."""
     text = 'colour = "${COLOUR}"\n' + listener('transports = ["${T:-websockets}"]') + REALM
     assert problems_of(tmp_path, text, {}) == [
-        "colour: unknown key; allowed: admin, flow, limits, listeners, realms",
+        "colour: unknown key; allowed: admin, cluster, flow, limits, listeners, realms",
         "colour: environment variable COLOUR is not set, and ${COLOUR} gives no default (${COLOUR:-default})",
         'listeners[0].transports = ["websockets"]: expected a non-empty array of values from "websocket", '
         '"rawsocket", each at most once',
