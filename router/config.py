@@ -28,6 +28,7 @@ from wampgate.configtables import (
     LimitsConfig,
     WebSocketConfig,
 )
+from wampgate.configpaths import BridgeConfig, PathConfig, WebSocketPath, check_paths, read_bridges, read_paths
 from wampgate.core.history import HistoryRule
 from wampgate.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
 from wampgate.endpoints import addresses_clash, endpoint_address, endpoint_problem
@@ -89,6 +90,18 @@ class ListenerConfig:
     tls: TlsConfig | None
     websocket: WebSocketConfig
     auth: tuple[AuthMethodConfig, ...]
+    # what the HTTP side serves, by exact path: every WebSocket path and bridge endpoint (router/configpaths.py)
+    paths: tuple[PathConfig, ...] = ()
+    bridges: Mapping[str, BridgeConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def websocket_paths(self) -> tuple[str, ...]:
+        return tuple(entry.path for entry in self.paths if entry.kind == "websocket") or (self.websocket.path,)
+
+    @property
+    def http_endpoints(self) -> tuple[PathConfig, ...]:
+        """The paths that are not the WebSocket (bridge endpoints): they need twisted.web in front."""
+        return tuple(entry for entry in self.paths if entry.kind != "websocket")
 
 
 @dataclass(frozen=True)
@@ -412,6 +425,21 @@ def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
                                 {"static_dir": partial(_static_dir, base=base)}),
         auth=_auth(t.table("auth")),
     )
+    paths = read_paths(t.tables("paths"))
+    bridges = read_bridges(t.tables("bridges"))
+    websocket_table = t.raw("websocket")
+    if any(entry.kind == "websocket" for entry in paths) and isinstance(websocket_table, dict) \
+            and "path" in websocket_table:
+        t.problems.append(f"{t.key('websocket')}.path: the WebSocket paths are given by [[{t.key('paths')}]] "
+                          'entries of kind "websocket"; expected one or the other, not both')
+    elif paths and "websocket" in transports and not any(entry.kind == "websocket" for entry in paths):
+        # the WebSocket stays where [listeners.websocket] path says: explicit beside the other paths
+        paths = (PathConfig(listener.websocket.path, "websocket", WebSocketPath(), t.key("websocket")),) + paths
+        clash = [entry for entry in paths[1:] if entry.path == listener.websocket.path]
+        if clash:
+            t.problems.append(f"{clash[0].key}.path = {show(clash[0].path)}: the listener's WebSocket is already at "
+                              f"this path ({t.key('websocket')}.path); expected each path once")
+    listener = replace(listener, paths=paths, bridges=bridges)
     t.raw("tls")
     t.close()
     return listener
@@ -505,6 +533,9 @@ def _check_listeners(
             )
         elif address is not None:
             bound.append((address, i))
+        problems.extend(check_paths(f"listeners[{i}]", listener.paths, listener.bridges,
+                                    transports=listener.transports, realms=realms,
+                                    methods=tuple(method.method for method in listener.auth)))
         for method in listener.auth:
             for realm in method.realms or ():
                 if realm not in realms:

@@ -4,7 +4,10 @@ WebSocket."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import http, pages, resource, server, static
@@ -13,24 +16,62 @@ NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n%s: %s\r\n\r\n" % NOSNIFF
 
 
-def site(websocket, config) -> server.Site:
-    """Static files from the configured directory, with the WAMP WebSocket at its path (same origin)."""
+def _json_refusal(status: int, phrase: bytes, error: str, text: str) -> bytes:
+    """A whole HTTP response refusing a request before its body is read, in the bridge's JSON error form."""
+    body = json.dumps({"error": error, "message": text}).encode()
+    return (b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
+            b"%s: %s\r\n\r\n" % (status, phrase, len(body), *NOSNIFF)) + body
+
+
+def site(websocket, config, endpoints: Mapping[str, resource.Resource] = MappingProxyType({})) -> server.Site:
+    """The listener's HTTP side: the WAMP WebSocket at each of its paths, the bridge `endpoints` (path -> leaf
+    resource, router/tx/bridge_http.py) at theirs, every path matched exactly; other paths are static files from
+    `static_dir` when set, else HTTP 404."""
     ws = config.websocket
-    root = StaticFiles(str(ws.static_dir), root=str(ws.static_dir))
-    segments = [s.encode() for s in ws.path.strip("/").split("/")]
-    parent = root
-    for segment in segments[:-1]:
-        child = resource.Resource()
-        parent.putChild(segment, child)
-        parent = child
-    parent.putChild(segments[-1], UpgradeOnly(websocket))
+    static = StaticFiles(str(ws.static_dir), root=str(ws.static_dir)) if ws.static_dir is not None else None
+    upgrade = UpgradeOnly(websocket)
+    served = {path.encode(): upgrade for path in config.websocket_paths}
+    served.update({path.encode(): endpoint for path, endpoint in endpoints.items()})
+    root = PathRoot(served, static)
     # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
     web = server.Site(root, logPath=None, timeout=ws.open_handshake_timeout)
-    web.protocol = BodilessChannel
+    web.protocol = type("Channel", (BodilessChannel,), {
+        "body_limits": {path.encode(): endpoint.max_body_size for path, endpoint in endpoints.items()
+                        if getattr(endpoint, "max_body_size", None) is not None}})
     web.requestFactory = type("Request", (Request,), {"server_header": ws.server_header.encode()})
     web.displayTracebacks = False
     web.noisy = False
     return web
+
+
+class PathRoot(resource.Resource):
+    """Dispatches on the whole request path, exactly: a configured path gets its resource (a leaf, so traversal
+    stops there), anything else the static files (or 404). A plain GET of a WebSocket path at "/" gets the static
+    index when there are static files: one origin may serve both its page and its WebSocket at the root."""
+
+    def __init__(self, served: dict[bytes, resource.Resource], static: resource.Resource | None):
+        super().__init__()
+        self._served = served
+        self._static = static
+
+    def getChildWithDefault(self, segment: bytes, request):
+        served = self._served.get(request.path)
+        if served is not None and not (request.path == b"/" and self._static is not None and _plain_get(request)):
+            return served
+        if self._static is None:
+            return NOT_FOUND
+        return self._static.getChildWithDefault(segment, request)
+
+    def render(self, request):  # only reached for an empty path, which HTTP/1.1 request lines cannot carry
+        return NOT_FOUND.render(request)
+
+
+def _plain_get(request) -> bool:
+    upgrade = request.getHeader(b"upgrade")
+    return upgrade is None or upgrade.strip().lower() != b"websocket"
+
+
+NOT_FOUND = pages.notFound("Not Found", "No such resource.")
 
 
 class Request(server.Request):
@@ -52,19 +93,35 @@ class Request(server.Request):
 
 
 class BodilessChannel(http.HTTPChannel):
-    """HTTP/1.1 that refuses any request with a body (HTTP 400, then close). Static files and the WebSocket upgrade
-    are GETs: twisted.web would otherwise spool a body of any size to a temporary file, and on an upgrade pass it to
-    the WebSocket frame parser as if the client had sent frames."""
+    """HTTP/1.1 that refuses any request with a body (HTTP 400, then close), except on the bridge's paths
+    (`body_limits`: path -> bytes), which take a body of a Content-Length within their limit (else 413; chunked:
+    411), before any of it is read. Static files and the WebSocket upgrade are GETs: twisted.web would otherwise
+    spool a body of any size to a temporary file, and on an upgrade pass it to the WebSocket frame parser as if the
+    client had sent frames."""
 
     _refused = False
+    body_limits: Mapping[bytes, int] = MappingProxyType({})
 
     def allHeadersReceived(self):
         if self.length != 0:  # a Content-Length above 0, or None: chunked
-            self._refused = True
-            self.transport.write(BAD_REQUEST)
-            self.loseConnection()  # not the transport's: over TLS it would wait for this channel, its producer
-            return
+            limit = self.body_limits.get(self._path.split(b"?", 1)[0]) if self._path else None
+            if limit is None:
+                self._refuse(BAD_REQUEST)
+                return
+            if self.length is None:
+                self._refuse(_json_refusal(411, b"Length Required", "wampgate.error.length_required",
+                                           "a body needs a Content-Length (no chunked encoding)"))
+                return
+            if self.length > limit:
+                self._refuse(_json_refusal(413, b"Content Too Large", "wamp.error.payload_size_exceeded",
+                                           f"the body is larger than {limit} bytes"))
+                return
         super().allHeadersReceived()
+
+    def _refuse(self, response: bytes) -> None:
+        self._refused = True
+        self.transport.write(response)
+        self.loseConnection()  # not the transport's: over TLS it would wait for this channel, its producer
 
     def dataReceived(self, data):
         if not self._refused:
