@@ -185,7 +185,9 @@ def read_bridges(tables: list[TableReader]) -> Mapping[str, BridgeConfig]:
         for name in ("name", "realm"):
             if not getattr(bridge, name) and not t.has(name):
                 t.problems.append(f"{t.key(name)}: missing; expected a string")
+        written = t.raw("authentication", "signature") == bridge.authentication  # else already a problem
         needed = {"signature": ("authrole", "key", "secret"), "none": ("authrole",)}.get(bridge.authentication, ())
+        needed = needed if written else ()
         for name in needed:
             if not getattr(bridge, name) and not t.has(name):
                 t.problems.append(f"{t.key(name)}: missing; needed with authentication = {show(bridge.authentication)}")

@@ -15,8 +15,8 @@ import json
 import math
 from typing import Any
 
+import autobahn.twisted  # noqa: F401  selects Twisted for txaio before autobahn's serializers are imported (wire)
 from autobahn.wamp import message as wamp
-from autobahn.wamp.serializer import JsonObjectSerializer
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
@@ -67,7 +67,17 @@ CALL_KEYS = frozenset(("procedure", "args", "kwargs", "options"))
 PUBLISH_OPTIONS = frozenset(("exclude", "exclude_authid", "exclude_authrole", "eligible", "eligible_authid",
                              "eligible_authrole", "retain", "disclose_me"))
 CALL_OPTIONS = frozenset(("timeout", "disclose_me"))
-_JSON = JsonObjectSerializer()
+
+
+def _encode(body: dict) -> bytes:
+    """JSON as WAMP's JSON serialization writes it: binary strings as "\\u0000" followed by their base64."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_binary).encode()
+
+
+def _binary(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "\x00" + base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
 
 class BadRequest(Exception):
@@ -269,7 +279,7 @@ class BridgeEndpoint(resource.Resource):
         if request.finished or request._disconnected:
             return
         try:
-            data = _JSON.serialize(body)
+            data = _encode(body)
         except Exception:  # a value JSON cannot carry (the callee's serializer could)
             status, data = 500, json.dumps({"error": INTERNAL, "message": "the answer cannot be encoded"}).encode()
         request.setResponseCode(status)

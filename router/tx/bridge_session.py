@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import autobahn.twisted  # noqa: F401  selects Twisted for txaio before autobahn's serializers are imported (wire)
 from autobahn.wamp import message as wamp
 from autobahn.wamp.role import RoleCallerFeatures, RolePublisherFeatures
 from twisted.internet import defer
