@@ -34,7 +34,8 @@ def site(websocket, config, endpoints: Mapping[str, resource.Resource] = Mapping
     served.update({path.encode(): endpoint for path, endpoint in endpoints.items()})
     root = PathRoot(served, static)
     # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
-    web = server.Site(root, logPath=None, timeout=ws.open_handshake_timeout)
+    web = Site(root, logPath=None, timeout=ws.open_handshake_timeout)
+    web.unlogged = frozenset(path.encode() for path in endpoints)
     web.protocol = type("Channel", (BodilessChannel,), {
         "body_limits": {path.encode(): endpoint.max_body_size for path, endpoint in endpoints.items()
                         if getattr(endpoint, "max_body_size", None) is not None}})
@@ -42,6 +43,18 @@ def site(websocket, config, endpoints: Mapping[str, resource.Resource] = Mapping
     web.displayTracebacks = False
     web.noisy = False
     return web
+
+
+class Site(server.Site):
+    """twisted.web's site, whose access-log line (one per request, through the router's log) is left out for the
+    bridge's paths: each of their refusals is logged by the bridge itself, and a line per publication or call would
+    cost more than routing it."""
+
+    unlogged: frozenset = frozenset()
+
+    def log(self, request) -> None:
+        if request.path not in self.unlogged:
+            super().log(request)
 
 
 class PathRoot(resource.Resource):
