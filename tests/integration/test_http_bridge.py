@@ -16,6 +16,7 @@ from twisted.internet import defer
 
 from tests.support.clients import Collector, connect, leave
 from tests.support.http_bridge import request, signed_query, timestamp
+from tests.support.raw import open_tcp
 from tests.support.router import listener, start_router
 from tests.support.wait import bounded, eventually, still_serves
 from tests.integration.conftest import target
@@ -100,6 +101,7 @@ realm = "realm1"
 authentication = "none"
 authrole = "anonymous"
 allowed_addresses = ["10.0.0.0/8"]
+allow_unauthenticated_remote = true
 """
 
 REALM = """
@@ -136,7 +138,8 @@ def config(tmp_path) -> str:
     (tmp_path / "jwt.secret").write_bytes(JWT_SECRET)
     auth = ('anonymous = { role = "anonymous" }\n'
             'jwt = { algorithms = ["HS256"], secret_file = "jwt.secret", issuer = "idp", audience = "wampgate" }')
-    universal = listener("universal", auth=auth).replace("[listeners.websocket]", PATHS + "\n[listeners.websocket]")
+    universal = listener("universal", auth=auth, websocket='trusted_proxies = ["127.0.0.1"]')
+    universal = universal.replace("[listeners.websocket]", PATHS + "\n[listeners.websocket]")
     return universal + listener("rawsocket", ("rawsocket",)) + REALM
 
 
@@ -406,3 +409,65 @@ async def test_bridge_sessions_leave_with_the_router(bridge_router):
     assert len(bridged) == 1
     await bridge_router.stop()
     await eventually(lambda: not bridge_router.realm().sessions, "bridge sessions gone")
+
+
+@pytest_twisted.ensureDeferred
+async def test_forwarded_client_address_is_checked(bridge_router):
+    """Behind a trusted proxy (127.0.0.1 here) the client is the X-Forwarded-For address: an unauthenticated
+    bridge refuses a forwarded non-loopback client (403); one allowing remote clients refuses a client outside its
+    allowed_addresses (403) and serves one inside (10.1.2.3)."""
+    forwarded = {"X-Forwarded-For": "203.0.113.5"}
+    refused(await post(bridge_router, "/publish", {"topic": "com.example.x"}, headers=forwarded),
+            403, "wampgate.error.address_not_allowed")
+    refused(await post(bridge_router, "/far/publish", {"topic": "com.example.x"}, headers=forwarded),
+            403, "wampgate.error.address_not_allowed")
+    inside = {"X-Forwarded-For": "10.1.2.3"}
+    response = await post(bridge_router, "/far/publish", {"topic": "com.example.x"}, headers=inside)
+    assert response.status == 200, response.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_chunked_body_is_refused_with_411(bridge_router):
+    """A body without Content-Length (chunked) is refused before it is read: 411 and the JSON error, then close."""
+    client = await open_tcp(port(bridge_router))
+    client.write(b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+    head, _, body = (await client.wait_lost()).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 411 ")
+    assert json.loads(body)["error"] == "wampgate.error.length_required"
+
+
+@pytest_twisted.ensureDeferred
+async def test_client_going_away_cancels_its_call(bridge_router):
+    """An HTTP client that disconnects while its call runs: the call is canceled (the callee is interrupted), so
+    nothing stays pending in the dealer."""
+    callee = await connect(target(bridge_router, "universal", "websocket"))
+    started = defer.Deferred()
+
+    def slow():
+        started.callback(None)
+        return defer.Deferred()
+
+    await callee.register(slow, "com.example.slow")
+    body = json.dumps({"procedure": "com.example.slow", "options": {"timeout": 60}}).encode()
+    client = await open_tcp(port(bridge_router))
+    client.write(b"POST /call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body))
+    await bounded(started)
+    assert bridge_router.realm().dealer.pending_calls()
+    client.close()
+    await eventually(lambda: not bridge_router.realm().dealer.pending_calls(), "the call canceled")
+    await leave(callee)
+
+
+@pytest_twisted.ensureDeferred
+async def test_webhook_body_that_is_not_utf8(bridge_router):
+    """A binary webhook body is given as base64 (body_base64) instead of text."""
+    ws = await connect(target(bridge_router, "universal", "websocket"))
+    events = Collector()
+    await ws.subscribe(events, "com.example.github")
+    response = await post(bridge_router, "/hooks/github", b"\xff\x00\xfe", content_type="application/octet-stream")
+    assert response.status == 202
+    (args, _), = await bounded(events.done)
+    assert args == ({"body_base64": "/wD+", "headers": {"content-type": ["application/octet-stream"]}},)
+    await leave(ws)
