@@ -92,8 +92,8 @@ class BridgeConfig:
         "", doc=f'`"signature"`: the shared HMAC-SHA256 secret, at least {MIN_SECRET_LENGTH} bytes (required; best '
         'from the environment: `"${BRIDGE_SECRET}"`)', parse=_secret)
     timestamp_window: float = setting(
-        300.0, 1.0, 3600.0, "a signed request's `timestamp` may differ from the router's clock by this much (Crossbar's "
-        "`timestamp_delta_limit` default); further: HTTP 401", unit="s")
+        300.0, 1.0, 3600.0, "a signed request's `timestamp` may differ from the router's clock by this much "
+        "(Crossbar's `timestamp_delta_limit` default); further: HTTP 401", unit="s")
     max_nonces: int = setting(
         100_000, 100, 10_000_000, "signed requests' nonces remembered (for twice `timestamp_window`) to refuse a "
         "replay; when full, further signed requests get HTTP 503 until the oldest expire")

@@ -322,7 +322,7 @@ async def test_flow_control_rate_limits_bridge_requests(bridge_router):
     assert int(response.headers["retry-after"]) >= 1
 
 
-# -- call ---------------------------------------------------------------------------------------------------------------
+# -- call --------------------------------------------------------------------------------------------------------------
 
 
 @pytest_twisted.ensureDeferred
@@ -350,7 +350,8 @@ async def test_call_is_answered_by_a_websocket_callee(bridge_router):
     assert response.status == 500
     assert response.json == {"error": "com.example.error.oops", "message": "it broke", "args": ["it broke"],
                              "kwargs": {"code": 7}}
-    refused(await post(bridge_router, "/call", {"procedure": "com.example.nobody"}), 404, "wamp.error.no_such_procedure")
+    refused(await post(bridge_router, "/call", {"procedure": "com.example.nobody"}),
+            404, "wamp.error.no_such_procedure")
     refused(await post(bridge_router, "/call", {"procedure": "com.example.never", "options": {"timeout": 0.2}}),
             504, "wamp.error.timeout")
     refused(await post(bridge_router, "/call", {"procedure": "com.example.add", "options": {"timeout": -1}}),
@@ -366,7 +367,7 @@ async def test_signed_call_is_authorized(bridge_router):
             403, "wamp.error.not_authorized")
 
 
-# -- webhook ------------------------------------------------------------------------------------------------------------
+# -- webhook -----------------------------------------------------------------------------------------------------------
 
 
 @pytest_twisted.ensureDeferred
