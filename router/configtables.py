@@ -84,7 +84,7 @@ class WebSocketConfig:
                                   unit="bytes")
     # the router keeps this timer itself; autobahn's (below) tick in whole seconds, so they start at 1
     open_handshake_timeout: float = setting(
-        5.0, 0.1, 300.0, "for the HTTP upgrade; also the idle timeout of HTTP connections for static files", unit="s")
+        5.0, 0.1, 300.0, "for the HTTP upgrade; also the idle timeout of HTTP connections for static files and the HTTP bridge", unit="s")
     close_handshake_timeout: float = setting(1.0, 1.0, 300.0, "for the WebSocket closing handshake", unit="s")
     auto_ping_interval: float = setting(
         30.0, 0.0, 3600.0, "seconds between WebSocket pings the router sends", allowed="0 (off) or 1–3,600 s",
