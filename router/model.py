@@ -12,7 +12,7 @@ class TransportInfo:
     """What is known about a client's connection."""
 
     listener: str  # the listener's name from the config
-    kind: str  # "websocket" or "rawsocket"
+    kind: str  # "websocket", "rawsocket", "http" (an HTTP bridge request) or "internal" (the router's own calls)
     peer: str  # e.g. "tcp4:127.0.0.1:50312"
     is_secure: bool
     serializer: str  # "json", "msgpack" or "cbor"

@@ -52,8 +52,10 @@ def _bridge_endpoint(context: RouterContext, listener: ListenerRuntime, entry: P
 
 
 # A path kind (wampgate.configpaths.PATH_KINDS) other than "websocket" -> its resource builder
-# (context, listener runtime, PathConfig) -> a leaf twisted.web resource. A resource that takes request bodies says
-# how large in its `max_body_size` attribute (bytes); the listener's channel refuses a body anywhere else.
+# (context, listener runtime, PathConfig) -> a leaf twisted.web resource, served at the entry's exact path. A resource
+# that takes request bodies says how large in its `max_body_size` attribute (bytes): the listener's channel refuses
+# a body anywhere else, and a larger one (413) before reading it. One with `serves_subtree = True` also gets every
+# path below its own (it reads the rest from `request.path`); exact paths of other entries take precedence.
 ENDPOINTS = MappingProxyType({
     "publish": _bridge_endpoint,
     "call": _bridge_endpoint,

@@ -24,21 +24,26 @@ def _json_refusal(status: int, phrase: bytes, error: str, text: str) -> bytes:
 
 
 def site(websocket, config, endpoints: Mapping[str, resource.Resource] = MappingProxyType({})) -> server.Site:
-    """The listener's HTTP side: the WAMP WebSocket at each of its paths, the bridge `endpoints` (path -> leaf
-    resource, router/tx/bridge_http.py) at theirs, every path matched exactly; other paths are static files from
-    `static_dir` when set, else HTTP 404."""
+    """The listener's HTTP side: the WAMP WebSocket at each of its paths, the other `endpoints` (path -> leaf
+    resource, built by wampgate.tx.listeners.ENDPOINTS) at theirs, every path matched exactly; an endpoint whose
+    `serves_subtree` is true also gets every path below its own (a long-poll transport's `/lp/<id>/send`), and reads
+    the rest from `request.path`. Other paths are static files from `static_dir` when set, else HTTP 404."""
     ws = config.websocket
     static = StaticFiles(str(ws.static_dir), root=str(ws.static_dir)) if ws.static_dir is not None else None
     upgrade = UpgradeOnly(websocket)
     served = {path.encode(): upgrade for path in config.websocket_paths}
     served.update({path.encode(): endpoint for path, endpoint in endpoints.items()})
-    root = PathRoot(served, static)
+    subtrees = tuple((path.encode() + b"/", endpoint) for path, endpoint in endpoints.items()
+                     if getattr(endpoint, "serves_subtree", False))
+    root = PathRoot(served, subtrees, static)
     # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
     web = Site(root, logPath=None, timeout=ws.open_handshake_timeout)
     web.unlogged = frozenset(path.encode() for path in endpoints)
     web.protocol = type("Channel", (BodilessChannel,), {
         "body_limits": {path.encode(): endpoint.max_body_size for path, endpoint in endpoints.items()
-                        if getattr(endpoint, "max_body_size", None) is not None}})
+                        if getattr(endpoint, "max_body_size", None) is not None},
+        "subtree_body_limits": tuple((prefix, endpoint.max_body_size) for prefix, endpoint in subtrees
+                                     if getattr(endpoint, "max_body_size", None) is not None)})
     web.requestFactory = type("Request", (Request,), {"server_header": ws.server_header.encode()})
     web.displayTracebacks = False
     web.noisy = False
@@ -62,15 +67,20 @@ class PathRoot(resource.Resource):
     stops there), anything else the static files (or 404). A plain GET of a WebSocket path at "/" gets the static
     index when there are static files: one origin may serve both its page and its WebSocket at the root."""
 
-    def __init__(self, served: dict[bytes, resource.Resource], static: resource.Resource | None):
+    def __init__(self, served: dict[bytes, resource.Resource], subtrees: tuple, static: resource.Resource | None):
         super().__init__()
         self._served = served
+        self._subtrees = subtrees  # (path + "/", resource): also serves the paths below its own
         self._static = static
 
     def getChildWithDefault(self, segment: bytes, request):
-        served = self._served.get(request.path)
-        if served is not None and not (request.path == b"/" and self._static is not None and _plain_get(request)):
+        path = request.path
+        served = self._served.get(path)
+        if served is not None and not (path == b"/" and self._static is not None and _plain_get(request)):
             return served
+        for prefix, subtree in self._subtrees:
+            if path.startswith(prefix):
+                return subtree
         if self._static is None:
             return NOT_FOUND
         return self._static.getChildWithDefault(segment, request)
@@ -114,10 +124,11 @@ class BodilessChannel(http.HTTPChannel):
 
     _refused = False
     body_limits: Mapping[bytes, int] = MappingProxyType({})
+    subtree_body_limits: tuple[tuple[bytes, int], ...] = ()  # (path + "/", bytes) of endpoints serving a subtree
 
     def allHeadersReceived(self):
         if self.length != 0:  # a Content-Length above 0, or None: chunked
-            limit = self.body_limits.get(self._path.split(b"?", 1)[0]) if self._path else None
+            limit = self._body_limit(self._path.split(b"?", 1)[0]) if self._path else None
             if limit is None:
                 self._refuse(BAD_REQUEST)
                 return
@@ -130,6 +141,12 @@ class BodilessChannel(http.HTTPChannel):
                                            f"the body is larger than {limit} bytes"))
                 return
         super().allHeadersReceived()
+
+    def _body_limit(self, path: bytes) -> int | None:
+        limit = self.body_limits.get(path)
+        if limit is None:
+            limit = next((size for prefix, size in self.subtree_body_limits if path.startswith(prefix)), None)
+        return limit
 
     def _refuse(self, response: bytes) -> None:
         self._refused = True
