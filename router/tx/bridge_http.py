@@ -14,6 +14,7 @@ import base64
 import json
 import math
 from typing import Any
+from urllib.parse import parse_qs
 
 import autobahn.twisted  # noqa: F401  selects Twisted for txaio before autobahn's serializers are imported (wire)
 from autobahn.wamp import message as wamp
@@ -100,7 +101,7 @@ class Bridge:
     async def authenticate(self, request, body: bytes, host: str):
         config = self.config
         if config.authentication == "signature":
-            return self.signatures.verify(request.args, body, self.context.clock.seconds())
+            return self.signatures.verify(_query(request), body, self.context.clock.seconds())
         if config.authentication == "jwt":
             transport = TransportInfo(listener=self.listener.config.name, kind="http", peer=host,
                                       is_secure=request.isSecure(), serializer="json")
@@ -297,6 +298,12 @@ def _check_json_media_type(content_type: bytes | None) -> None:
     charsets = [p.partition(b"=")[2].strip(b'"') for p in parameters if p.startswith(b"charset")]
     if media != b"application/json" or any(c not in (b"utf-8", b"utf8") for c in charsets):
         raise AuthRefused(415, UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json (UTF-8)")
+
+
+def _query(request) -> dict[bytes, list[bytes]]:
+    """The URL's query parameters only: twisted.web's `request.args` also holds the fields of a form body."""
+    _, _, query = request.uri.partition(b"?")
+    return parse_qs(query, keep_blank_values=True)
 
 
 def _peer_of(request) -> str:

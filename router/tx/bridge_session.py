@@ -157,7 +157,8 @@ class BridgeSession:
         self.leave()
 
     def goodbye(self, reason: str, message: str | None = None) -> None:
-        self.channel.fail_pending(errors.UNAVAILABLE, "the router is shutting down")
+        """The router ends the session (shutdown, `wamp.session.kill`): its requests in flight get 503."""
+        self.channel.fail_pending(errors.UNAVAILABLE, "the bridge session was closed; retry")
         self.leave()
 
     def fail(self) -> None:
