@@ -48,6 +48,11 @@ def summary(result: dict) -> str:
                    if "redis_cpu_us_per_event" in result else "")
                 + f"  delivered {_n(result.get('delivered'))}/{_n(result.get('expected'))}"
                   f"  machine {_n(result.get('machine_busy_percent'), 0)}%")
+    elif scenario == "bridge":
+        text = (f"{_n(result.get('publish_per_s'), 0)} publishes/s  router "
+                f"{_n(result.get('router_cpu_us_per_publish'), 2)} us/publish ({_n(result.get('router_cpu_percent'))}%)"
+                f"  loadgen {_n(result.get('loadgen_cpu_us_per_publish'), 2)} us/publish  delivered "
+                f"{_n(result.get('delivered'))}/{_n(result.get('published'))}")
     else:
         text = (f"{_n(result.get('call_per_s'), 0)} calls/s  router {_n(result.get('router_cpu_us_per_call'), 2)} "
                 f"us/call ({_n(result.get('router_cpu_percent'))}%)  loadgen "
@@ -94,6 +99,8 @@ METRICS = {
     "latency": [("p50_us", "p50 delivery latency, us", 0), ("p99_us", "p99 delivery latency, us", 0),
                 ("max_us", "max delivery latency, us", 0)],
     "rpc": [("router_cpu_us_per_call", "router CPU per call, us", 1), ("call_per_s", "calls per second", 0)],
+    "bridge": [("router_cpu_us_per_publish", "router CPU per publish, us", 1),
+               ("publish_per_s", "publishes per second", 0)],
     "sessions": [("rss_kib_per_session", "router RSS per idle session, KiB", 2),
                  ("sessions_per_s", "sessions established per second", 0),
                  ("router_cpu_us_per_session", "router CPU per session join, us", 0)],
@@ -114,6 +121,7 @@ TITLES = {
     "latency": "LATENCY: 1,000 events/s to 10 subscribers",
     "rpc": "RPC: 1 callee, callers with a bounded number of outstanding calls",
     "sessions": "IDLE SESSIONS",
+    "bridge": "HTTP BRIDGE: HTTP clients POST /publish (one request at a time each), 1 WebSocket subscriber",
     "abuse": "ABUSE: router memory under floods from clients that never read; a victim's latency beside a flooder",
     "cluster": "CLUSTER: 1 publisher -> N subscribers through Redis, beside one process (bench/cluster.py)",
 }

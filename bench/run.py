@@ -29,7 +29,7 @@ from bench.workers import raise_nofile_limit
 from bench import procfs
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse", "cluster")
+SCENARIOS = ("fanout", "latency", "rpc", "sessions", "abuse", "bridge", "cluster")
 
 SMOKE = Settings(warmup=0.2, window=0.4, fanout=(10,), rawsocket_fanout=(5,), schema_fanout=(10,), latency_rate=200.0,
                  latency_subscribers=3, latency_seconds=0.4, sessions=(20,), fresh_router_for_sessions=False,
@@ -124,6 +124,8 @@ def build_cases(settings: Settings, scenarios: list[str], routers: tuple[str, ..
     if "sessions" in scenarios:
         for count in settings.sessions:
             cases += [Case("sessions", {"count": count, "tls": tls}, routers) for tls in settings.tls]
+    if "bridge" in scenarios and "wampgate" in routers:  # Wampgate's own bridge; Crossbar's is configured apart
+        cases.append(Case("bridge", {"tls": False}, ("wampgate",)))
     if "abuse" in scenarios:
         cases += [Case("abuse", {"attack": attack, "tls": False}, routers) for attack in attacks]
     if "cluster" in scenarios and "wampgate" in routers:

@@ -43,6 +43,7 @@ class Settings:
     fresh_router_for_sessions: bool = True
     rpc_callers: int = 2
     rpc_window: int = 16  # outstanding calls per caller
+    bridge_publishers: int = 4  # HTTP clients POSTing to the bridge's /publish, one request at a time each
     tls: tuple[bool, ...] = (False, True)
     client_quickack: bool = False  # diagnostic: clients set TCP_QUICKACK after every read
     events_per_batch: int = 4000  # fan-out: events (publishes x subscribers) per flow-control batch
@@ -409,6 +410,49 @@ def rpc(endpoint: Endpoint, settings: Settings, tls: bool) -> dict:
         pool.close()
 
 
+# -- the HTTP bridge ------------------------------------------------------------------------------------------------
+
+def bridge(endpoint: Endpoint, settings: Settings) -> dict:
+    """`bridge_publishers` HTTP clients POST to /publish (one request at a time each, kept-alive), one WebSocket
+    subscriber counts the events: publishes/s and router CPU per publish through the bridge."""
+    target = endpoint.target(False)
+    publishers = settings.bridge_publishers
+    pool = Pool()
+    counters = pool.counters(publishers)
+    delivered = pool.counters(1)
+    try:
+        subscriber = pool.spawn({"role": "subscribers", "target": target, "sessions": 1, "topic": TOPIC,
+                                 "batch": 0, "mode": "count", "concurrency": 1}, counters=delivered)
+        if subscriber.expect("ready", READY_TIMEOUT)["subscribed"] != 1:
+            return {"ok": False, "errors": ["the subscriber could not subscribe"]}
+        workers = [pool.spawn({"role": "http-publisher", "target": target, "topic": TOPIC,
+                               "payload": settings.payload}, index=i, counters=counters) for i in range(publishers)]
+        for worker in workers:
+            worker.expect("ready", READY_TIMEOUT)
+        for worker in workers:
+            worker.send("go")
+        time.sleep(settings.warmup)
+        a = sample(endpoint.server, pool, counters)
+        time.sleep(settings.window)
+        b = sample(endpoint.server, pool, counters)
+        for worker in workers:
+            worker.send("stop")
+        results = [worker.expect("result", RESULT_TIMEOUT) for worker in workers]
+        published = sum(r["published"] for r in results)
+        deadline = time.monotonic() + 10.0
+        while delivered[0] < published and time.monotonic() < deadline:
+            time.sleep(0.01)
+        subscriber.send("stop")
+        received = subscriber.expect("result", RESULT_TIMEOUT)["received"]
+        errors = errors_of(results)
+        figures = window_figures(a, b, "publish")
+        return {"http_publishers": publishers, "published": published, "delivered": received,
+                "ok": received == published and not errors and bool(figures["publish_per_s"]),
+                "errors": errors, **figures}
+    finally:
+        pool.close()
+
+
 @dataclass
 class Case:
     """One row of the comparison: a scenario with its parameters, run against several endpoints."""
@@ -433,6 +477,8 @@ class Case:
             from bench.cluster import TITLES
 
             return f"cluster {p['subscribers']} sub: {TITLES[p['variant']]}"
+        if self.scenario == "bridge":
+            return "HTTP bridge publish (TCP)"
         return f"rpc ({security})"
 
     def run(self, endpoint: Endpoint, settings: Settings) -> dict:
@@ -452,6 +498,8 @@ class Case:
             from bench import cluster  # it builds on this module
 
             return cluster.run(endpoint, settings, p["variant"], p["subscribers"])
+        if self.scenario == "bridge":
+            return bridge(endpoint, settings)
         return rpc(endpoint, settings, p["tls"])
 
 

@@ -399,6 +399,10 @@ def role_class(name: str) -> type:
     """A load-generator role, or one of the abuse scenario's attackers (bench/attackers.py, which builds on Role)."""
     if name in ROLES:
         return ROLES[name]
+    if name == "http-publisher":
+        from bench.http_load import HttpPublisher  # it builds on this module
+
+        return HttpPublisher
     from bench import attackers
 
     return attackers.ROLES[name]

@@ -29,6 +29,7 @@ from wampgate.configtables import (
     LimitsConfig,
     WebSocketConfig,
 )
+from wampgate.configpaths import BridgeConfig, PathConfig, WebSocketPath, check_paths, read_bridges, read_paths
 from wampgate.core.history import HistoryRule
 from wampgate.uri import DEFAULT_MAX_URI_LENGTH, MATCH_POLICIES, PREFIX, UriPolicy
 from wampgate.endpoints import addresses_clash, endpoint_address, endpoint_problem
@@ -90,6 +91,18 @@ class ListenerConfig:
     tls: TlsConfig | None
     websocket: WebSocketConfig
     auth: tuple[AuthMethodConfig, ...]
+    # what the HTTP side serves, by exact path: every WebSocket path and bridge endpoint (router/configpaths.py)
+    paths: tuple[PathConfig, ...] = ()
+    bridges: Mapping[str, BridgeConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def websocket_paths(self) -> tuple[str, ...]:
+        return tuple(entry.path for entry in self.paths if entry.kind == "websocket") or (self.websocket.path,)
+
+    @property
+    def http_endpoints(self) -> tuple[PathConfig, ...]:
+        """The paths that are not the WebSocket (bridge endpoints): they need twisted.web in front."""
+        return tuple(entry for entry in self.paths if entry.kind != "websocket")
 
 
 @dataclass(frozen=True)
@@ -420,6 +433,21 @@ def _listener(t: TableReader, index: int, base: Path) -> ListenerConfig:
                                 {"static_dir": partial(_static_dir, base=base)}),
         auth=_auth(t.table("auth")),
     )
+    paths = read_paths(t.tables("paths"))
+    bridges = read_bridges(t.tables("bridges"))
+    websocket_table = t.raw("websocket")
+    if any(entry.kind == "websocket" for entry in paths) and isinstance(websocket_table, dict) \
+            and "path" in websocket_table:
+        t.problems.append(f"{t.key('websocket')}.path: the WebSocket paths are given by [[{t.key('paths')}]] "
+                          'entries of kind "websocket"; expected one or the other, not both')
+    elif paths and "websocket" in transports and not any(entry.kind == "websocket" for entry in paths):
+        # the WebSocket stays where [listeners.websocket] path says: explicit beside the other paths
+        paths = (PathConfig(listener.websocket.path, "websocket", WebSocketPath(), t.key("websocket")),) + paths
+        clash = [entry for entry in paths[1:] if entry.path == listener.websocket.path]
+        if clash:
+            t.problems.append(f"{clash[0].key}.path = {show(clash[0].path)}: the listener's WebSocket is already at "
+                              f"this path ({t.key('websocket')}.path); expected each path once")
+    listener = replace(listener, paths=paths, bridges=bridges)
     _check_longpoll_path(t, listener)
     t.raw("tls")
     t.close()
@@ -435,14 +463,11 @@ def _check_longpoll_path(t: TableReader, listener: ListenerConfig) -> None:
     if "websocket" not in listener.transports:
         t.problem_at(key, ws.longpoll_path, f'needs "websocket" in {t.key("transports")}: long-poll is served on '
                      "the WebSocket side of the port")
-    elif _nested(ws.longpoll_path, ws.path):
-        t.problem_at(key, ws.longpoll_path, f"expected a path that neither equals path ({show(ws.path)}) nor lies "
-                     "inside it or contains it")
-
-
-def _nested(a: str, b: str) -> bool:
-    """Whether one URL path is the other or lies below it."""
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+    else:
+        taken = set(listener.websocket_paths) | {entry.path for entry in listener.http_endpoints}
+        if ws.longpoll_path in taken:
+            t.problem_at(key, ws.longpoll_path, "expected a path no WebSocket or bridge endpoint of this listener "
+                         "already serves")
 
 
 def _existing_file(t: TableReader, name: str, base: Path, required: bool) -> Path | None:
@@ -533,6 +558,9 @@ def _check_listeners(
             )
         elif address is not None:
             bound.append((address, i))
+        problems.extend(check_paths(f"listeners[{i}]", listener.paths, listener.bridges,
+                                    transports=listener.transports, realms=realms,
+                                    methods=tuple(method.method for method in listener.auth)))
         for method in listener.auth:
             for realm in method.realms or ():
                 if realm not in realms:

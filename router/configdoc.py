@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from wampgate.configpaths import BridgeConfig, WebhookPath
 from wampgate.configtables import AdminConfig, AuthFailuresConfig, ClusterConfig, LimitsConfig, WebSocketConfig
 from wampgate.settings import Key, declared_keys, value_kind
 
@@ -30,6 +31,8 @@ TABLES: Mapping[str, type] = {
     "admin": AdminConfig,
     "cluster": ClusterConfig,
     "listeners.websocket": WebSocketConfig,
+    "listeners.bridges": BridgeConfig,
+    "listeners.paths.webhook": WebhookPath,
 }
 # The documents that carry the tables (paths from the repository's top), each with where the anchors that key
 # descriptions link to point from it: an anchor not listed stays as it is (the document has that section itself).

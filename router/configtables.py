@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wampgate.configpaths import url_path_problem
 from wampgate.core.lockout import LockoutPolicy
 from wampgate.uri import DEFAULT_MAX_WILDCARD_SHAPES
 from wampgate.endpoints import endpoint_problem
@@ -27,8 +28,9 @@ MIN_NESTING = 8  # a HELLO's details.roles.<role>.features is 4 deep; room above
 
 
 def _absolute_url_path(path: str) -> str:
-    if not path.startswith("/") or any(not part for part in path.split("/")[1:]) or "?" in path:
-        raise ValueError('expected an absolute URL path such as "/ws"')
+    problem = url_path_problem(path)
+    if problem:
+        raise ValueError(problem)
     return path
 
 
@@ -81,8 +83,9 @@ class WebSocketConfig:
     """`[listeners.websocket]`: read for every listener, used by WebSocket ones."""
 
     path: str = setting(
-        "/ws", doc="the URL path of the WAMP WebSocket; other paths get HTTP 404 (or static files); without "
-                   "`static_dir`, a plain GET with no `Upgrade` header gets 426",
+        "/ws", doc="the URL path of the WAMP WebSocket (`\"/\"` too); other paths get HTTP 404 (or static files, or "
+                   "what [[listeners.paths]] serve there); without `static_dir`, a plain GET with no `Upgrade` header "
+                   "gets 426. Several WebSocket paths: [Paths](#paths)",
         allowed="an absolute path", parse=_absolute_url_path)
     static_dir: Path | None = setting(
         None, doc="serve its files on the other paths of the same port (a web app and its WebSocket on one origin); "
@@ -91,7 +94,7 @@ class WebSocketConfig:
                                   unit="bytes")
     # the router keeps this timer itself; autobahn's (below) tick in whole seconds, so they start at 1
     open_handshake_timeout: float = setting(
-        5.0, 0.1, 300.0, "for the HTTP upgrade; also the idle timeout of HTTP connections for static files", unit="s")
+        5.0, 0.1, 300.0, "for the HTTP upgrade; also the idle timeout of HTTP connections for static files and the HTTP bridge", unit="s")
     close_handshake_timeout: float = setting(1.0, 1.0, 300.0, "for the WebSocket closing handshake", unit="s")
     auto_ping_interval: float = setting(
         30.0, 0.0, 3600.0, "seconds between WebSocket pings the router sends", allowed="0 (off) or 1–3,600 s",

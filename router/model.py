@@ -12,7 +12,7 @@ class TransportInfo:
     """What is known about a client's connection."""
 
     listener: str  # the listener's name from the config
-    kind: str  # "websocket", "rawsocket" or "longpoll"
+    kind: str  # "websocket", "rawsocket", "longpoll", "http" (an HTTP bridge request) or "internal" (the router's own calls)
     peer: str  # e.g. "tcp4:127.0.0.1:50312"
     is_secure: bool
     serializer: str  # "json", "msgpack" or "cbor"

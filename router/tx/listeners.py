@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from twisted.internet.protocol import Factory
+from twisted.web.resource import Resource
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
+from wampgate.configpaths import PathConfig
+from wampgate.tx.bridge_http import BridgeEndpoint, bridges_of
 from wampgate.tx.longpoll import LongPollResource
 from wampgate.tx.rawsocket import RawSocketFactory
 from wampgate.tx.runtime import ListenerRuntime, RouterContext
@@ -21,8 +26,11 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: 
     web = None
     if "websocket" in config.transports:
         websocket = WebSocketFactory(context, listener, codecs)
-        longpoll = LongPollResource(context, listener, codecs) if config.websocket.longpoll_path else None
-        web = site(websocket, config, longpoll) if config.websocket.static_dir is not None or longpoll else websocket
+        endpoints = bridge_endpoints(context, listener)
+        if config.websocket.longpoll_path:
+            endpoints[config.websocket.longpoll_path] = LongPollResource(context, listener, codecs)
+        needs_site = config.websocket.static_dir is not None or endpoints
+        web = site(websocket, config, endpoints) if needs_site else websocket
     rawsocket = RawSocketFactory(context, listener, codecs) if "rawsocket" in config.transports else None
     if web is not None and rawsocket is not None:
         factory = UniSocketFactory(
@@ -34,3 +42,25 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: 
         listener.tls = ServerTls(config.name, config.tls, clock=context.clock)
         factory = TLSMemoryBIOFactory(listener.tls, False, factory)
     return factory
+
+
+def bridge_endpoints(context: RouterContext, listener: ListenerRuntime) -> dict[str, Resource]:
+    """The resources of the listener's paths other than the WebSocket, by path, built by ENDPOINTS[kind]."""
+    listener.bridges = bridges_of(context, listener)
+    return {entry.path: ENDPOINTS[entry.kind](context, listener, entry) for entry in listener.config.http_endpoints}
+
+
+def _bridge_endpoint(context: RouterContext, listener: ListenerRuntime, entry: PathConfig) -> Resource:
+    return BridgeEndpoint(listener.bridges[entry.options.bridge], entry)
+
+
+# A path kind (wampgate.configpaths.PATH_KINDS) other than "websocket" -> its resource builder
+# (context, listener runtime, PathConfig) -> a leaf twisted.web resource, served at the entry's exact path. A resource
+# that takes request bodies says how large in its `max_body_size` attribute (bytes): the listener's channel refuses
+# a body anywhere else, and a larger one (413) before reading it. One with `serves_subtree = True` also gets every
+# path below its own (it reads the rest from `request.path`); exact paths of other entries take precedence.
+ENDPOINTS = MappingProxyType({
+    "publish": _bridge_endpoint,
+    "call": _bridge_endpoint,
+    "webhook": _bridge_endpoint,
+})

@@ -59,6 +59,7 @@ class LongPollResource(resource.Resource):
     """`longpoll_path` on a listener's HTTP side: routes the four requests and answers every error as JSON."""
 
     isLeaf = True
+    serves_subtree = True  # the site hands it every path below longpoll_path (router/tx/website.py)
     log = Logger()
     content_type = b"application/json; charset=utf-8"
 
@@ -99,7 +100,10 @@ class LongPollResource(resource.Resource):
         if request.method != b"POST":
             request.setHeader(b"Allow", b"POST, OPTIONS")
             return self.answer_error(request, 405, "method_not_allowed", "long-poll requests are POSTs")
-        segments = request.postpath
+        # below longpoll_path, whatever way the site dispatched here (router/tx/website.py PathRoot)
+        prefix = self.settings.longpoll_path.encode() + b"/"
+        path = request.path.split(b"?", 1)[0]
+        segments = path[len(prefix):].split(b"/") if path.startswith(prefix) else [b""]
         if segments == [b"open"]:
             return self._open(request)
         if len(segments) != 2 or segments[1].decode("latin-1") not in ACTIONS:

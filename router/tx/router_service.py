@@ -186,10 +186,11 @@ class RouterService(service.MultiService):
         for name in sorted(old_listeners.keys() | new_listeners.keys()):
             before, after = old_listeners.get(name), new_listeners.get(name)
             if before is None or after is None or (before.endpoint, before.transports, before.tls, before.websocket,
-                                                   before.serializers, before.max_message_size) != (
+                                                   before.serializers, before.max_message_size, before.paths,
+                                                   dict(before.bridges)) != (
                     after.endpoint, after.transports, after.tls, after.websocket, after.serializers,
-                    after.max_message_size):
-                reasons.append(f"listener {name!r} (endpoint, transports, TLS, WebSocket options)")
+                    after.max_message_size, after.paths, dict(after.bridges)):
+                reasons.append(f"listener {name!r} (endpoint, transports, TLS, WebSocket options, paths, bridges)")
         if set(old.realms) != set(new.realms):
             reasons.append("adding or removing realms")
         for name in sorted(set(old.realms) & set(new.realms)):

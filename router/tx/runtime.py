@@ -45,6 +45,7 @@ class ListenerRuntime:
     methods: Mapping[str, AuthMethod]  # in the config's order
     tls: Any = None
     index: int | None = None  # position in the config's [[listeners]]: log lines name keys as listeners[index]
+    bridges: Mapping[str, Any] = field(default_factory=dict)  # name -> wampgate.tx.bridge_http.Bridge
 
 
 @dataclass

@@ -103,7 +103,9 @@ class ListenerService(PortService):
         secure = self.config.tls is not None
         names = []
         if "websocket" in self.config.transports:
-            names.append(f"{'wss' if secure else 'ws'}://{address}{self.config.websocket.path}")
+            names.extend(f"{'wss' if secure else 'ws'}://{address}{path}" for path in self.config.websocket_paths)
+            names.extend(f"{'https' if secure else 'http'}://{address}{entry.path} ({entry.kind})"
+                         for entry in self.config.http_endpoints)
         if "rawsocket" in self.config.transports:
             names.append(f"rawsocket{'+tls' if secure else ''}://{address}")
         return " + ".join(names)

@@ -4,58 +4,103 @@ WebSocket."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import http, pages, resource, server, static
 
 NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n%s: %s\r\n\r\n" % NOSNIFF
-LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n%s: %s\r\n\r\n" % NOSNIFF
-TOO_LARGE_BODY = b'{"error": "payload_too_large", "message": "the body is larger than %d bytes"}'
-TOO_LARGE = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: %%d\r\n"
-             b"Connection: close\r\nCache-Control: no-store\r\n%s: %s\r\n\r\n" % NOSNIFF + TOO_LARGE_BODY)
 
 
-def site(websocket, config, longpoll=None) -> server.Site:
-    """Static files from the configured directory (when there is one), with the WAMP WebSocket at its path (same
-    origin) and the long-poll transport (router/tx/longpoll.py) at its own, when it is on."""
+def _json_refusal(status: int, phrase: bytes, error: str, text: str) -> bytes:
+    """A whole HTTP response refusing a request before its body is read, in the bridge's JSON error form."""
+    body = json.dumps({"error": error, "message": text}).encode()
+    return (b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
+            b"%s: %s\r\n\r\n" % (status, phrase, len(body), *NOSNIFF)) + body
+
+
+def site(websocket, config, endpoints: Mapping[str, resource.Resource] = MappingProxyType({})) -> server.Site:
+    """The listener's HTTP side: the WAMP WebSocket at each of its paths, the other `endpoints` (path -> leaf
+    resource, built by wampgate.tx.listeners.ENDPOINTS) at theirs, every path matched exactly; an endpoint whose
+    `serves_subtree` is true also gets every path below its own (a long-poll transport's `/lp/<id>/send`), and reads
+    the rest from `request.path`. Other paths are static files from `static_dir` when set, else HTTP 404."""
     ws = config.websocket
-    root = StaticFiles(str(ws.static_dir), root=str(ws.static_dir)) if ws.static_dir is not None else NotFound()
-    _mount(root, ws.path, UpgradeOnly(websocket))
-    if longpoll is not None:
-        _mount(root, ws.longpoll_path, longpoll)
+    static = StaticFiles(str(ws.static_dir), root=str(ws.static_dir)) if ws.static_dir is not None else None
+    upgrade = UpgradeOnly(websocket)
+    served = {path.encode(): upgrade for path in config.websocket_paths}
+    served.update({path.encode(): endpoint for path, endpoint in endpoints.items()})
+    subtrees = tuple((path.encode() + b"/", endpoint) for path, endpoint in endpoints.items()
+                     if getattr(endpoint, "serves_subtree", False))
+    root = PathRoot(served, subtrees, static)
     # twisted.web's idle timeout (12 hours by default) bounds a half-sent request: use the handshake's own bound
-    web = server.Site(root, logPath=None, timeout=ws.open_handshake_timeout)
-    web.longpoll = longpoll  # BodilessChannel lets long-poll requests carry bounded bodies
-    web.protocol = BodilessChannel
+    web = Site(root, logPath=None, timeout=ws.open_handshake_timeout)
+    web.unlogged = frozenset(path.encode() for path in endpoints)
+    web.protocol = type("Channel", (BodilessChannel,), {
+        "body_limits": {path.encode(): endpoint.max_body_size for path, endpoint in endpoints.items()
+                        if getattr(endpoint, "max_body_size", None) is not None},
+        "subtree_body_limits": tuple((prefix, _subtree_limit(endpoint)) for prefix, endpoint in subtrees
+                                     if _subtree_limit(endpoint) is not None)})
     web.requestFactory = type("Request", (Request,), {"server_header": ws.server_header.encode()})
     web.displayTracebacks = False
     web.noisy = False
     return web
 
 
-def _mount(root: resource.Resource, path: str, leaf: resource.Resource) -> None:
-    """Put `leaf` at the absolute URL `path`, adding (or reusing) a plain resource for each segment above it."""
-    segments = [s.encode() for s in path.strip("/").split("/")]
-    parent = root
-    for segment in segments[:-1]:
-        child = parent.children.get(segment)
-        if child is None:
-            child = resource.Resource()
-            parent.putChild(segment, child)
-        parent = child
-    parent.putChild(segments[-1], leaf)
+def _subtree_limit(endpoint: resource.Resource):
+    """What bounds the bodies below a subtree endpoint: its `body_limit(path)` (a long-poll transport bounds `send`
+    by the message size and its other requests tighter), else its one `max_body_size`."""
+    return getattr(endpoint, "body_limit", None) or getattr(endpoint, "max_body_size", None)
 
 
-class NotFound(resource.Resource):
-    """The root of a listener without static files: every path but the WAMP ones is 404."""
+class Site(server.Site):
+    """twisted.web's site, whose access-log line (one per request, through the router's log) is left out for the
+    bridge's paths: each of their refusals is logged by the bridge itself, and a line per publication or call would
+    cost more than routing it."""
 
-    def getChild(self, path, request):
-        return pages.notFound("Not Found", "No such resource.")
+    unlogged: frozenset = frozenset()
 
-    def render(self, request):
-        return pages.notFound("Not Found", "No such resource.").render(request)
+    def log(self, request) -> None:
+        if request.path not in self.unlogged:
+            super().log(request)
+
+
+class PathRoot(resource.Resource):
+    """Dispatches on the whole request path, exactly: a configured path gets its resource (a leaf, so traversal
+    stops there), anything else the static files (or 404). A plain GET of a WebSocket path at "/" gets the static
+    index when there are static files: one origin may serve both its page and its WebSocket at the root."""
+
+    def __init__(self, served: dict[bytes, resource.Resource], subtrees: tuple, static: resource.Resource | None):
+        super().__init__()
+        self._served = served
+        self._subtrees = subtrees  # (path + "/", resource): also serves the paths below its own
+        self._static = static
+
+    def getChildWithDefault(self, segment: bytes, request):
+        path = request.path
+        served = self._served.get(path)
+        if served is not None and not (path == b"/" and self._static is not None and _plain_get(request)):
+            return served
+        for prefix, subtree in self._subtrees:
+            if path.startswith(prefix):
+                return subtree
+        if self._static is None:
+            return NOT_FOUND
+        return self._static.getChildWithDefault(segment, request)
+
+    def render(self, request):  # only reached for an empty path, which HTTP/1.1 request lines cannot carry
+        return NOT_FOUND.render(request)
+
+
+def _plain_get(request) -> bool:
+    upgrade = request.getHeader(b"upgrade")
+    return upgrade is None or upgrade.strip().lower() != b"websocket"
+
+
+NOT_FOUND = pages.notFound("Not Found", "No such resource.")
 
 
 class Request(server.Request):
@@ -77,24 +122,38 @@ class Request(server.Request):
 
 
 class BodilessChannel(http.HTTPChannel):
-    """HTTP/1.1 that refuses any request with a body (HTTP 400, then close). Static files and the WebSocket upgrade
-    are GETs: twisted.web would otherwise spool a body of any size to a temporary file, and on an upgrade pass it to
-    the WebSocket frame parser as if the client had sent frames. Only long-poll requests carry a body: with a
-    Content-Length within their bound (else 413; chunked: 411)."""
+    """HTTP/1.1 that refuses any request with a body (HTTP 400, then close), except on the bridge's paths
+    (`body_limits`: path -> bytes), which take a body of a Content-Length within their limit (else 413; chunked:
+    411), before any of it is read. Static files and the WebSocket upgrade are GETs: twisted.web would otherwise
+    spool a body of any size to a temporary file, and on an upgrade pass it to the WebSocket frame parser as if the
+    client had sent frames."""
 
     _refused = False
+    body_limits: Mapping[bytes, int] = MappingProxyType({})
+    subtree_body_limits: tuple[tuple[bytes, int], ...] = ()  # (path + "/", bytes) of endpoints serving a subtree
 
     def allHeadersReceived(self):
         if self.length != 0:  # a Content-Length above 0, or None: chunked
-            longpoll = getattr(self.site, "longpoll", None)
-            limit = longpoll.body_limit(self._path) if longpoll is not None else None
+            limit = self._body_limit(self._path.split(b"?", 1)[0]) if self._path else None
             if limit is None:
-                return self._refuse(BAD_REQUEST)
+                self._refuse(BAD_REQUEST)
+                return
             if self.length is None:
-                return self._refuse(LENGTH_REQUIRED)
+                self._refuse(_json_refusal(411, b"Length Required", "wampgate.error.length_required",
+                                           "a body needs a Content-Length (no chunked encoding)"))
+                return
             if self.length > limit:
-                return self._refuse(TOO_LARGE % (len(TOO_LARGE_BODY % limit), limit))
+                self._refuse(_json_refusal(413, b"Content Too Large", "wamp.error.payload_size_exceeded",
+                                           f"the body is larger than {limit} bytes"))
+                return
         super().allHeadersReceived()
+
+    def _body_limit(self, path: bytes) -> int | None:
+        limit = self.body_limits.get(path)
+        if limit is None:
+            limit = next((size(path) if callable(size) else size for prefix, size in self.subtree_body_limits
+                          if path.startswith(prefix)), None)
+        return limit
 
     def _refuse(self, response: bytes) -> None:
         self._refused = True

@@ -106,7 +106,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
 
     def onConnect(self, request):
         factory = self.factory
-        if request.path != factory.wamp_path:
+        if request.path not in factory.wamp_paths:
             raise ConnectionDeny(ConnectionDeny.NOT_FOUND, "Not Found")
         if "content-length" in request.headers or "transfer-encoding" in request.headers:
             # an upgrade request has no body; one announced would be read as WebSocket frames
@@ -360,7 +360,7 @@ class WebSocketFactory(WampWebSocketServerFactory):
         self.context = context
         self.listener = listener
         self.trusted_proxies = proxy_networks(config.websocket.trusted_proxies)
-        self.wamp_path = config.websocket.path
+        self.wamp_paths = frozenset(config.websocket_paths)
         self.subprotocols = {f"wamp.2.{s.SERIALIZER_ID}": s for s in chosen}
         ws = config.websocket
         self.setProtocolOptions(

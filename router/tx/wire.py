@@ -203,6 +203,12 @@ DECODERS: Mapping[str, Callable[[bytes], object]] = MappingProxyType(
 # -- one decoded message -> an Inbound --------------------------------------------------------------------------
 
 
+def parse_value(raw: object, max_nesting: int = DEFAULT_MAX_NESTING) -> Inbound:
+    """A message built from JSON values elsewhere (the HTTP bridge's request bodies), checked exactly like one
+    that came over the wire as JSON; raises ProtocolViolation where the wire would."""
+    return _parse_one(raw, max_nesting, True)
+
+
 def _parse_one(raw: object, max_nesting: int, from_json: bool) -> Inbound:
     if type(raw) is not list or not raw:
         raise ProtocolViolation("a WAMP message must be a non-empty array")

@@ -16,13 +16,14 @@ from bench.cluster import redis_executable
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE_TIMEOUT = 240.0
-SCENARIOS = {"fanout", "latency", "rpc", "sessions", "abuse"}
+SCENARIOS = {"fanout", "latency", "rpc", "sessions", "abuse", "bridge"}
 NUMBERS = {
     "fanout": ("event_per_s", "router_cpu_us_per_event", "loadgen_cpu_us_per_event"),
     "latency": ("p50_us", "p99_us", "max_us"),
     "rpc": ("call_per_s", "router_cpu_us_per_call"),
     "sessions": ("sessions_per_s", "rss_kib_per_session", "router_cpu_us_per_session"),
     "cluster": ("event_per_s", "router_cpu_us_per_event"),
+    "bridge": ("publish_per_s", "router_cpu_us_per_publish"),
 }
 ATTACKS = {"ping", "result", "fragments", "latency", "latency-rawsocket"}
 MEMORY_NUMBERS = ("rss_before_kib", "rss_peak_kib", "rss_growth_kib", "attacker_sent_kib", "attack_seconds")
@@ -43,11 +44,12 @@ def run_smoke(tmp_path: Path, *options: str) -> tuple[dict, str]:
 @pytest.mark.slow
 def test_bench_smoke_runs_every_scenario(tmp_path):
     """`python -m bench --smoke` exits 0 within its time bound and writes one JSON file in which every scenario
-    (fan-out, latency, RPC, idle sessions, abuse, plain and TLS, and the ceiling server) has numeric results, every
+    (fan-out, latency, RPC, idle sessions, abuse, the HTTP bridge, plain and TLS, and the ceiling server) has numeric results, every
     fan-out and latency run delivered exactly published x subscribers events, every RPC call was answered, every
-    idle session was established and after every attack a fresh client was served. With redis-server installed,
-    the cluster scenario's three rows (one process, workers = 2, two nodes) delivered everything too, and the two
-    nodes' row has CPU per event at the publishing node, the receiving node and Redis; without it, it is skipped."""
+    idle session was established, every publication over the HTTP bridge was delivered, and after every attack a fresh
+    client was served. With redis-server installed, the cluster scenario's three rows (one process, workers = 2, two
+    nodes) delivered everything too, and the two nodes' row has CPU per event at the publishing node, the receiving
+    node and Redis; without it, it is skipped."""
     output, _ = run_smoke(tmp_path)
     results = output["results"]
     with_cluster = redis_executable() is not None
@@ -66,6 +68,8 @@ def test_bench_smoke_runs_every_scenario(tmp_path):
             assert r["calls"] > 0 and r["calls"] == r["invocations"] and r["unanswered"] == 0, name
         elif r["scenario"] == "sessions":
             assert r["established"] == r["sessions"], name
+        elif r["scenario"] == "bridge":
+            assert r["published"] > 0 and r["delivered"] == r["published"], name
         else:
             assert r["served_after"], name
     assert output["servers"]["wampgate"]["startup_seconds"], output["servers"]

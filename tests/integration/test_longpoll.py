@@ -261,9 +261,9 @@ async def test_oversized_bodies_are_413(stoppable, tmp_path):
     client = Client(router)
     await client.open()
     status, _, body = await client.request(f"/lp/{client.transport}/send", b"[" + b" " * 5000 + b"]")
-    assert (status, error_of(body)) == (413, "payload_too_large")
+    assert (status, error_of(body)) == (413, "wamp.error.payload_size_exceeded")
     status, _, body = await client.request("/lp/open", b" " * 5000)
-    assert (status, error_of(body)) == (413, "payload_too_large")
+    assert (status, error_of(body)) == (413, "wamp.error.payload_size_exceeded")
     assert (await client.send(HELLO))[0] == 204
     assert (await client.receive_message())[0] == 2
 

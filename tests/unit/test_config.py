@@ -150,8 +150,8 @@ def test_unknown_key_in_listener(tmp_path):
     """An unknown key in a [[listeners]] table names listeners[N] and the allowed keys."""
     problems = problems_of(tmp_path, listener() + listener('"tcp:0"', keys="colour = 1") + realm())
     assert problems == [
-        "listeners[1].colour: unknown key; allowed: auth, endpoint, max_message_size, name, serializers, tls, "
-        "transports, websocket"
+        "listeners[1].colour: unknown key; allowed: auth, bridges, endpoint, max_message_size, name, paths, "
+        "serializers, tls, transports, websocket"
     ]
 
 
