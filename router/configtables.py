@@ -39,6 +39,8 @@ def _off_or_url_path(path: str) -> str:
     if not path:
         return path
     try:
+        if path == "/":  # long-poll's requests go below its path: at the root they would take every other path
+            raise ValueError(path)
         return _absolute_url_path(path)
     except ValueError:
         raise ValueError('expected "" (off) or an absolute URL path such as "/lp"') from None
@@ -125,8 +127,8 @@ class WebSocketConfig:
         "and Autobahn send a message as one frame)")
     longpoll_path: str = setting(
         "", doc="the URL path of the WAMP [long-poll transport](#long-poll-transport) (`\"/lp\"`: `POST /lp/open`, "
-        "then `/lp/<transport>/send`, `receive`, `close`), for clients that cannot hold a WebSocket; neither this "
-        "path nor `path` may lie inside the other. Needs the `websocket` transport. Empty: off",
+        "then `/lp/<transport>/send`, `receive`, `close`), for clients that cannot hold a WebSocket; not `/` nor a "
+        "path the listener already serves (its WebSocket or bridge paths, which keep theirs). Needs the `websocket` transport. Empty: off",
         allowed='"" or an absolute path', parse=_off_or_url_path)
     longpoll_receive_timeout: float = setting(
         10.0, 1.0, 300.0, "how long a long-poll `receive` waits for a message before it is answered empty (HTTP "

@@ -128,7 +128,7 @@ class WebSocketChannel(BudgetedChannel, WampWebSocketServerProtocol):
                 self._request = request
                 self.auth_cookie, headers = upgrade_cookie(
                     factory.listener, _cookies(request.headers.get("cookie", "")),
-                    bool(self._transport_details.is_secure), factory.wamp_path)
+                    bool(self._transport_details.is_secure), request.path)
                 return subprotocol, headers
         raise ConnectionDeny(
             ConnectionDeny.BAD_REQUEST, "expected one of the WebSocket subprotocols " + ", ".join(factory.subprotocols)

@@ -80,13 +80,19 @@ def test_longpoll_path_must_be_absolute(tmp_path, path):
                         'such as "/lp"']
 
 
-@pytest.mark.parametrize("path,ws_path", [("/ws", "/ws"), ("/ws/lp", "/ws"), ("/app", "/app/ws")])
-def test_longpoll_path_may_not_overlap_the_websocket_path(tmp_path, path, ws_path):
-    """The long-poll path neither equals the WebSocket path nor lies inside it or contains it."""
-    tables = f'[listeners.websocket]\npath = "{ws_path}"\nlongpoll_path = "{path}"\n'
+def test_longpoll_path_may_not_be_the_websocket_path(tmp_path):
+    """The long-poll path is not a path the listener already serves (paths are matched exactly, so "/ws/lp" beside
+    "/ws" is fine)."""
+    tables = '[listeners.websocket]\npath = "/ws"\nlongpoll_path = "/ws"\n'
     problems = problems_of(tmp_path, listener(tables=tables) + realm())
-    assert problems == [f'listeners[0].websocket.longpoll_path = "{path}": expected a path that neither equals path '
-                        f'("{ws_path}") nor lies inside it or contains it']
+    assert problems == ['listeners[0].websocket.longpoll_path = "/ws": expected a path no WebSocket or bridge '
+                        'endpoint of this listener already serves']
+
+
+@pytest.mark.parametrize("path,ws_path", [("/ws/lp", "/ws"), ("/app", "/app/ws")])
+def test_longpoll_path_may_lie_beside_or_below_the_websocket_path(tmp_path, path, ws_path):
+    tables = f'[listeners.websocket]\npath = "{ws_path}"\nlongpoll_path = "{path}"\n'
+    assert load(write(tmp_path, listener(tables=tables) + realm())).listeners[0].websocket.longpoll_path == path
 
 
 def test_longpoll_needs_the_websocket_transport(tmp_path):
