@@ -27,10 +27,13 @@ def listener_factory(context: RouterContext, listener: ListenerRuntime, codecs: 
     if "websocket" in config.transports:
         websocket = WebSocketFactory(context, listener, codecs)
         endpoints = bridge_endpoints(context, listener)
-        if config.websocket.longpoll_path:
-            endpoints[config.websocket.longpoll_path] = LongPollResource(context, listener, codecs)
+        longpoll = LongPollResource(context, listener, codecs) if config.websocket.longpoll_path else None
+        if longpoll is not None:
+            endpoints[config.websocket.longpoll_path] = longpoll
         needs_site = config.websocket.static_dir is not None or endpoints
         web = site(websocket, config, endpoints) if needs_site else websocket
+        if longpoll is not None:
+            web.longpoll = longpoll  # its open transports, for introspection
     rawsocket = RawSocketFactory(context, listener, codecs) if "rawsocket" in config.transports else None
     if web is not None and rawsocket is not None:
         factory = UniSocketFactory(
