@@ -201,6 +201,8 @@ def validation_cost(rows) -> list[str]:
         lines.insert(1, "PAYLOAD SCHEMA: Wampgate's router CPU per PUBLISH (CPU per delivered event x subscribers), "
                         "no validator vs a small JSON schema on the topic")
     return lines
+
+
 def cluster_speedup(rows) -> list[str]:
     """events/s of workers = 2 as a multiple of one process's, at the same fan-out (target: 1.6x on 2 cores)."""
     found = {}

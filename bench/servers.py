@@ -228,6 +228,8 @@ VALIDATORS = """
 [[realms.validators]]
 plugin = "jsonschema"
 schemas = [{{ uri = "{topic}", action = "publish", schema_file = "{schema}" }}]
+"""
+
 # The HTTP bridge on the plain listener (the `bridge` scenario): POST /publish, unauthenticated from loopback.
 BRIDGE = """
 [[listeners.paths]]
