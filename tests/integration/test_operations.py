@@ -575,8 +575,8 @@ def test_sighup_reloads_for_a_connected_client_and_refuses_a_broken_file(tmp_pat
             mark = len(stdout.lines)
             process.send_signal(signal.SIGHUP)
             refused = wait_for_line(process, stdout, "reload refused", mark)
-            assert len(refused) == 1 and refused[0].endswith(f"{config}: colour: unknown key; allowed: admin, flow, "
-                                                            "limits, listeners, realms"), refused
+            assert len(refused) == 1 and refused[0].endswith(f"{config}: colour: unknown key; allowed: admin, cluster, "
+                                                            "flow, limits, listeners, realms"), refused
             assert allowed(client.publish("com.b"))
             assert allowed(client.publish("com.a"))
         finally:

@@ -41,7 +41,7 @@ def _certificate(subject, subject_key, issuer, issuer_key, *, ca: bool, san=None
         .issuer_name(issuer)
         .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or now - datetime.timedelta(minutes=5))
+        .not_valid_before(not_before or now - datetime.timedelta(days=1))  # valid for a suite collected hours ago
         .not_valid_after(not_after or now + datetime.timedelta(days=90))  # past the 14-day expiry warning
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
