@@ -66,20 +66,21 @@ async def test_sessions_per_authid_count_every_node(tmp_path, redis_server):
 
 @pytest_twisted.ensureDeferred
 async def test_an_authid_rate_holds_across_nodes(tmp_path, redis_server):
-    """rates.authid 1/s with a burst of 10, leases of one token: alice spends the burst on node a; on node b, where
-    the local meter alone would admit 10 more, she is refused within two leases (the most a node spends on credit)
-    plus the one token the bucket refills meanwhile."""
-    flow = {"rates": {"authid": {"messages": 1, "burst": 10}}, "disconnect_after": 0}
-    a, b = await _nodes(tmp_path, redis_server.url, flow, cluster="rate_lease = 1.0")
+    """rates.authid: a burst of 10 and next to no refill (0.01/s), leases of one token. Alice spends the burst on
+    node a; on node b, whose own meter alone would admit 10 more, she is refused by her third publish (one may pass
+    on credit, one on what a's last credit left unrepaid)."""
+    flow = {"rates": {"authid": {"messages": 0.01, "burst": 10}}, "disconnect_after": 0}
+    a, b = await _nodes(tmp_path, redis_server.url, flow, cluster="rate_lease = 10.0")
     try:
         on_a, on_b = await _alice(a), await _alice(b)
-        for index in range(9):
-            assert await publish_outcomes(on_a, 1) == (1, []), index
-        outcomes = [await publish_outcomes(on_b, 1) for _ in range(5)]
-        refused = [errors for passed, errors in outcomes if errors]
-        assert refused, outcomes
-        assert [passed for passed, _ in outcomes].index(0) <= 3, outcomes
-        assert refused[0][0].error == RATE_LIMITED
+        passed = 0
+        for _ in range(14):  # a refusal while a lease is slow to come (a loaded machine) is retried
+            passed += (await publish_outcomes(on_a, 1))[0]
+            if passed == 10:
+                break
+        assert passed == 10
+        outcomes = [(await publish_outcomes(on_b, 1))[0] for _ in range(3)]
+        assert 0 in outcomes, outcomes
         await leave_all(on_a, on_b)
     finally:
         for node in (a, b):

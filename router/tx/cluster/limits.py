@@ -3,9 +3,9 @@
 Rates: a token bucket per key lives in Redis (LEASE below: refilled by Redis's own clock, so the nodes' clocks do not
 matter), and each node spends a *lease* of tokens locally, asking for the next one when half is spent. Redis sees
 one script call per lease, never one per message; a node that has spent its lease and was granted nothing waits.
-What the cluster may admit beyond the rate is bounded by two leases per node per key: a node starts on credit (the
-first message of an authid never waits for Redis), and spends up to one more lease on credit while a lease it asked
-for is on its way.
+While a lease it asked for is on its way, a node admits up to one lease more on credit (so neither the first message
+of an authid nor a Redis round trip makes a client wait), and repays it from the next grant: beyond the rate, the
+cluster admits at most one lease per node per key.
 
 Session counts: how many sessions an authid holds on the other nodes, from the sessions they announced (router/tx/
 cluster/realm_link.py): eventually consistent, so two logins at the same instant on two nodes may both pass.
@@ -16,6 +16,7 @@ When Redis cannot be reached, `when_redis_down` decides: "local" (each node goes
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -48,7 +49,7 @@ class _Pool:
     __slots__ = ("tokens", "lease", "pending", "next_refill")
 
     def __init__(self, lease: float):
-        self.tokens = lease  # on credit: see the module's docstring
+        self.tokens = 0.0  # below 0: spent on credit, repaid from the next grant
         self.lease = lease
         self.pending = False
         self.next_refill = 0.0
@@ -116,7 +117,8 @@ class ClusterLimits:
             pool.next_refill = now + 0.5
             self._node.count("cluster_lease_failed")
 
-        arguments = [repr(float(rate)), repr(float(burst)), str(int(pool.lease))]  # RESP carries text, not floats
+        want = math.ceil(pool.lease - pool.tokens)  # a full lease, and what was spent on credit
+        arguments = [repr(float(rate)), repr(float(burst)), str(want)]  # RESP carries text, not floats
         self._node.redis.evalsha(LEASE, [f"wg:rl:{key}".encode()], arguments).addCallbacks(granted, failed)
 
     def pools(self) -> int:
