@@ -323,6 +323,14 @@ class ClusterConfig:
     unsubscribe_linger: float = setting(
         2.0, 0.0, 60.0, "how long a node keeps listening for a topic after its last local subscriber left, so "
         "churning subscriptions cost no Redis round trips", unit="seconds")
+    rate_lease: float = setting(
+        0.1, 0.01, 10.0, "per-authid rates hold across the cluster through leases: each node takes this many "
+        "seconds' worth of an authid's rate from Redis at a time (one Redis call per lease, not per message; the "
+        "cluster may admit up to one lease per node beyond the rate)", unit="seconds")
+    when_redis_down: str = setting(
+        "local", doc="what cluster-wide rates do while Redis cannot be reached: `local` (each node goes on with its own "
+        "limits only) or `refuse` (refuse what needs a cluster-wide rate until Redis is back)",
+        choices=("local", "refuse"))
     max_pending: int = setting(
         100_000, 100, 10_000_000, "the most Redis commands (publications included) one connection may have "
         "unanswered; beyond it publications to other nodes are dropped and counted (never queued without bound)")

@@ -50,6 +50,22 @@ class PluginContext:
     # Kept for the life of the router process: the router builds its authenticators' context once and passes the
     # same one to every listener's authenticators and after every reload (see wampgate.shared).
     shared: SharedState = field(default_factory=SharedState)
+    # IClusterLimits, for flow-control plugins, when the router is a node of a cluster ([cluster]); None otherwise.
+    cluster: Any = None
+
+
+class IClusterLimits(Interface):
+    """Limits across every node of a cluster (wampgate.tx.cluster.limits), for flow-control plugins."""
+
+    def sessions_elsewhere(realm, authid):
+        """How many sessions `authid` holds in `realm` on the other nodes (eventually consistent)."""
+
+    def take(key, rate, burst, cost, now):
+        """Spend `cost` of the cluster-wide token bucket `key` (`rate` per second, up to `burst`): 0.0 when
+        admitted, else the seconds to wait. Never blocks: the node spends leases it took from Redis."""
+
+    def refund(key, cost):
+        """Give back what `take` admitted for a message refused by another limit."""
 
 
 class IAuthenticator(Interface):

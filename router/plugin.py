@@ -28,6 +28,7 @@ from wampgate.buckets import TokenBucket, WindowQuota
 from wampgate.interfaces import (
     IAuthenticator,
     IAuthorizer,
+    IClusterLimits,
     IFlowControl,
     IPayloadValidator,
     ISessionCookies,
@@ -71,7 +72,7 @@ from wampgate.uri import (
 
 __all__ = [
     # contracts
-    "IAuthenticator", "IAuthorizer", "IFlowControl", "IPayloadValidator", "ISessionCookies", "PluginContext",
+    "IAuthenticator", "IAuthorizer", "IClusterLimits", "IFlowControl", "IPayloadValidator", "ISessionCookies", "PluginContext",
     "PluginConfigError",
     # frozen values
     "AuthRequest", "TransportInfo", "ClientCertificate", "Identity", "Challenge", "Denied",

@@ -156,12 +156,50 @@ class _Joined:
         self.count_key: Hashable | None = None
 
 
+class ClusterMeter:
+    """An authid's meter on a cluster node: its local buckets and quotas, then the cluster's buckets of the authid's
+    messages and bytes (wampgate.interfaces.IClusterLimits), so the authid's rate holds across every node."""
+
+    __slots__ = ("local", "_cluster", "_rate", "_messages", "_bytes")
+
+    def __init__(self, local: Meter, cluster: Any, rate: Rate, name: str):
+        self.local = local
+        self._cluster = cluster
+        self._rate = rate
+        self._messages = f"{name}:messages"
+        self._bytes = f"{name}:bytes"
+
+    def take(self, size: int, now: float, counted: bool = True) -> float:
+        wait = self.local.take(size, now, counted)
+        if wait:
+            return wait
+        rate, cluster = self._rate, self._cluster
+        wait = cluster.take(self._messages, rate.messages, rate.burst, 1, now)
+        if not wait:
+            wait = cluster.take(self._bytes, rate.bytes, rate.byte_burst, size, now)
+            if wait:
+                cluster.refund(self._messages, 1)
+        if wait:
+            self.local.refund(size, None if counted else [])
+        return wait
+
+    def refund(self, size: int, quotas: list | None = None) -> None:
+        self.local.refund(size, quotas)
+        self._cluster.refund(self._messages, 1)
+        self._cluster.refund(self._bytes, size)
+
+    def idle(self, now: float) -> bool:
+        return self.local.idle(now)
+
+
 @implementer(IFlowControl)
 class LimitsFlowControl:
     """The `limits` plugin."""
 
-    def __init__(self, config: Mapping[str, Any], *, reactor: Any = None):
+    def __init__(self, config: Mapping[str, Any], *, reactor: Any = None, context: Any = None):
         self.config = _Config(config)
+        # IClusterLimits when the router is a cluster node: per-authid rates and session counts hold cluster-wide
+        self._cluster = getattr(context, "cluster", None)
         self._connections: dict[str, int] = {}
         self._total_connections = 0
         self._sessions_per_authid: dict[Hashable, int] = {}
@@ -201,7 +239,10 @@ class LimitsFlowControl:
         if session.session_id in self._joined:
             return ADMIT  # told twice: it holds its meters already, and is counted once
         count_key = (session.realm, bounded_key(session.authid))
-        if self._sessions_per_authid.get(count_key, 0) >= self.config.max_sessions_per_authid:
+        held = self._sessions_per_authid.get(count_key, 0)
+        if self._cluster is not None and session.authmethod != ANONYMOUS:
+            held += self._cluster.sessions_elsewhere(session.realm, session.authid)
+        if held >= self.config.max_sessions_per_authid:
             return Verdict(DISCONNECT_KIND, "max_sessions_per_authid", TOO_MANY_SESSIONS)
         self._shared.sweep(now)
         joined = self._join(session, now)
@@ -236,7 +277,7 @@ class LimitsFlowControl:
         keys = self._shared_keys(session)
         meters = []
         for key in keys:
-            meter = self._shared.acquire(key, partial(self._new_meter, key[0], now))
+            meter = self._shared.acquire(key, partial(self._shared_meter, key, now))
             if meter is None:
                 for taken in keys[:len(meters)]:
                     self._shared.release(taken, now)
@@ -259,6 +300,15 @@ class LimitsFlowControl:
 
     def _new_meter(self, scope: str, now: float) -> Meter:
         return Meter(self.config.rates[scope], self._quotas[scope], now)
+
+    def _shared_meter(self, key: tuple, now: float) -> Meter | ClusterMeter:
+        """A shared meter; an authid's (not an anonymous one's, which is per address) also draws on the cluster's
+        bucket for that authid when the router is a cluster node."""
+        meter = self._new_meter(key[0], now)
+        if self._cluster is None or key[0] != "authid" or len(key) != 3:
+            return meter
+        name = f"{key[1]}:{key[2] if isinstance(key[2], str) else key[2][1].hex()}"
+        return ClusterMeter(meter, self._cluster, self.config.rates["authid"], name)
 
     # -- messages ------------------------------------------------------------------------------------------------
 

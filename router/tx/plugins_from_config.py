@@ -46,11 +46,12 @@ def realm_authorization(config: RouterConfig, index: int, realm_config, reactor:
     )
 
 
-def flow_plugins(config: RouterConfig, reactor: Any, problems: list[str]) -> list[Any]:
+def flow_plugins(config: RouterConfig, reactor: Any, problems: list[str], cluster: Any = None) -> list[Any]:
+    """The flow-control chain; `cluster` (IClusterLimits) lets them hold per-authid limits across a cluster."""
     plugins = []
     for index, entry in enumerate(config.flow):
         path = f"flow[{index}]"
-        context = PluginContext(base_dir=config.source.parent)
+        context = PluginContext(base_dir=config.source.parent, cluster=cluster)
         try:
             plugins.append(loader.build(loader.FLOW, entry.plugin, IFlowControl, entry.options, reactor=reactor,
                                         context=context))

@@ -173,7 +173,7 @@ class RouterService(service.MultiService):
             for index, listener in enumerate(new.listeners)
             if listener.name in self.listener_runtimes
         }
-        plugins = flow_plugins(new, self.reactor, problems)
+        plugins = flow_plugins(new, self.reactor, problems, self.cluster.limits if self.cluster else None)
         if problems:
             raise ConfigError(problems, hidden=new.environment_secrets)
         return authorizations, validators, methods, plugins

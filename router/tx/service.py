@@ -161,13 +161,20 @@ def make_service(config: RouterConfig, reactor: Any, worker: WorkerRole | None =
         )
     caller.realms = MappingProxyType(realms)
     counters = Counters()
+    cluster = None
+    if config.cluster is not None:
+        from wampgate.tx.cluster.node import ClusterNode  # only a clustered router loads the Redis client
+
+        cluster = ClusterNode(config.cluster, realms, reactor, counters,
+                              name=worker.node if worker is not None else None)
     context = RouterContext(
         realms=MappingProxyType(realms),
         clock=reactor,
         new_id=random_id,
         limits=config.limits,
         failures=AuthFailures(config.limits.lockout),
-        flow=FlowControl(flow_plugins(config, reactor, problems), clock=reactor, counters=counters),
+        flow=FlowControl(flow_plugins(config, reactor, problems, cluster.limits if cluster else None), clock=reactor,
+                         counters=counters),
         counters=counters,
         traffic=traffic,
     )
@@ -186,12 +193,9 @@ def make_service(config: RouterConfig, reactor: Any, worker: WorkerRole | None =
         endpoint = _listener_endpoint(reactor, listener, index, worker, problems)
         if endpoint is not None:
             ListenerService(listener, endpoint, factory).setServiceParent(top)
-    if config.cluster is not None:
-        from wampgate.tx.cluster.node import ClusterNode  # only a clustered router loads the Redis client
-
-        top.cluster = ClusterNode(config.cluster, realms, reactor, counters,
-                                  name=worker.node if worker is not None else None)
-        top.cluster.setServiceParent(top)
+    if cluster is not None:
+        top.cluster = cluster
+        cluster.setServiceParent(top)
     if config.admin is not None and worker is None:
         listeners = [child for child in top if isinstance(child, ListenerService)]
         admin = AdminService(config.admin.endpoint, server_endpoint(reactor, config.admin.endpoint),

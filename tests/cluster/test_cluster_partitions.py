@@ -15,7 +15,7 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 
 from tests.cluster.test_cluster_pubsub import at
 from tests.support.chaos_proxy import ChaosProxy
@@ -61,6 +61,17 @@ async def test_a_partitioned_node_serves_locally_and_rejoins_when_healed(nodes, 
         await proxy.stop()
 
 
+async def _drained(redis, attempts: int = 20) -> None:
+    """A PING answered on `redis`: everything written before it was read by Redis (bounded in attempts and time)."""
+    for _ in range(attempts):
+        try:
+            await bounded(redis.execute(b"PING"), 5)
+            return
+        except Exception:  # over its unsent bound, or the reply is slow: try again a little later
+            await task.deferLater(reactor, 0.1, lambda: None)
+    raise AssertionError("the connection's backlog never drained")
+
+
 async def _pubsub_clients(probe) -> int:
     listing = (await bounded(probe.execute(b"CLIENT", b"LIST", b"TYPE", b"pubsub"))).decode()
     return len([line for line in listing.splitlines() if line.strip()])
@@ -96,12 +107,15 @@ async def test_a_slow_node_cut_by_redis_recovers_and_the_loss_is_not_replayed(no
         proxy.heal()
         await eventually(lambda: b.service.cluster.subscriber.stats["reconnects"] >= 1, "b's subscriber reconnected",
                          timeout=10)
-        await eventually(lambda: b.service.cluster.healthy, "b is healthy again", timeout=10)
+        await eventually(lambda: b.service.cluster.healthy, "b is healthy again", timeout=20)
+        # a's connection to Redis may still hold flood it could not write (publications beyond its unsent bound are
+        # dropped, not queued): a PING answered means it has drained
+        await _drained(a.service.cluster.redis)
         fresh, fresh_publisher = await connect(at(b)), await connect(at(a))  # the flooded ones may still be busy
         after = Collector()
         await fresh.subscribe(after, "com.after")
         await fresh_publisher.publish("com.after", "again", options=PublishOptions(acknowledge=True))
-        assert (await bounded(after.done, 10))[0][0] == ("again",)
+        assert (await bounded(after.done, 20))[0][0] == ("again",)
         assert len(seen) < n + 1 and seen == sorted(seen)  # lost, never replayed, never reordered
         await leave_all(publisher, slow, fresh, fresh_publisher)
         await probe.stop()

@@ -25,6 +25,7 @@ from twisted.logger import Logger
 
 from wampgate.core.meta import session_details
 from wampgate.tx.cluster import envelope, scripts
+from wampgate.tx.cluster.limits import ClusterLimits
 from wampgate.tx.cluster.realm_link import RealmLink
 from wampgate.tx.cluster.redis import RedisAddress, RedisConnection, RedisSubscriber, RedisUnavailable, Script
 
@@ -60,6 +61,7 @@ class ClusterNode(service.Service):
                                           on_up=self._subscriber_up, on_down=self._redis_down)
         self.links = {name: RealmLink(self, runtime, depth=config.bucket_depth, linger=config.unsubscribe_linger,
                                       clock=reactor) for name, runtime in realms.items()}
+        self.limits = ClusterLimits(self, lease_seconds=config.rate_lease, when_redis_down=config.when_redis_down)
         self._channels: dict[bytes, tuple[RealmLink, str, str | None]] = {}
         self._heartbeat = task.LoopingCall(self._beat)
         self._heartbeat.clock = reactor

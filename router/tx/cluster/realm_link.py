@@ -80,6 +80,8 @@ class RealmLink:
         self._outbound_by_callee: dict[tuple[int, int], int] = {}  # (callee session, invocation) -> rid
         self._claims: dict[tuple[int, str, str], str] = {}  # (local session, uri, match) -> directory field
         self._callees: dict[int, set[tuple[str, str]]] = {}  # local session -> its (uri, match) in the directory
+        self._authids: dict[str, int] = {}  # authid -> its sessions on other nodes
+        self._counted_sessions: dict[int, str] = {}  # remote session -> the authid it is counted under
         runtime.core.share()
         runtime.effects.cluster = self
 
@@ -225,6 +227,7 @@ class RealmLink:
         if type(session) is not int or session in self.core.remote_sessions:
             return
         self.run(self.core.join_remote(self._remote_peer(origin, details)))
+        self._counted(session, True)
 
     def _remote_peer(self, origin: str, details: dict) -> Peer:
         return Peer(details["session"], self.name, authid=details.get("authid") or "",
@@ -235,6 +238,7 @@ class RealmLink:
     def remote_left(self, session: int) -> None:
         self._forget_outbound(lambda callee: callee.session_id == session)
         self.run(self.core.leave_remote(session))
+        self._counted(session, False)
 
     def node_gone(self, gone: str) -> None:
         """Every session of a node that is gone leaves; calls it served or made end."""
@@ -242,6 +246,27 @@ class RealmLink:
         for session, peer in list(self.core.remote_sessions.items()):
             if peer.node == gone:
                 self.run(self.core.leave_remote(session))
+                self._counted(session, False)
+
+    def remote_sessions_of(self, authid: str) -> int:
+        """Sessions of `authid` on the other nodes (for per-authid session limits across the cluster)."""
+        return self._authids.get(authid, 0)
+
+    def _counted(self, session: int, added: bool) -> None:
+        """Keep `_authids` in step with the core's remote sessions (called after each change to them)."""
+        if added:
+            peer = self.core.remote_sessions.get(session)
+            if peer is not None and session not in self._counted_sessions:
+                self._counted_sessions[session] = peer.authid
+                self._authids[peer.authid] = self._authids.get(peer.authid, 0) + 1
+            return
+        authid = self._counted_sessions.pop(session, None)
+        if authid is not None:
+            count = self._authids[authid] - 1
+            if count:
+                self._authids[authid] = count
+            else:
+                del self._authids[authid]
 
     def local_sessions(self) -> list[Peer]:
         return list(self.core.sessions.values())
@@ -322,6 +347,7 @@ class RealmLink:
         if peer is None:
             peer = self._remote_peer(origin, {"session": session, **(identity or {})})
             self.core.remote_sessions[session] = peer  # its JOIN is on its way (or was before this node started)
+            self._counted(session, True)
         peer.roles = {"callee": SimpleNamespace(**features)}
         effects, problem = self.core.dealer.add_remote_callee(peer, uri, match, invoke, self._clock.seconds())
         if problem is not None:
