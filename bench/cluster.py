@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench import procfs
-from bench.scenarios import READY_TIMEOUT, RESULT_TIMEOUT, TOPIC, Endpoint, Pool, errors_of, fanout, split
+from bench.scenarios import TOPIC, Endpoint, Pool, fanout, run_fanout
 from bench.servers import STOP_TIMEOUT, ServerError, Wampgate, free_port, wampgate_config
 
 VARIANTS = ("one-process", "workers-2", "two-nodes")
@@ -119,48 +119,8 @@ class ClusterWampgate(Wampgate):
 def measured_fanout(publisher_at: dict, subscribers_at: dict, meters: dict, settings, subscribers: int) -> dict:
     """The fan-out scenario's run with the publisher and the subscribers on their own targets, and CPU read from
     every meter (name -> seconds) at both edges of the window."""
-    batch = max(1, min(500, settings.events_per_batch // subscribers))
-    processes = 1 if subscribers <= 10 else 2
-    pool = Pool()
-    counters = pool.counters(processes)
-    try:
-        pipes = [pool.context.Pipe(duplex=False) for _ in range(processes)]
-        subs = [pool.spawn({"role": "subscribers", "target": subscribers_at, "sessions": n, "topic": TOPIC,
-                            "batch": batch, "mode": "count", "concurrency": settings.join_concurrency},
-                           index=i, counters=counters, signals=pipes[i][1])
-                for i, n in enumerate(split(subscribers, processes))]
-        ready = [s.expect("ready", READY_TIMEOUT) for s in subs]
-        subscribed = sum(r["subscribed"] for r in ready)
-        if subscribed != subscribers:
-            return {"ok": False, "errors": [f"only {subscribed} of {subscribers} subscribed"] + errors_of(ready)}
-        publisher = pool.spawn({"role": "publisher", "target": publisher_at, "topic": TOPIC, "mode": "batch",
-                                "batch": batch, "ahead": settings.batches_ahead, "payload": settings.payload},
-                               signals=[receive for receive, _ in pipes])
-        publisher.expect("ready", READY_TIMEOUT)
-        time.sleep(SETTLE)
-        publisher.send("go")
-        time.sleep(settings.warmup)
-        a = _sample(meters, pool, counters)
-        time.sleep(settings.window)
-        b = _sample(meters, pool, counters)
-        publisher.send("stop")
-        published = publisher.expect("result", RESULT_TIMEOUT)
-        expected = published["published"] * subscribers
-        deadline = time.monotonic() + 10.0
-        while sum(counters) < expected and time.monotonic() < deadline:
-            time.sleep(0.01)
-        for s in subs:
-            s.send("stop")
-        results = [s.expect("result", RESULT_TIMEOUT) for s in subs]
-        delivered = sum(r["received"] for r in results)
-        errors = errors_of([published, *results])
-        figures = _figures(a, b)
-        return {"subscribers": subscribers, "batch": batch, "published": published["published"],
-                "delivered": delivered, "expected": expected,
-                "ok": delivered == expected and not errors and bool(figures["event_per_s"]), "errors": errors,
-                **figures}
-    finally:
-        pool.close()
+    return run_fanout(publisher_at, subscribers_at, settings, subscribers, TOPIC,
+                      measure=lambda pool, counters: _sample(meters, pool, counters), figures=_figures, settle=SETTLE)
 
 
 def _sample(meters: dict, pool: Pool, counters) -> dict:

@@ -212,14 +212,24 @@ def errors_of(results: list[dict]) -> list[str]:
 def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, transport: str = "websocket",
            topic: str = TOPIC) -> dict:
     """1 publisher, `subscribers` subscribers on one topic; events delivered per second and CPU per delivery."""
+    target = endpoint.target(tls, transport)
+    return run_fanout(target, target, settings, subscribers, topic,
+                      measure=lambda pool, counters: sample(endpoint.server, pool, counters),
+                      figures=lambda a, b: window_figures(a, b, "event"))
+
+
+def run_fanout(publisher_at: dict, subscribers_at: dict, settings: Settings, subscribers: int, topic: str, *,
+               measure, figures, settle: float = 0.0) -> dict:
+    """The fan-out run: subscribers (in one or two processes) join at `subscribers_at`, one publisher publishes in
+    batches at `publisher_at` (the same router, or another node of a cluster); `measure(pool, counters)` samples
+    CPU and deliveries at both edges of the window and `figures(a, b)` turns the two samples into the results."""
     batch = max(1, min(500, settings.events_per_batch // subscribers))
     processes = 1 if subscribers <= 10 else 2
-    target = endpoint.target(tls, transport)
     pool = Pool()
     counters = pool.counters(processes)
     try:
         pipes = [pool.context.Pipe(duplex=False) for _ in range(processes)]
-        subs = [pool.spawn({"role": "subscribers", "target": target, "sessions": n, "topic": topic,
+        subs = [pool.spawn({"role": "subscribers", "target": subscribers_at, "sessions": n, "topic": topic,
                             "batch": batch, "mode": "count", "concurrency": settings.join_concurrency},
                            index=i, counters=counters, signals=pipes[i][1])
                 for i, n in enumerate(split(subscribers, processes))]
@@ -227,15 +237,17 @@ def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, 
         subscribed = sum(r["subscribed"] for r in ready)
         if subscribed != subscribers:
             return {"ok": False, "errors": [f"only {subscribed} of {subscribers} subscribed"] + errors_of(ready)}
-        publisher = pool.spawn({"role": "publisher", "target": target, "topic": topic, "mode": "batch",
+        publisher = pool.spawn({"role": "publisher", "target": publisher_at, "topic": topic, "mode": "batch",
                                 "batch": batch, "ahead": settings.batches_ahead, "payload": settings.payload},
                                signals=[receive for receive, _ in pipes])
         publisher.expect("ready", READY_TIMEOUT)
+        if settle:
+            time.sleep(settle)
         publisher.send("go")
         time.sleep(settings.warmup)
-        a = sample(endpoint.server, pool, counters)
+        a = measure(pool, counters)
         time.sleep(settings.window)
-        b = sample(endpoint.server, pool, counters)
+        b = measure(pool, counters)
         publisher.send("stop")
         published = publisher.expect("result", RESULT_TIMEOUT)
         expected = published["published"] * subscribers
@@ -247,11 +259,11 @@ def fanout(endpoint: Endpoint, settings: Settings, subscribers: int, tls: bool, 
         results = [s.expect("result", RESULT_TIMEOUT) for s in subs]
         delivered = sum(r["received"] for r in results)
         errors = errors_of([published, *results])
-        figures = window_figures(a, b, "event")
+        window = figures(a, b)
         return {"subscribers": subscribers, "batch": batch, "subscriber_processes": processes,
                 "published": published["published"], "delivered": delivered, "expected": expected,
-                "ok": delivered == expected and not errors and bool(figures["event_per_s"]),
-                "errors": errors, **figures}
+                "ok": delivered == expected and not errors and bool(window["event_per_s"]),
+                "errors": errors, **window}
     finally:
         pool.close()
 

@@ -24,7 +24,7 @@ from typing import Any
 import fastjsonschema
 from zope.interface import implementer
 
-from wampgate.plugin import EXACT, PREFIX, IPayloadValidator, PluginConfigError, PluginContext, Table, UriPolicy
+from wampgate.plugin import EXACT, PREFIX, IPayloadValidator, PluginContext, Table, UriPolicy
 
 ACTIONS = ("publish", "call")
 MATCHES = (EXACT, PREFIX)

@@ -39,7 +39,7 @@ from wampgate.core.authbounds import size_over
 from wampgate.core.broker import Broker
 from wampgate.core.passthru import is_opaque
 from wampgate.core.calls import router_error
-from wampgate.core.effects import Effect, Send, reply
+from wampgate.core.effects import Effect, reply
 from wampgate.core.peer import Peer
 from wampgate.uri import EXACT, UriPolicy, is_reserved
 

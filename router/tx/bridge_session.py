@@ -13,7 +13,6 @@ Deferred, as the router's own caller does (router/tx/router_caller.py).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import autobahn.twisted  # noqa: F401  selects Twisted for txaio before autobahn's serializers are imported (wire)
 from autobahn.wamp import message as wamp

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,11 +20,10 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
-from twisted.internet import defer
 
 from tests.cluster.conftest import cluster_config
 from tests.cluster.test_cluster_pubsub import at
-from tests.support.clients import Collector, Target, connect, leave_all
+from tests.support.clients import Collector, connect, leave_all
 from tests.support.wait import bounded, eventually, free_port
 
 TWISTD = Path(sys.executable).parent / "twistd"

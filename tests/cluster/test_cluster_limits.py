@@ -4,13 +4,11 @@ are on; what happens to rates while Redis is away is configured (`when_redis_dow
 from __future__ import annotations
 
 import pytest_twisted
-from autobahn.wamp.types import PublishOptions
 
 from tests.support import auth_clients as auth
 from tests.support.clients import Target, leave_all
 from tests.support.flow import (
     ALICE_TICKET,
-    RATE_LIMITED,
     REALM,
     TOO_MANY_SESSIONS,
     flow_table,
@@ -19,7 +17,7 @@ from tests.support.flow import (
     ticket_auth,
 )
 from tests.support.router import start_router
-from tests.support.wait import bounded, eventually
+from tests.support.wait import eventually
 from wampgate.plugin import hash_secret
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import pytest_twisted
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallDetails, CallOptions, RegisterOptions, SubscribeOptions
-from twisted.internet import defer, task
+from autobahn.wamp.types import CallDetails, CallOptions, RegisterOptions
+from twisted.internet import defer
 
 from tests.cluster.test_cluster_pubsub import at
 from tests.support.clients import Collector, connect, leave, leave_all

@@ -5,7 +5,6 @@ controlled and authorized exactly as a WAMP session's message; every refusal wit
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 
 import jwt as pyjwt

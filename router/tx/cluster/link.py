@@ -18,7 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from wampgate.tx.cluster.address import RedisAddress
-from wampgate.tx.cluster.resp import RedisError, RedisUnavailable, RespProtocol, encode
+from wampgate.tx.cluster.resp import RedisError, RespProtocol, encode
 
 __all__ = ["INITIAL_DELAY", "MAX_DELAY", "MAX_UNSENT", "Link"]
 
