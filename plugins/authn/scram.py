@@ -39,7 +39,8 @@ from typing import Any
 from zope.interface import implementer
 
 from wampgate.plugins.authn import binding as channel
-from wampgate.plugins.authn.principals import Principal, most_common, principal_roles, read_principals
+from wampgate.plugins.authn.principals import (Principal, most_common, principal_realms, principal_roles,
+                                               read_principals)
 from wampgate.plugin import (
     AuthRequest,
     Challenge,
@@ -100,6 +101,10 @@ class ScramAuthenticator:
         """The principals' roles, by key: the router checks that the realms it serves define them."""
         return principal_roles(entry.principal for entry in self._entries.values())
 
+    def realms(self) -> dict[str, str]:
+        """The realms principals are bound to, by key: the router checks that they exist and are served."""
+        return principal_realms(entry.principal for entry in self._entries.values())
+
     def begin(self, request: AuthRequest) -> Challenge | Denied:
         """The server-first message, of the same shape whether or not the authid is known."""
         if not request.authid:
@@ -154,7 +159,7 @@ class ScramAuthenticator:
         server_signature = scramkeys.b64(hmac.new(keys.server_key, auth_message, hashlib.sha256).digest())
         p = pending.entry.principal
         return Identity(authid=p.authid, authrole=p.role, authmethod="scram", authprovider="static",
-                        authextra={"scram_server_signature": server_signature})
+                        authextra={"scram_server_signature": server_signature}, realm=p.realm)
 
     def _decoy(self, authid: str) -> scramkeys.ScramCredentials:
         """An unknown authid's credentials: a configured principal's shape, a salt fixed by the authid, keys that

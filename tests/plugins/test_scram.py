@@ -112,6 +112,16 @@ def test_autobahn_client_logs_in_and_verifies_the_server(spelling):
     assert client.on_welcome(_Session, identity.authextra) is None
 
 
+def test_a_principal_realm_is_reported_and_carried_by_the_identity():
+    """A principal's `realm` (a HELLO without a realm joins it; one naming another is refused by the router)."""
+    authenticator = scram(row(realm="realm1"), row(authid="bob", realm=None))
+    assert authenticator.realms() == {"principals[0].realm": "realm1"}
+    identity, _ = login(authenticator)
+    assert identity.realm == "realm1"
+    identity, _ = login(authenticator, "bob")
+    assert identity.realm is None
+
+
 def test_wrong_password_and_unknown_authid_are_denied_after_a_challenge_of_the_same_shape():
     authenticator = scram()
     assert login(authenticator, password="wrong")[0] == Denied("wrong scram proof")
