@@ -7,6 +7,10 @@ page's browser client is autobahn-browser, installed from the npm registry and c
 set-up time, as `make demo` does. tests/js/demo_browser.mjs reports what the page showed at each step as one JSON
 line; the test compares it with the backend's record of what it published. It saves a screenshot to
 tests/artifacts/demo.png, and also to docs/demo.png (the getting-started page's) when UPDATE_DOCS_SCREENSHOT=1.
+
+A second test (driver tests/js/demo_longpoll_browser.mjs) takes WebSocket away from the page before its scripts run:
+the page then joins over the router's long-poll transport (`longpoll_path = "/lp"` in the demo's config), which the
+test checks on the router's side too, and the Origin allow-list still refuses the page from another origin.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import jwt
 import pytest
 import pytest_twisted
+from twisted.internet import defer
 
 from tests.support import node
 from tests.support.router import start_router
@@ -32,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "pricewatch"
 JS_DIR = ROOT / "tests" / "js"
 DRIVER = JS_DIR / "demo_browser.mjs"
+LONGPOLL_DRIVER = JS_DIR / "demo_longpoll_browser.mjs"
 ARTIFACT = ROOT / "tests" / "artifacts" / "demo.png"
 DOCS_SCREENSHOT = ROOT / "docs" / "demo.png"
 OTHER_HOST = "other-origin.example"  # mapped to 127.0.0.1 inside Chromium only
@@ -184,6 +190,7 @@ async def test_demo_page_in_headless_chromium(demo, browser_tools):
                                        "error": "Login failed: wamp.error.authentication_failed"}
     assert shown["ticket"] == {"status": "Signed in as alice (role viewer, via ticket)", "error": "",
                                "board_visible": True}
+    assert shown["ticket_transport"] == f"Connected over WebSocket (ws://127.0.0.1:{web_port}/ws)"
 
     first, later = shown["board"]["first"], shown["board"]["later"]
     for state in (first, later):
@@ -206,3 +213,81 @@ async def test_demo_page_in_headless_chromium(demo, browser_tools):
 
     for path in screenshots:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def alice_sessions(router) -> list[dict]:
+    """How the router sees alice's sessions on the demo realm: the transport each came in on."""
+    seen = []
+    for peer in router.realm("pricewatch").sessions.values():
+        if peer.authid == "alice":
+            info = peer.channel.transport_info()
+            seen.append({"kind": info.kind, "listener": info.listener, "path": info.http_path,
+                         "origin": info.http_headers.get("origin")})
+    return seen
+
+
+@pytest.mark.timeout(600)  # room for the npm installs, and for installing Chromium in CI
+@pytest_twisted.ensureDeferred
+async def test_demo_page_without_websocket_uses_longpoll(demo, browser_tools):
+    """In headless Chromium with `window.WebSocket` deleted before the page's scripts run: alice's password signs
+    in (same status line as over WebSocket) and the page says it is connected over long-poll at /lp; while she is
+    signed in the router holds her session on the web listener's long-poll transport (kind "longpoll", opened at
+    /lp/open from the page's own origin) and exactly one long-poll transport is open; every row shows exactly the
+    price and change the backend published for its tick, four more live updates arrive none lost or doubled, and
+    a quote (an RPC over long-poll) shows the procedure's result exactly. Signing out closes cleanly (no error
+    shown) and leaves no long-poll transport open. The same page from another origin, also without WebSocket,
+    cannot open a long-poll transport (the page names /lp; the router counts one Origin refusal). No script
+    error on any page."""
+    router, board, web_port, _secret = demo
+    longpoll = router.listener("web")._factory.wrappedFactory.longpoll
+    config = {
+        "chromium": browser_tools,
+        "page_url": f"http://127.0.0.1:{web_port}/",
+        "other_origin_url": f"http://{OTHER_HOST}:{web_port}/",
+        "other_origin_host": OTHER_HOST,
+        "authid": "alice",
+        "password": PASSWORD,
+        "timeout": BROWSER_TIMEOUT,
+    }
+    run = defer.ensureDeferred(node.run_node(LONGPOLL_DRIVER, [json.dumps(config)], timeout=BROWSER_TIMEOUT + 30))
+
+    def while_signed_in():
+        """alice's sessions and the number of open long-poll transports, once she has one; "ended" if the driver
+        ended before that."""
+        sessions = alice_sessions(router)
+        if sessions:
+            return sessions, len(longpoll.transports)
+        return "ended" if run.called else None
+
+    # The page stays signed in for several ticks, each delivered by this reactor: look while it is.
+    signed_in = await eventually(while_signed_in, "alice's session on the router", timeout=BROWSER_TIMEOUT + 30,
+                                 step=0.02)
+    out, err, code = await run
+    shown = node.one_json_line(out, err, code)
+    assert "failure" not in shown, shown["failure"] + "\n" + err[-3000:]
+    assert signed_in != "ended", "the driver ended before alice's session was seen on the router\n" + err[-3000:]
+
+    assert shown["page_errors"] == []
+    assert shown["ticket"] == {"status": "Signed in as alice (role viewer, via ticket)", "error": "",
+                               "board_visible": True}
+    assert shown["connection"] == {"line": f"Connected over long-poll (http://127.0.0.1:{web_port}/lp)",
+                                   "type": "longpoll", "websocket_in_window": False}
+    assert signed_in == ([{"kind": "longpoll", "listener": "web", "path": "/lp/open",
+                           "origin": f"http://127.0.0.1:{web_port}"}], 1)
+
+    first, later = shown["board"]["first"], shown["board"]["later"]
+    for state in (first, later):
+        assert [row["symbol"] for row in state["rows"]] == ["WGT", "TWX", "ABN", "CRB"]
+        assert state["rows"] == expected_rows(board, state["rows"])
+    moved = sum(int(r["seq"]) for r in later["rows"]) - sum(int(r["seq"]) for r in first["rows"])
+    assert moved == updates(later["updates_line"]) - updates(first["updates_line"]) >= 4
+    assert shown["quote"] == {"result": expected_quote(board, shown["quote"]["result"]), "error": ""}
+
+    assert shown["signed_out"] == {"status": "Not signed in", "error": "", "board_visible": False}
+    await eventually(lambda: not longpoll.transports and not alice_sessions(router),
+                     "no long-poll transport or session left after signing out", timeout=10.0)
+
+    assert shown["other_origin"] == {"status": "Not signed in", "board_visible": False,
+                                     "error": f"Cannot connect to http://{OTHER_HOST}:{web_port}/lp"}
+    counters = router.service.context.counters
+    assert counters.value("handshake_refused", reason="origin", listener="web") == 1

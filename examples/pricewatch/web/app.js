@@ -1,12 +1,18 @@
 // Pricewatch's page: sign in with a password (WAMP ticket) or a JWT, then show live prices and ask for quotes.
 // The WebSocket is on the page's own origin (same host and port, path /ws), which the router's Origin allow-list
-// accepts; the same page loaded from any other origin is refused at the WebSocket handshake.
+// accepts; the same page loaded from any other origin is refused at the WebSocket handshake. Where the browser cannot
+// create a WebSocket, Autobahn|JS falls back to WAMP long-poll on the same origin (path /lp), under the same
+// allow-list. (A WebSocket that can be created but fails to connect is not retried over long-poll: Autobahn|JS picks
+// the first transport it can create.)
 'use strict';
 
 const REALM = 'pricewatch';
 const TICK_TOPIC = 'com.pricewatch.tick';
 const QUOTE_PROCEDURE = 'com.pricewatch.quote';
 const ROUTER_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+const LONGPOLL_URL = location.origin + '/lp';
+const TRANSPORTS = [{ type: 'websocket', url: ROUTER_URL }, { type: 'longpoll', url: LONGPOLL_URL }];
+const TRANSPORT_NAMES = { websocket: 'WebSocket', longpoll: 'long-poll' };
 
 const $ = (id) => document.getElementById(id);
 let connection = null;
@@ -33,8 +39,17 @@ function showMethodFields() {
   $('jwt-fields').hidden = !jwt;
 }
 
+// The configured URL of the transport Autobahn|JS chose (its own info has the long-poll URL only once open).
+function transportUrl(type) {
+  const transport = TRANSPORTS.find((t) => t.type === type);
+  return transport ? transport.url : ROUTER_URL;
+}
+
 function setSignedIn(details) {
   $('status').textContent = `Signed in as ${details.authid} (role ${details.authrole}, via ${details.authmethod})`;
+  const type = details.transport ? details.transport.type : 'none';
+  $('transport').textContent = `Connected over ${TRANSPORT_NAMES[type] || type} (${transportUrl(type)})`;
+  $('transport').dataset.transport = type;
   $('status').classList.add('online');
   $('login').hidden = true;
   $('board-section').hidden = false;
@@ -47,6 +62,8 @@ function setSignedOut(message) {
   $('status').classList.remove('online');
   $('login').hidden = false;
   $('board-section').hidden = true;
+  $('transport').textContent = '';
+  delete $('transport').dataset.transport;
   $('login-button').disabled = false;
   $('login-error').textContent = message || '';
 }
@@ -103,13 +120,15 @@ function signIn(event) {
   $('login-error').textContent = '';
   $('login-button').disabled = true;
   let joined = false;
-  connection = new autobahn.Connection({
-    url: ROUTER_URL,
+  let tried = null; // the transport type Autobahn|JS is trying (null until open() has created one)
+  const opening = new autobahn.Connection({
+    transports: TRANSPORTS.map((transport) => ({ ...transport })), // Autobahn|JS fills in defaults: give it copies
     realm: REALM,
     max_retries: 0,
     retry_if_unreachable: false,
     ...credentials(),
   });
+  connection = opening;
   connection.onopen = (newSession, details) => {
     joined = true;
     session = newSession;
@@ -124,12 +143,15 @@ function signIn(event) {
       setSignedOut(reason === 'closed' ? '' : `Connection ${reason}: sign in again`);
     } else if (details && details.reason) {
       setSignedOut(`Login failed: ${details.reason}`);
+    } else if (reason === 'unsupported') {
+      setSignedOut('Cannot connect: this browser can use neither WebSocket nor long-poll');
     } else {
-      setSignedOut(`Cannot connect to ${ROUTER_URL}`);
+      setSignedOut(`Cannot connect to ${transportUrl(tried)}`);
     }
     return true; // never retry on our own
   };
-  connection.open();
+  opening.open();
+  tried = opening.transport.info.type;
 }
 
 function signOut() {
