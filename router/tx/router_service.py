@@ -198,6 +198,8 @@ class RouterService(service.MultiService):
                 reasons.append(f"realm {name!r} URI rules (uri_check, max_uri_length)")
         if old.admin != new.admin:
             reasons.append("the admin endpoint")
+        if old.cluster != new.cluster:
+            reasons.append("the [cluster] table")
         return reasons
 
     def _apply(self, new: RouterConfig, authorizations: dict, validators: dict, methods: dict, plugins: list) -> None:

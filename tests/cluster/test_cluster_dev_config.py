@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest_twisted
 from autobahn.wamp.types import PublishOptions
+from twisted.logger import LogLevel
 
 from tests.integration.test_dev_config import dev_config_on_free_ports
 from tests.support.clients import Collector, Target, connect, leave_all
+from tests.support.logcapture import captured_log
 from tests.support.router import start_router
 from tests.support.wait import bounded, eventually
 
@@ -37,3 +39,15 @@ async def test_two_nodes_from_the_dev_config_share_events_calls_and_the_session_
     finally:
         for node in nodes:
             await node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reload_that_changes_the_cluster_table_says_it_needs_a_restart(nodes, tmp_path):
+    """SIGHUP's reload applies what it can; the [cluster] table (Redis, node name, workers, ...) is not among it."""
+    (node,) = await nodes(1)
+    path = node.config.source
+    path.write_text(path.read_text().replace("heartbeat_interval = 0.2", "heartbeat_interval = 0.3"))
+    with captured_log() as log:
+        assert node.service.reload() is True
+    warnings = [text for level, text in log if level == LogLevel.warn]
+    assert any("the [cluster] table needs a restart" in text for text in warnings), warnings
