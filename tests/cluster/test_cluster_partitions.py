@@ -86,7 +86,7 @@ async def test_a_slow_node_cut_by_redis_recovers_and_the_loss_is_not_replayed(no
         (b,) = await nodes(1, url=proxy.url, cluster="reply_timeout = 30")
         publisher, slow = await connect(at(a)), await connect(at(b, "rawsocket", "msgpack"))
         seen = []
-        await slow.subscribe(lambda n, blob: seen.append(n), "com.flood")
+        flood = await slow.subscribe(lambda n, blob: seen.append(n), "com.flood")
         probe = await _redis(redis.url)
         subscribers = await _pubsub_clients(probe)
         assert subscribers == 2  # a's and b's
@@ -104,6 +104,11 @@ async def test_a_slow_node_cut_by_redis_recovers_and_the_loss_is_not_replayed(no
             await bounded(probe.execute(b"PING"))
         assert cut, "Redis did not cut the slow subscriber"
         assert "output buffer limits" in redis.log_tail(20000)
+        # the flood a could not send yet is still on its way: b stops listening to it first, or on a loaded machine
+        # the rest of the flood would overrun b's new subscriber connection too
+        await flood.unsubscribe()
+        flood_channel = b"wg:realm1:t:com.flood"
+        await eventually(lambda: flood_channel not in b.service.cluster.subscriber.channels, "b let go of the flood")
         proxy.heal()
         await eventually(lambda: b.service.cluster.subscriber.stats["reconnects"] >= 1, "b's subscriber reconnected",
                          timeout=10)
@@ -114,8 +119,16 @@ async def test_a_slow_node_cut_by_redis_recovers_and_the_loss_is_not_replayed(no
         fresh, fresh_publisher = await connect(at(b)), await connect(at(a))  # the flooded ones may still be busy
         after = Collector()
         await fresh.subscribe(after, "com.after")
-        await fresh_publisher.publish("com.after", "again", options=PublishOptions(acknowledge=True))
-        assert (await bounded(after.done, 20))[0][0] == ("again",)
+        # at most once across nodes: that b receives again is what matters. On a loaded machine the first event after
+        # the recovery is sometimes lost (seen with two busy loops hogging both cores): hence a few tries
+        for attempt in range(20):
+            await fresh_publisher.publish("com.after", attempt, options=PublishOptions(acknowledge=True))
+            try:
+                await eventually(lambda: after.events, "b received again", timeout=1)
+                break
+            except AssertionError:
+                continue
+        assert after.events, "b never received again"
         assert len(seen) < n + 1 and seen == sorted(seen)  # lost, never replayed, never reordered
         await leave_all(publisher, slow, fresh, fresh_publisher)
         await probe.stop()
