@@ -184,24 +184,21 @@ class RealmLink:
         if channel not in self._interest:
             self._node.unlisten(channel)
 
-    def channels(self) -> list[bytes]:
-        """The channels this realm listens on (re-sent to Redis on every reconnect)."""
-        return list(self._interest)
-
     def on_event(self, channel_kind: str, key: str | None, items: list) -> None:
         """An event from another node on one of this realm's channels: `channel_kind` "t" (key: the topic) feeds the
         exact subscription, "p" (key: the bucket, None for the catch-all) the pattern subscriptions of that bucket."""
-        msg, publication, publisher, disclose = envelope.publish_of(items)
+        topic = items[3]
         broker = self.core.broker
         if channel_kind == "t":
-            subscription = broker.find(msg.topic, EXACT)
+            subscription = broker.find(topic, EXACT)
             subscriptions = () if subscription is None else (subscription,)
         else:
             buckets = self._buckets
-            subscriptions = [s for s in broker.matching(msg.topic)
+            subscriptions = [s for s in broker.matching(topic)
                              if s.match != EXACT and buckets.get((s.uri, s.match), "\0") == key]
         if not subscriptions:
-            return
+            return  # the last local subscriber left while the channel lingers
+        msg, publication, publisher, disclose = envelope.publish_of(items)
         peer = Peer(publisher[0], self.name, authid=publisher[1], authrole=publisher[2], authmethod="",
                     authprovider="", node=items[1])
         self.run(broker.publish_remote(peer, msg, publication, disclose, subscriptions))
