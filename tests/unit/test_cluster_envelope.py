@@ -48,7 +48,24 @@ def test_a_call_and_its_answers_round_trip():
 
 
 @pytest.mark.parametrize("data", [b"", b"\xc1", envelope.pack({"not": "a list"}), envelope.pack([]),
-                                  envelope.pack(["1", "n"])])
+                                  envelope.pack(["1", "n"]), envelope.pack([99, "n"]),
+                                  envelope.pack([envelope.LEAVE, "n", "realm1"]),
+                                  envelope.pack([envelope.JOIN, 7, "realm1", {}]),
+                                  envelope.pack([envelope.EVENT, "n", "r", "com.t", 1])])
 def test_damaged_envelopes_are_refused(data):
     with pytest.raises(envelope.BadEnvelope):
         envelope.unpack(data)
+
+
+def test_every_kind_this_node_writes_has_the_length_it_is_read_with():
+    publish = wamp.Publish(1, "com.t", args=[1])
+    invocation = wamp.Invocation(5, 77, args=[1])
+    written = [envelope.event("n", "r", PUBLISHER, publish, 1, False),
+               envelope.invocation("n", "r", 1, 9, PUBLISHER, False, "com.p", "exact", invocation, "com.p"),
+               envelope.result("n", "r", 1, wamp.Result(1)), envelope.error("n", "r", 1, wamp.Error(48, 1, "e")),
+               envelope.interrupt("n", "r", 1, 7, None), envelope.join("n", "r", {}), envelope.leave("n", "r", 7),
+               envelope.callee("n", "r", True, 7, "com.p", "exact", "single", {}),
+               envelope.callee("n", "r", False, 7, "com.p", "exact", "single", {}),
+               envelope.node_gone("n", "m"), envelope.kill("n", "r", 7, "wamp.close.killed", None),
+               envelope.sync("n", b"token")]
+    assert sorted(envelope.unpack(data)[0] for data in written) == sorted(envelope.LENGTHS)

@@ -26,6 +26,11 @@ REGISTER = 12
 UNREGISTER = 13
 NODE_GONE = 14
 KILL = 15
+SYNC = 16
+
+# How many items each kind has: anything else is refused as a BadEnvelope before a field is read.
+LENGTHS = {EVENT: 15, INVOCATION: 18, RESULT: 11, ERROR: 11, INTERRUPT: 6, JOIN: 4, LEAVE: 4, REGISTER: 8,
+           UNREGISTER: 8, NODE_GONE: 4, KILL: 6, SYNC: 3}
 
 _packer_options = {"use_bin_type": True}
 _PASSTHRU = "\0ppt"  # args of the spec's passthrough form travel as [_PASSTHRU, bytes, [[option, value], ...]]
@@ -46,6 +51,11 @@ def unpack(data: bytes) -> list:
         raise BadEnvelope(f"not MessagePack: {e}") from None
     if type(items) is not list or not items or type(items[0]) is not int:
         raise BadEnvelope("not an envelope")
+    expected = LENGTHS.get(items[0])
+    if expected is None:
+        raise BadEnvelope(f"unknown kind {items[0]}")
+    if len(items) != expected or type(items[1]) is not str:
+        raise BadEnvelope(f"kind {items[0]} with {len(items)} items, expected {expected} starting with the node")
     return items
 
 
@@ -147,6 +157,10 @@ def callee(node: str, realm: str, held: bool, session: int, uri: str, match: str
 
 def node_gone(node: str, gone: str) -> bytes:
     return pack([NODE_GONE, node, "", gone])
+
+
+def sync(node: str, token: bytes) -> bytes:
+    return pack([SYNC, node, token])
 
 
 def kill(node: str, realm: str, session: int, reason: str, message: str | None) -> bytes:

@@ -144,10 +144,8 @@ class ClusterNode(service.Service):
         if channel not in self._channels:
             kind, key = _channel_kind(channel, link.name)
             self._channels[channel] = (link, kind, key)
-        if channel in self.subscriber.channels and self.subscriber.connected:
-            d = self.subscriber.subscribe(channel)
-            return None if d.called else d.addErrback(self._not_listening, channel)
-        return self.subscriber.subscribe(channel).addErrback(self._not_listening, channel)
+        d = self.subscriber.subscribe(channel).addErrback(self._not_listening, channel)
+        return None if d.called else d
 
     def _not_listening(self, failure: Any, channel: bytes) -> None:
         self.count("cluster_subscribe_unconfirmed")
@@ -164,7 +162,7 @@ class ClusterNode(service.Service):
         token = secrets.token_bytes(8)
         d = defer.Deferred()
         self._syncs[token] = d
-        if not self.redis.publish(self.inbox, envelope.pack([envelope.NODE_GONE, self.name, "", "", token])):
+        if not self.redis.publish(self.inbox, envelope.sync(self.name, token)):
             del self._syncs[token]
             return defer.succeed(None)
         self._reactor.callLater(self.config.reply_timeout, self._sync_expired, token)
@@ -324,13 +322,13 @@ class ClusterNode(service.Service):
 
     def _control(self, items: list) -> None:
         kind, origin = items[0], items[1]
+        if kind == envelope.SYNC:
+            d = self._syncs.pop(items[2], None) if origin == self.name else None
+            if d is not None:
+                d.callback(None)
+            return
         if kind == envelope.NODE_GONE:
-            if origin == self.name and len(items) > 4:  # a sync marker of this node's
-                d = self._syncs.pop(items[4], None)
-                if d is not None:
-                    d.callback(None)
-            elif len(items) > 3:
-                self._node_gone(items[3])
+            self._node_gone(items[3])
             return
         if origin == self.name:
             return

@@ -43,6 +43,12 @@ def callee_features(peer: Peer) -> dict:
     return {name: True for name in CALLEE_FEATURES if peer.supports("callee", name)}
 
 
+def directory_entry(peer: Peer, invoke: str) -> str:
+    """What the registration directory holds for one callee (the CLAIM script reads its `invoke`)."""
+    return json.dumps({"invoke": invoke, "features": callee_features(peer), "authid": peer.authid,
+                       "authrole": peer.authrole})
+
+
 class RemoteChannel:
     """How this node reaches a session of another node: INVOCATION and INTERRUPT when it is a callee here, RESULT
     and ERROR when it called a callee here. Anything else is never addressed to a remote peer."""
@@ -285,8 +291,7 @@ class RealmLink:
         match = msg.match or EXACT
         invoke = msg.invoke or "single"
         field = f"{self._node.name}\0{peer.session_id}"
-        value = json.dumps({"invoke": invoke, "features": callee_features(peer), "authid": peer.authid,
-                            "authrole": peer.authrole})
+        value = directory_entry(peer, invoke)
         d = self._node.claim_registration(self.name, msg.procedure, match, invoke, field, value)
 
         def claimed(problem: str | None) -> wamp.Error | None:
@@ -352,19 +357,19 @@ class RealmLink:
                           "{problem}", uri=uri, session=session, node=origin, problem=problem)
         self.run(effects)
 
+    def _held_claims(self):
+        """(session, peer, uri, match, registration, field) of every claim a local session still holds."""
+        for (session, uri, match), field in list(self._claims.items()):
+            peer = self.core.sessions.get(session)
+            registration = self.core.dealer.find(uri, match)
+            if peer is not None and registration is not None:
+                yield session, peer, uri, match, registration, field
+
     def reasserted(self) -> list[tuple[str, str, str, str, str]]:
         """(uri, match, invoke, field, value) of every registration a local session holds, to write again after
         Redis lost its data."""
-        entries = []
-        for (session, uri, match), field in self._claims.items():
-            peer = self.core.sessions.get(session)
-            registration = self.core.dealer.find(uri, match)
-            if peer is None or registration is None:
-                continue
-            value = json.dumps({"invoke": registration.invoke, "features": callee_features(peer),
-                                "authid": peer.authid, "authrole": peer.authrole})
-            entries.append((uri, match, registration.invoke, field, value))
-        return entries
+        return [(uri, match, registration.invoke, field, directory_entry(peer, registration.invoke))
+                for _, peer, uri, match, registration, field in self._held_claims()]
 
     def announce_all(self) -> None:
         """Tell the other nodes again of every local session and registration (after Redis came back): they may
@@ -372,12 +377,9 @@ class RealmLink:
         node = self._node
         for peer in self.core.sessions.values():
             node.publish(node.ctl_channel, envelope.join(node.name, self.name, session_details(peer)))
-        for (session, uri, match) in list(self._claims):
-            peer = self.core.sessions.get(session)
-            registration = self.core.dealer.find(uri, match)
-            if peer is not None and registration is not None:
-                node.publish(node.ctl_channel, envelope.callee(node.name, self.name, True, session, uri, match,
-                                                               registration.invoke, callee_features(peer)))
+        for session, peer, uri, match, registration, _ in self._held_claims():
+            node.publish(node.ctl_channel, envelope.callee(node.name, self.name, True, session, uri, match,
+                                                           registration.invoke, callee_features(peer)))
 
     def revoke_claim(self, session: int, uri: str, match: str) -> None:
         """Redis came back and another node now holds what this session registered (`single`): the directory wins,
